@@ -1,0 +1,82 @@
+"""The initializer object every factory returns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import inspect
+
+import jax
+import numpy as np
+
+from . import _checks
+from ._typing import Array, DTypeLike, KeyArray, OutSharding, Shape
+
+_FACTORY_DTYPE = object()  # sentinel: "dtype not passed", i.e. use the factory's dtype
+
+
+class _CallSignature:
+    """``inspect.signature(init)`` shows ``dtype=<the factory's dtype>``, as jax's closures do.
+
+    On the class itself it is ``None``, so ``inspect.signature(Init)`` is unaffected.
+    """
+
+    def __get__(self, obj: Init | None, objtype: type | None = None) -> inspect.Signature | None:
+        if obj is None:
+            return None
+        sig = inspect.signature(type(obj).__call__)
+        params = list(sig.parameters.values())[1:]  # drop self
+        params[2] = params[2].replace(default=obj._dtype)
+        return sig.replace(parameters=params)
+
+
+class Init:
+    """An initializer built by a jinit factory: ``init(key, shape, dtype=..., out_sharding=None)``.
+
+    Behaves like the closures ``jax.nn.initializers`` returns — omitting ``dtype`` uses the
+    factory's ``dtype``, passing ``None`` uses the default float dtype — and adds a readable
+    ``repr``, argument checks before any tracing, and a ``jax.named_scope`` so profiles and
+    HLO show which scheme made an array. Immutable and stateless: safe to share between
+    threads, models and ``jax.jit`` calls.
+    """
+
+    __slots__ = ("_name", "_body", "_params", "_dtype", "_complex_ok", "_keyed", "__weakref__")
+    __signature__ = _CallSignature()
+
+    def __init__(self, name: str, body: Callable[..., Array], params: dict[str, object],
+                 dtype: DTypeLike | None, complex_ok: bool = True, keyed: bool = True):
+        self._keyed = keyed  # False: the key is ignored (constant schemes, as in jax)
+        self._name = name
+        self._params = params
+        self._dtype = _checks.dtype(name, dtype, complex_ok=complex_ok, factory=True)
+        self._complex_ok = complex_ok
+        self._body = body  # last: once set, the object is frozen (see __setattr__)
+
+    def __call__(self, key: KeyArray, shape: Shape, dtype: DTypeLike | None = _FACTORY_DTYPE,  # type: ignore[assignment]
+                 out_sharding: OutSharding = None) -> Array:
+        if dtype is _FACTORY_DTYPE:
+            dtype = self._dtype
+        if self._keyed:
+            _checks.key(self._name, key)
+        shape = _checks.shape(self._name, shape)
+        dt: np.dtype = _checks.dtype(self._name, dtype, complex_ok=self._complex_ok)  # type: ignore[assignment]
+        with jax.named_scope(f"jinit.{self._name}"):
+            return self._body(key, shape, dt, out_sharding)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._params.items())
+        return f"jinit.{self._name}({args})"
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if hasattr(self, "_body"):
+            raise AttributeError(f"jinit initializers are immutable; cannot set {name!r}")
+        object.__setattr__(self, name, value)
+
+
+Init.__module__ = "jinit"
+
+
+def public(obj):
+    """Marks a public object as living at ``jinit.<name>`` (for reprs and docs)."""
+    obj.__module__ = "jinit"
+    return obj
