@@ -1,0 +1,292 @@
+"""μP (jinit.mup) and the coordinate check (jinit.verify._coord).
+
+Expected factors are written here from Table 3 of Tensor Programs V (Yang et al. 2022,
+arXiv:2203.03466), with m = width / base width:
+
+                  input / bias     hidden         output
+    init var      s / n            s / n          s / (n m)
+    SGD lr        lr * m           lr             lr / m
+    Adam lr       lr               lr / m         lr / m
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import pathlib
+import sys
+
+import _stats as S
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+import jinit
+from jinit.verify._coord import coord_check, plot_coord_check
+
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+
+
+class MLP(nn.Module):
+    width: int
+
+    @nn.compact
+    def __call__(self, x):
+        x = nn.relu(nn.Dense(self.width)(x))
+        x = nn.relu(nn.Dense(self.width)(x))
+        return nn.Dense(10)(x)
+
+
+def _linen(width, base=32):
+    x = jnp.ones((2, 8))
+    params = MLP(width).init(jax.random.key(0), x)["params"]
+    base_tree = jax.eval_shape(MLP(base).init, jax.random.key(0), x)["params"]
+    return params, base_tree
+
+
+# Table 3, written out: (init std factor, Adam lr factor, SGD lr factor) per role, m = 8.
+M = 256 / 32
+TABLE3 = {
+    "Dense_0/kernel": ("input", 1.0, 1.0, M),
+    "Dense_0/bias": ("bias", 1.0, 1.0, M),
+    "Dense_1/kernel": ("hidden", 1.0, 1 / M, 1.0),
+    "Dense_1/bias": ("bias", 1.0, 1.0, M),
+    "Dense_2/kernel": ("output", M ** -0.5, 1 / M, 1 / M),
+    "Dense_2/bias": ("fixed", 1.0, 1.0, 1.0),
+}
+
+
+def test_plan_infers_roles_and_table3_factors_from_base_shapes():
+    params, base = _linen(256)
+    adam = jinit.mup.plan(params, base, optimizer="adam")
+    sgd = jinit.mup.plan(params, base, optimizer="sgd")
+    for name, (role, init, lr_adam, lr_sgd) in TABLE3.items():
+        assert adam.roles[name] == role, name
+        assert math.isclose(adam.init_multipliers[name], init), name
+        assert math.isclose(adam.lr_multipliers[name], lr_adam), name
+        assert math.isclose(sgd.lr_multipliers[name], lr_sgd), name
+    assert adam.output_multiplier == 1.0
+
+
+def test_plan_at_base_width_is_standard_parametrization():
+    params, base = _linen(32)
+    p = jinit.mup.plan(params, base, optimizer="sgd")
+    assert set(p.lr_multipliers.values()) == {1.0}
+    assert set(p.init_multipliers.values()) == {1.0}
+
+
+def test_plan_with_base_width_and_regex_roles_matches_base_tree():
+    params, base = _linen(256)
+    roles = {r"Dense_0/kernel": "input", r"Dense_1/kernel": "hidden", r"Dense_2/kernel": "output",
+             r"Dense_2/bias": "fixed"}
+    by_width = jinit.mup.plan(params, 32, width=256, roles=roles, optimizer="sgd")
+    by_tree = jinit.mup.plan(params, base, optimizer="sgd")
+    assert by_width.lr_multipliers == by_tree.lr_multipliers
+    assert by_width.init_multipliers == by_tree.init_multipliers
+
+
+def test_multiplier_formulation_factors():
+    # theta = 1/m moved into the forward pass: init std * m^(1/2), Adam lr 1, SGD lr * m.
+    params, base = _linen(256)
+    adam = jinit.mup.plan(params, base, optimizer="adam", formulation="multiplier")
+    sgd = jinit.mup.plan(params, base, optimizer="sgd", formulation="multiplier")
+    assert math.isclose(adam.output_multiplier, 1 / M)
+    assert math.isclose(adam.init_multipliers["Dense_2/kernel"], M ** 0.5)
+    assert adam.lr_multipliers["Dense_2/kernel"] == 1.0
+    assert math.isclose(sgd.lr_multipliers["Dense_2/kernel"], M)
+    assert math.isclose(adam.lr_multipliers["Dense_1/kernel"], 1 / M)
+
+
+class BiaslessReadout(nn.Module):
+    """MLP whose readout has no bias: the multiplier form scales ``x @ W`` only."""
+
+    width: int
+
+    @nn.compact
+    def __call__(self, x):
+        x = nn.relu(nn.Dense(self.width)(x))
+        x = nn.relu(nn.Dense(self.width)(x))
+        return nn.Dense(10, use_bias=False)(x)
+
+
+def test_multiplier_formulation_trains_exactly_like_table3_under_sgd():
+    x0 = jnp.ones((2, 8))
+    params = BiaslessReadout(256).init(jax.random.key(0), x0)["params"]
+    base = jax.eval_shape(BiaslessReadout(32).init, jax.random.key(0), x0)["params"]
+    x = jax.random.normal(jax.random.key(1), (16, 8))
+    y = jax.random.randint(jax.random.key(2), (16,), 0, 10)
+    out = {}
+    for form in ("init", "multiplier"):
+        plan = jinit.mup.plan(params, base, optimizer="sgd", formulation=form)
+        p = plan.rescale(params)
+        tx = optax.chain(optax.sgd(0.1), plan.transform())
+        s = tx.init(p)
+
+        def loss(q, plan=plan):
+            logits = BiaslessReadout(256).apply({"params": q}, x) * plan.output_multiplier
+            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+        for _ in range(3):
+            u, s = tx.update(jax.grad(loss)(p), s, p)
+            p = optax.apply_updates(p, u)
+        out[form] = BiaslessReadout(256).apply({"params": p}, x) * plan.output_multiplier
+    assert np.allclose(out["init"], out["multiplier"], rtol=1e-4, atol=1e-6)
+    # Negative control: the multiplier form without its logit factor trains differently.
+    plan = jinit.mup.plan(params, base, optimizer="sgd", formulation="multiplier")
+    wrong = BiaslessReadout(256).apply({"params": plan.rescale(params)}, x)
+    assert not np.allclose(wrong, out["init"], rtol=1e-2)
+
+
+def test_rescale_touches_only_output_weights():
+    params, base = _linen(256)
+    plan = jinit.mup.plan(params, base)
+    new = plan.rescale(params)
+    for layer in ("Dense_0", "Dense_1"):
+        assert np.array_equal(new[layer]["kernel"], params[layer]["kernel"])
+    got = np.asarray(new["Dense_2"]["kernel"], np.float64)
+    want = np.asarray(params["Dense_2"]["kernel"], np.float64) / math.sqrt(M)
+    assert np.allclose(got, want, rtol=1e-6)
+    zero = plan.rescale(params, zero_output=True)
+    assert not np.any(zero["Dense_2"]["kernel"])
+
+
+@pytest.mark.standard_promotion  # optax's adam
+def test_transform_scales_adam_updates_by_table3():
+    params, base = _linen(256)
+    plan = jinit.mup.plan(params, base, optimizer="adam")
+    grads = jax.tree.map(jnp.ones_like, params)
+    plain = optax.adam(1e-2)
+    mu = optax.chain(optax.adam(1e-2), plan.transform())
+    u0, _ = plain.update(grads, plain.init(params), params)
+    u1, _ = mu.update(grads, mu.init(params), params)
+    for layer in TABLE3:
+        name, key = layer.split("/")
+        ratio = np.asarray(u1[name][key], np.float64) / np.asarray(u0[name][key], np.float64)
+        assert np.allclose(ratio, TABLE3[layer][2], rtol=1e-6), layer
+
+
+@pytest.mark.standard_promotion  # optax's adam
+def test_transform_with_nnx_optimizer():
+    class Net(nnx.Module):
+        def __init__(self, width, rngs):
+            self.inp = nnx.Linear(8, width, rngs=rngs)
+            self.hid = nnx.Linear(width, width, rngs=rngs)
+            self.out = nnx.Linear(width, 10, rngs=rngs)
+
+        def __call__(self, x):
+            return self.out(nnx.relu(self.hid(nnx.relu(self.inp(x)))))
+
+    model = Net(256, nnx.Rngs(0))
+    state = nnx.state(model, nnx.Param)
+    base = nnx.state(nnx.eval_shape(lambda: Net(32, nnx.Rngs(0))), nnx.Param)
+    plan = jinit.mup.plan(state, base, optimizer="adam")
+    assert plan.roles["inp/kernel"] == "input" and plan.roles["out/kernel"] == "output"
+    nnx.update(model, plan.rescale(state))
+    before = {k: np.asarray(v) for k, v in
+              (("hid", model.hid.kernel[...]), ("inp", model.inp.kernel[...]))}
+    opt = nnx.Optimizer(model, optax.chain(optax.adam(1e-2), plan.transform()), wrt=nnx.Param)
+    x = jax.random.normal(jax.random.key(1), (4, 8))
+    grads = nnx.grad(lambda m: jnp.sum(m(x) ** 2))(model)
+    opt.update(model, grads)
+    # Adam's first step moves each entry by lr * g / (|g| + eps) = lr (for |g| >> eps).
+    step_hid = np.abs(np.asarray(model.hid.kernel[...]) - before["hid"])
+    step_inp = np.abs(np.asarray(model.inp.kernel[...]) - before["inp"])
+    assert np.isclose(np.max(step_hid), 1e-2 / M, rtol=1e-3)
+    assert np.isclose(np.max(step_inp), 1e-2, rtol=1e-3)
+
+
+def test_output_initializer_variance_and_negative_control():
+    n, out, base, k = 256, 16, 64, 64
+    init = jinit.mup.initializer("output", base_fan_in=base)
+    w = jax.vmap(lambda kk: init(kk, (n, out)))(jax.random.split(jax.random.key(3), k))
+    x = S.as_f64(w)
+    sigma = math.sqrt(base / n**2)          # Var = s * n0 / n^2, s = 1
+    assert S.var_ok(x, S.normal(sigma)) and S.mean_ok(x, S.normal(sigma))
+    assert not S.var_ok(x, S.normal(math.sqrt(1 / n)))   # SP variance must be rejected
+    assert not S.var_ok(x, S.normal(sigma * 1.02))
+
+
+def test_input_and_hidden_initializers_are_fan_in_variance_scaling():
+    for role in ("input", "hidden"):
+        a = jinit.mup.initializer(role, scale=2.0)(jax.random.key(4), (64, 32))
+        b = jinit.variance_scaling(2.0, "fan_in", "normal")(jax.random.key(4), (64, 32))
+        assert np.array_equal(a, b)
+
+
+def test_attention_scale():
+    assert jinit.mup.attention_scale(64) == 1 / 64
+    assert math.isclose(jinit.mup.attention_scale(64, base_head_dim=64), 1 / math.sqrt(64))
+    assert math.isclose(jinit.mup.attention_scale(256, base_head_dim=64), 8 / 256)
+
+
+def test_errors():
+    params, base = _linen(256)
+    with pytest.raises(ValueError, match=r"mup.plan\(\): optimizer='adamw' is not valid; "
+                                         r"expected one of 'adam', 'sgd'"):
+        jinit.mup.plan(params, base, optimizer="adamw")
+    with pytest.raises(ValueError, match=r"roles\['Dense_1'\]='middle' is not valid"):
+        jinit.mup.plan(params, base, roles={"Dense_1": "middle"})
+    with pytest.raises(TypeError, match=r"width=None is missing"):
+        jinit.mup.plan(params, 32)
+    with pytest.raises(ValueError, match=r"gives no role for 'Dense_0/kernel'"):
+        jinit.mup.plan(params, 32, width=256)
+    with pytest.raises(ValueError, match=r"base=.* lists parameters that do not match"):
+        jinit.mup.plan(params, {"other": jnp.zeros((2, 2))})
+    with pytest.raises(ValueError, match=r"mup.initializer\(\): base_fan_in=None is missing"):
+        jinit.mup.initializer("output")
+    with pytest.raises(ValueError, match=r"role='bias' is not valid"):
+        jinit.mup.initializer("bias")
+    with pytest.raises(ValueError, match=r"head_dim=0 is out of range"):
+        jinit.mup.attention_scale(0)
+    plan = jinit.mup.plan(params, base)
+    with pytest.raises(KeyError, match=r"params='params/Dense_0/bias' names a parameter"):
+        plan.transform().init({"params": params})
+
+
+@pytest.mark.standard_promotion  # optax's adam
+def test_coord_check_mup_flat_sp_grows(tmp_path):
+    # Widths 64..1024, 4 Adam steps, 8 seeds: the fitted log-log slope of the last step's
+    # update size must satisfy |slope| <= 0.15 for every μP layer (measured <= 0.07) and
+    # slope >= 0.5 for every SP layer after the first (measured >= 0.66; theory 1).
+    r = coord_check()
+    assert r.widths == (64, 128, 256, 512, 1024)
+    assert np.all(np.abs(r.slopes["mup"]) <= 0.15), r.table()
+    assert np.all(r.slopes["sp"][1:] >= 0.5), r.table()
+    assert r.passed and r.mup_flat and r.sp_grows
+    # Negative control: the same thresholds reject SP as flat.
+    assert not np.all(np.abs(r.slopes["sp"]) <= 0.15)
+    # At the base width μP and SP are the same model, step for step.
+    assert np.allclose(r.deltas["mup"][0], r.deltas["sp"][0], rtol=1e-5)
+    assert r.to_json()["passed"] is True and "logits" in r.table()
+    path = tmp_path / "coord.png"
+    plot_coord_check(r, str(path))
+    assert path.stat().st_size > 0
+
+
+def test_coord_check_rejects_bad_arguments():
+    with pytest.raises(ValueError, match=r"coord_check\(\): widths=\(64,\) has fewer than 2"):
+        coord_check(widths=(64,))
+    with pytest.raises(ValueError, match=r"parametrizations='ntk' is not valid"):
+        coord_check(parametrizations=("ntk",))
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickling look the module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.standard_promotion  # optax's adam
+def test_mup_transfer_example_smoke(tmp_path, capsys):
+    example = _load("mup_transfer")
+    out = example.main(["--widths", "16", "32", "--log2-lrs", "-8", "-5", "--steps", "12",
+                        "--batch", "8", "--samples", "64", "--plot", str(tmp_path / "t.png")])
+    assert set(out["best_log2_lr"]) == {(p, w) for p in ("sp", "mup") for w in (16, 32)}
+    assert (tmp_path / "t.png").stat().st_size > 0
+    assert "best log2 lr" in capsys.readouterr().out
