@@ -1,0 +1,256 @@
+"""jinit.tree: whole-tree init — per-leaf keys, rules, boxes, errors, statistics."""
+
+import hashlib
+import math
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jinit
+from jinit.tree import init_tree, leaf_key, path_str
+
+Z = 4.9  # two-sided normal quantile for a false-failure rate of about 1e-6 per check
+
+SHAPES = {
+    "params": {
+        "embed": {"embedding": jax.ShapeDtypeStruct((50, 16), jnp.float32)},
+        "dense": {"kernel": jax.ShapeDtypeStruct((16, 32), jnp.float32),
+                  "bias": jax.ShapeDtypeStruct((32,), jnp.float32)},
+        "blocks": [{"kernel": jax.ShapeDtypeStruct((32, 32), jnp.float32)} for _ in range(2)],
+    }
+}
+RULES = {r"kernel$": jinit.he_normal(), r"bias$": jinit.zeros, r"embedding$": jinit.normal(0.02)}
+
+
+def expected_key(key, path):
+    """The documented key derivation, written out independently of jinit.tree."""
+    digest = hashlib.blake2b(path.encode("utf-8"), digest_size=8).digest()
+    h0, h1 = int.from_bytes(digest[:4], "little"), int.from_bytes(digest[4:], "little")
+    return jax.random.fold_in(jax.random.fold_in(key, np.uint32(h0)), np.uint32(h1))
+
+
+def jitted(init, key, shape, dtype=jnp.float32):
+    """The initializer under its own jit: XLA may fold a scale into the sampler's constants
+    (1 ulp from an eager call, in jax.nn.initializers too), and init_tree is one jit."""
+    return jax.jit(init, static_argnums=(1, 2))(key, shape, dtype)
+
+
+def test_path_str_renders_dict_sequence_and_attribute_keys():
+    flat = jax.tree_util.tree_flatten_with_path(SHAPES)[0]
+    assert [path_str(p) for p, _ in flat] == [
+        "params/blocks/0/kernel", "params/blocks/1/kernel", "params/dense/bias",
+        "params/dense/kernel", "params/embed/embedding"]
+
+
+def test_each_leaf_is_its_initializer_at_its_path_key():
+    key = jax.random.key(3)
+    out = init_tree(key, SHAPES, RULES)
+    p = out["params"]
+    want = jinit.he_normal()(expected_key(key, "params/dense/kernel"), (16, 32), jnp.float32)
+    assert np.array_equal(p["dense"]["kernel"], want)
+    want = jinit.he_normal()(expected_key(key, "params/blocks/1/kernel"), (32, 32), jnp.float32)
+    assert np.array_equal(p["blocks"][1]["kernel"], want)
+    want = jitted(jinit.normal(0.02), expected_key(key, "params/embed/embedding"), (50, 16))
+    assert np.array_equal(p["embed"]["embedding"], want)
+    assert np.array_equal(p["dense"]["bias"], np.zeros(32, np.float32))
+    assert np.array_equal(jax.random.key_data(leaf_key(key, "a/b")),
+                          jax.random.key_data(expected_key(key, "a/b")))
+
+
+def test_legacy_key_and_typed_key_both_work():
+    a = init_tree(jax.random.PRNGKey(0), SHAPES, RULES)
+    want = jinit.he_normal()(expected_key(jax.random.PRNGKey(0), "params/dense/kernel"), (16, 32))
+    assert np.array_equal(a["params"]["dense"]["kernel"], want)
+
+
+def test_adding_or_removing_a_leaf_leaves_the_others_unchanged():
+    key = jax.random.key(0)
+    base = init_tree(key, SHAPES, RULES)
+    more = {"params": dict(SHAPES["params"], extra={"kernel": jax.ShapeDtypeStruct((8, 8), jnp.float32)})}
+    grown = init_tree(key, more, RULES)
+    less = {"params": {"dense": SHAPES["params"]["dense"]}}
+    shrunk = init_tree(key, less, RULES)
+    for k in ("embed", "dense", "blocks"):
+        jax.tree.map(lambda a, b: np.testing.assert_array_equal(a, b), base["params"][k], grown["params"][k])
+    np.testing.assert_array_equal(base["params"]["dense"]["kernel"], shrunk["params"]["dense"]["kernel"])
+
+
+def test_leaves_are_independent_and_the_check_rejects_a_shared_key():
+    # Two same-shape leaves: their sample correlation over n entries is ~N(0, 1/n) when
+    # independent, so |r| <= Z/sqrt(n); a leaf drawn with the other's key has r = 1.
+    shapes = {"a": jax.ShapeDtypeStruct((256, 256), jnp.float32),
+              "b": jax.ShapeDtypeStruct((256, 256), jnp.float32)}
+    out = init_tree(jax.random.key(0), shapes, None, default=jinit.normal(1.0))
+    a, b = (np.asarray(out[k], np.float64).ravel() for k in "ab")
+    n = a.size
+    assert abs(np.corrcoef(a, b)[0, 1]) <= Z / math.sqrt(n)
+    same = np.asarray(jinit.normal(1.0)(leaf_key(jax.random.key(0), "a"), (256, 256)), np.float64).ravel()
+    assert not abs(np.corrcoef(a, same)[0, 1]) <= Z / math.sqrt(n)  # negative control
+
+
+def test_leaf_variance_matches_the_rule_and_rejects_the_wrong_rule():
+    # He normal on (1024, 256): Var = 2/fan_in; truncated normal kurtosis < 3, so the sample
+    # variance's half-width is at most Z * sigma^2 * sqrt(2/n).
+    shapes = {"kernel": jax.ShapeDtypeStruct((1024, 256), jnp.float32)}
+    w = np.asarray(init_tree(jax.random.key(5), shapes, RULES)["kernel"], np.float64)
+    n, var = w.size, 2.0 / 1024
+    half = Z * var * math.sqrt(2.0 / n)
+    assert abs(w.var() - var) <= half
+    assert not abs(w.var() - 1.0 / 1024) <= Z * (1.0 / 1024) * math.sqrt(2.0 / n)  # LeCun: rejected
+
+
+def test_first_matching_rule_wins_in_order():
+    shapes = {"dense": {"kernel": jax.ShapeDtypeStruct((4, 4), jnp.float32)}}
+    out = init_tree(jax.random.key(0), shapes, [(r"dense", jinit.ones), (r"kernel", jinit.zeros)])
+    assert float(out["dense"]["kernel"].min()) == 1.0
+    out = init_tree(jax.random.key(0), shapes, [(re.compile("kernel"), jinit.zeros), ("dense", jinit.ones)])
+    assert float(out["dense"]["kernel"].max()) == 0.0
+
+
+def test_rule_function_gets_path_shape_dtype_and_may_fall_through_to_default():
+    seen = []
+
+    def rule(path, shape, dtype):
+        seen.append((path, shape, dtype))
+        return jinit.ones if len(shape) == 2 else None
+
+    shapes = {"w": jax.ShapeDtypeStruct((3, 2), jnp.bfloat16), "b": jax.ShapeDtypeStruct((2,), jnp.float32)}
+    out = init_tree(jax.random.key(0), shapes, rule, default=jinit.zeros)
+    assert sorted(seen) == [("b", (2,), np.dtype("float32")), ("w", (3, 2), np.dtype(jnp.bfloat16))]
+    assert out["w"].dtype == jnp.bfloat16 and float(out["w"].min()) == 1.0
+    assert float(out["b"].max()) == 0.0
+
+
+def test_dtype_overrides_every_leaf():
+    out = init_tree(jax.random.key(0), SHAPES, RULES, dtype=jnp.bfloat16)
+    assert {x.dtype for x in jax.tree.leaves(out)} == {np.dtype(jnp.bfloat16)}
+
+
+def test_arrays_as_leaves_and_empty_tree():
+    out = init_tree(jax.random.key(0), {"w": jnp.ones((3, 5))}, None, default=jinit.he_uniform())
+    assert out["w"].shape == (3, 5)
+    assert init_tree(jax.random.key(0), {}, RULES) == {}
+
+
+def test_jax_initializers_work_as_rules():
+    out = init_tree(jax.random.key(0), SHAPES, {"kernel": jax.nn.initializers.he_normal()},
+                    default=jax.nn.initializers.zeros)
+    want = jax.nn.initializers.he_normal()(expected_key(jax.random.key(0), "params/dense/kernel"), (16, 32))
+    assert np.array_equal(out["params"]["dense"]["kernel"], want)
+
+
+# ---------------------------------------------------------------------------- flax
+
+
+def test_flax_linen_partitioned_boxes_are_kept_and_apply_runs():
+    nn = pytest.importorskip("flax.linen")
+
+    class MLP(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            x = nn.Dense(32, kernel_init=nn.with_partitioning(jinit.he_normal(), (None, "model")))(x)
+            return nn.Dense(4)(nn.relu(x))
+
+    model = MLP()
+    x = jnp.ones((2, 8))
+    shapes = jax.eval_shape(model.init, jax.random.key(0), x)
+    params = init_tree(jax.random.key(1), shapes, RULES)
+    box = params["params"]["Dense_0"]["kernel"]
+    assert isinstance(box, nn.Partitioned) and box.names == (None, "model")
+    want = jinit.he_normal()(expected_key(jax.random.key(1), "params/Dense_0/kernel"), (8, 32))
+    assert np.array_equal(box.value, want)
+    assert model.apply(params, x).shape == (2, 4)
+
+
+def test_flax_nnx_param_state():
+    nnx = pytest.importorskip("flax.nnx")
+
+    class MLP(nnx.Module):
+        def __init__(self, rngs):
+            self.l1 = nnx.Linear(8, 16, rngs=rngs)
+            self.l2 = nnx.Linear(16, 4, rngs=rngs)
+
+        def __call__(self, x):
+            return self.l2(nnx.relu(self.l1(x)))
+
+    abstract = nnx.eval_shape(lambda: MLP(nnx.Rngs(0)))
+    graphdef, params = nnx.split(abstract, nnx.Param)
+    new = init_tree(jax.random.key(2), params, RULES)
+    model = nnx.merge(graphdef, new)
+    want = jinit.he_normal()(expected_key(jax.random.key(2), "l1/kernel"), (8, 16))
+    assert np.array_equal(model.l1.kernel[...], want)
+    assert float(jnp.abs(model.l2.bias[...]).max()) == 0.0
+    assert model(jnp.ones((3, 8))).shape == (3, 4)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_unmatched_leaf_names_its_path():
+    with pytest.raises(ValueError, match=r"init_tree\(\): shapes\['params/embed/embedding'\]=.* "
+                                         r"matches no rule \(patterns tried: 'kernel\$', 'bias\$'\); "
+                                         r"expected a rule for every leaf\. .*default="):
+        init_tree(jax.random.key(0), SHAPES, {r"kernel$": jinit.he_normal(), r"bias$": jinit.zeros})
+
+
+def test_bad_rules_are_rejected():
+    key = jax.random.key(0)
+    with pytest.raises(ValueError, match=r"rules='\(kernel' is not a valid regular expression"):
+        init_tree(key, SHAPES, {"(kernel": jinit.zeros})
+    with pytest.raises(TypeError, match=r"rules\['kernel'\]=3 is not callable"):
+        init_tree(key, SHAPES, {"kernel": 3})
+    with pytest.raises(TypeError, match=r"rules=5 has a pattern that is not a string"):
+        init_tree(key, SHAPES, {5: jinit.zeros})
+    with pytest.raises(TypeError, match=r"rules=jinit.he_normal\(.*\) is an initializer, not a set of rules.*default="):
+        init_tree(key, SHAPES, jinit.he_normal())
+    with pytest.raises(TypeError, match=r"rules='kernel' is not a \(pattern, initializer\) pair"):
+        init_tree(key, SHAPES, ["kernel"])
+    with pytest.raises(TypeError, match=r"rules=7 is not a set of rules"):
+        init_tree(key, SHAPES, 7)
+    with pytest.raises(TypeError, match=r"default=1\.0 is not callable"):
+        init_tree(key, SHAPES, RULES, default=1.0)
+    with pytest.raises(TypeError, match=r"init_tree\(\): key=0 is not a PRNG key"):
+        init_tree(0, SHAPES, RULES)
+
+
+def test_initializer_with_wrong_shape_or_dtype_names_the_leaf():
+    def flat(key, shape, dtype=None):
+        return jnp.zeros((math.prod(shape),), dtype)
+
+    def wrong_dtype(key, shape, dtype=None):
+        return jnp.zeros(shape, jnp.bfloat16)
+
+    with pytest.raises(ValueError, match=r"returned shape \(1024,\) float32 for leaf 'params/blocks/0/kernel'; "
+                                         r"expected shape \(32, 32\) float32"):
+        init_tree(jax.random.key(0), SHAPES, {"kernel": flat}, default=jinit.zeros)
+    with pytest.raises(ValueError, match=r"returned shape \(32,\) bfloat16 for leaf 'params/dense/bias'"):
+        init_tree(jax.random.key(0), SHAPES, {"bias": wrong_dtype}, default=jinit.zeros)
+
+
+def test_initializer_errors_are_reraised_with_the_leaf_path():
+    shapes = {"params": {"bias": jax.ShapeDtypeStruct((8,), jnp.float32)}}
+    with pytest.raises(ValueError, match=r"init_tree\(\): leaf 'params/bias' \(shape \(8,\), float32\), "
+                                         r"initialized by default=.*he_normal.*has 1 axis"):
+        init_tree(jax.random.key(0), shapes, None, default=jinit.he_normal())
+    ints = {"step": jax.ShapeDtypeStruct((), jnp.int32)}
+    with pytest.raises(TypeError, match=r"leaf 'step' .* dtype=int32 is not inexact"):
+        init_tree(jax.random.key(0), ints, None, default=jinit.zeros)
+
+
+def test_bad_leaves_and_duplicate_paths():
+    with pytest.raises(TypeError, match=r"shapes\['w'\]='abc' has no shape and dtype"):
+        init_tree(jax.random.key(0), {"w": "abc"}, None, default=jinit.zeros)
+    dup = {"a/b": jax.ShapeDtypeStruct((2,), jnp.float32), "a": {"b": jax.ShapeDtypeStruct((2,), jnp.float32)}}
+    with pytest.raises(ValueError, match=r"shapes='a/b' names two leaves"):
+        init_tree(jax.random.key(0), dup, None, default=jinit.zeros)
+
+
+def test_sharding_tree_that_does_not_match_is_rejected():
+    with pytest.raises(ValueError, match=r"shardings=.* does not match the structure of shapes"):
+        init_tree(jax.random.key(0), SHAPES, RULES, shardings={"other": None})
+    with pytest.raises(TypeError, match=r"shardings\['b'\]='x' is not a sharding"):
+        init_tree(jax.random.key(0), {"b": jax.ShapeDtypeStruct((2,), jnp.float32)}, RULES,
+                  shardings={"b": "x"})
