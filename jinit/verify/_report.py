@@ -1,0 +1,259 @@
+"""Running the suite and reporting it: a readable table, progress lines, JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+import jax
+import numpy as np
+
+from . import _suite
+from ._moments import ALPHA, Check, z_value
+from ._signal import SignalResult, signal_propagation
+
+# The check each (initializer, shape, dtype) row of the short table shows; the others are
+# summarised in its verdict (and printed in full when they fail, or with verbose=True).
+_PRINCIPAL = ("variance", "E|w|^2", "values")
+
+
+@dataclasses.dataclass
+class Report:
+    """Everything one run measured.
+
+    Attributes:
+      checks: every moment, distribution, structure and signal check.
+      signal: the signal-propagation result, if run.
+      coord: the μP coordinate check (:class:`jinit.verify._coord.CoordCheck`), if run.
+      config: the run's settings.
+      seconds: wall time of the run.
+    """
+
+    checks: list[Check]
+    signal: SignalResult | None = None
+    coord: object | None = None
+    config: dict = dataclasses.field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def failures(self) -> list[Check]:
+        out = [c for c in self.checks if not c.passed]
+        return out
+
+    @property
+    def passed(self) -> bool:
+        """Every check passed (and the coordinate check, if run)."""
+        coord_ok = self.coord is None or bool(getattr(self.coord, "passed", False))
+        return not self.failures and coord_ok
+
+    # ------------------------------------------------------------------ text
+
+    def table(self, verbose: bool = False) -> str:
+        """The moment table (one row per initializer × shape × dtype), then the signal table."""
+        parts = [self._moment_table(verbose)]
+        if self.signal is not None:
+            parts.append(self._signal_table())
+        if self.coord is not None:
+            parts.append("μP coordinate check (log-log slope of update size against width)\n"
+                         + self.coord.table())
+        parts.append(self.summary())
+        return "\n\n".join(p for p in parts if p)
+
+    def _moment_table(self, verbose: bool) -> str:
+        moment = [c for c in self.checks if not c.check.startswith("signal ")]
+        if not moment:
+            return ""
+        groups: dict[tuple, list[Check]] = {}
+        for c in moment:
+            groups.setdefault((c.initializer, c.shape, c.dtype), []).append(c)
+        rows = [("initializer", "shape", "dtype", "check", "expected", "measured", "bound",
+                 "verdict")]
+        for (init, shape, dtype), cs in groups.items():
+            ok = sum(c.passed for c in cs)
+            shown = cs if verbose else (
+                [c for c in cs if not c.passed] or [_principal(cs)])
+            for i, c in enumerate(shown):
+                if verbose or not c.passed:
+                    verdict = "PASS" if c.passed else "FAIL"
+                else:
+                    verdict = f"PASS {ok}/{len(cs)}"
+                first = i == 0
+                rows.append((init if first else "", shape if first else "",
+                             dtype if first else "", c.check, _text(c.expected),
+                             _text(c.measured), c.bound, verdict))
+        return _grid(rows)
+
+    def _signal_table(self) -> str:
+        sig = self.signal
+        rows = [("scheme", "activation", "sigma_w^2", "forward q_L/q_0 (theory)",
+                 "backward g_0/g_L (theory)", "verdict")]
+        for r in sig.rows:
+            f, ft = r.forward[-1] / r.forward[0], r.forward_theory[-1] / r.forward_theory[0]
+            b, bt = r.backward[0] / r.backward[-1], r.backward_theory[0] / r.backward_theory[-1]
+            rows.append((r.scheme, r.activation, f"{r.sigma_w2:.3g}",
+                         f"{f:9.3g} {r.forward_class:<9} ({ft:.3g} {'/'.join(r.forward_allowed)})",
+                         f"{b:9.3g} {r.backward_class:<9} ({bt:.3g} {'/'.join(r.backward_allowed)})",
+                         "PASS" if r.passed else "FAIL"))
+        head = (f"signal propagation: depth {sig.depth}, width {sig.width}, batch {sig.batch}, "
+                f"{sig.keys} keys, sigma_b^2 {sig.sigma_b2:g}; vanishing/exploding beyond "
+                f"x{sig.band:g}, theory = mean field")
+        return head + "\n" + _grid(rows)
+
+    def summary(self) -> str:
+        """One paragraph: counts, the detectable variance error, failures, time."""
+        n = len(self.checks)
+        bad = self.failures
+        tasks = len({(c.initializer, c.shape, c.dtype) for c in self.checks
+                     if not c.check.startswith("signal ")})
+        lines = [f"{n - len(bad)}/{n} checks passed over {tasks} initializer x shape x dtype "
+                 f"cases" + (f" and {len(self.signal.rows)} signal-propagation runs"
+                             if self.signal is not None else "")
+                 + f" in {self.seconds:.1f} s."]
+        samples = self.config.get("samples")
+        if samples:
+            lines.append(f"Each moment check uses {samples} values at a false-failure rate of "
+                         f"{self.config.get('alpha', ALPHA):g} per check; a relative variance "
+                         f"error of {detectable_variance_error(samples):.2%} is flagged "
+                         "(Gaussian schemes, 99.9% of runs).")
+        if bad:
+            lines.append(f"FAILED: {len(bad)} check(s):")
+            for c in bad[:20]:
+                lines.append(f"  {c.initializer} {c.shape} {c.dtype}: {c.check}: expected "
+                             f"{_text(c.expected)}, measured {_text(c.measured)} ({c.bound})")
+            if len(bad) > 20:
+                lines.append(f"  ... and {len(bad) - 20} more (see --json)")
+        if self.coord is not None and not self.coord.passed:
+            lines.append("FAILED: the μP coordinate check.")
+        lines.append("PASS" if self.passed else "FAIL")
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------ JSON
+
+    def to_json(self) -> dict:
+        """A JSON-ready dict: ``config``, ``summary``, ``checks``, ``signal``, ``coord``."""
+        return {
+            "jinit_verify": 1,
+            "config": dict(self.config),
+            "environment": environment(),
+            "summary": {"passed": self.passed, "checks": len(self.checks),
+                        "failed": len(self.failures), "seconds": round(self.seconds, 3)},
+            "checks": [c.as_dict() for c in self.checks],
+            "signal": self.signal.as_dict() if self.signal is not None else None,
+            "coord": self.coord.to_json() if self.coord is not None else None,
+        }
+
+
+def environment() -> dict:
+    import jinit
+
+    dev = jax.devices()[0]
+    return {"jinit": jinit.__version__, "jax": jax.__version__, "numpy": np.__version__,
+            "python": platform.python_version(), "backend": jax.default_backend(),
+            "device": getattr(dev, "device_kind", str(dev))}
+
+
+def detectable_variance_error(samples: int, alpha: float = ALPHA, power: float = 0.999,
+                              kurtosis: float = 3.0) -> float:
+    r"""Smallest relative variance error flagged with probability ``power``.
+
+    The check rejects when :math:`|s^2/\sigma^2 - 1| > z_\alpha\sqrt{(\kappa - 1)/n}`; an
+    initializer whose variance is off by :math:`\delta` is flagged with probability
+    ``power`` once :math:`\delta \ge (z_\alpha + z_\beta)\sqrt{(\kappa - 1)/n}`,
+    :math:`z_\beta` the one-sided normal quantile of ``power`` (κ = 3 for a normal law;
+    uniform laws, κ = 1.8, do better).
+    """
+    z_beta = z_value(2.0 * (1.0 - power))  # one-sided quantile of `power`
+    return (z_value(alpha) + z_beta) * math.sqrt((kurtosis - 1.0) / samples)
+
+
+def _principal(cs: list[Check]) -> Check:
+    for name in _PRINCIPAL:
+        for c in cs:
+            if c.check == name:
+                return c
+    for c in cs:
+        if c.check != "finite":
+            return c
+    return cs[0]
+
+
+def _text(v: object) -> str:
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):.5g}"
+    return str(v)
+
+
+def _grid(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for j, r in enumerate(rows):
+        lines.append("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+        if j == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def stderr_progress(start: float | None = None) -> Callable[[str], None]:
+    """A progress callback printing ``[  12.3 s] message`` lines on stderr."""
+    t0 = time.perf_counter() if start is None else start
+
+    def progress(message: str) -> None:
+        print(f"[{time.perf_counter() - t0:6.1f} s] {message}", file=sys.stderr, flush=True)
+
+    return progress
+
+
+def run(only: Sequence[str] | None = None, *, samples: int = _suite.DEFAULT_SAMPLES,
+        dtypes: Sequence[str] | None = None, full: bool = False, signal: bool = True,
+        depth: int = 32, width: int = 256, activations: Sequence[str] | None = None,
+        coord_check: bool = False, seed: int = 0, alpha: float = ALPHA,
+        progress: Callable[[str], None] | None = None) -> Report:
+    """Runs the verification suite and returns a :class:`Report`.
+
+    Args:
+      only: public initializer names to verify (default: all declared). Signal
+        propagation runs only when ``only`` is empty.
+      samples: values per moment check (per initializer × shape × dtype).
+      dtypes: restrict to these dtype names (``"float32"``, ``"bfloat16"``, ...).
+      full: every variant × shape × dtype (float8 included), not the default selection.
+      signal: run signal propagation (relu, tanh, gelu, selu over the main schemes).
+      depth, width: the signal-propagation stack.
+      activations: restrict signal propagation to these activations.
+      coord_check: also run the μP coordinate check (needs optax).
+      seed: the base seed; every check is deterministic given it.
+      alpha: the false-failure rate of each statistical check.
+      progress: called with progress lines (e.g. :func:`stderr_progress`).
+
+    Returns:
+      A :class:`Report`; ``report.passed`` is the verdict.
+
+    Raises:
+      KeyError: a name in ``only`` has no declaration.
+    """
+    from ._signal import ACTIVATIONS
+
+    t0 = time.perf_counter()
+    tasks = _suite.plan(only, samples=samples, dtypes=dtypes, full=full, seed=seed)
+    if progress:
+        progress(f"moments: {len(tasks)} initializer x shape x dtype cases, {samples} values each")
+    checks = _suite.run_moments(tasks, alpha=alpha, progress=progress)
+    sig = None
+    if signal and not only:
+        sig = signal_propagation(tuple(activations or ACTIVATIONS), depth=depth, width=width,
+                                 seed=seed, progress=progress)
+        checks.extend(sig.checks())
+    coord = None
+    if coord_check:
+        from ._coord import coord_check as run_coord
+
+        if progress:
+            progress("coord-check: training MLPs at widths 64..1024 (SP and μP)")
+        coord = run_coord(seed=seed)
+    config = {"only": list(only or []), "samples": samples, "dtypes": list(dtypes or []),
+              "full": full, "signal": sig is not None, "depth": depth, "width": width,
+              "coord_check": coord_check, "seed": seed, "alpha": alpha}
+    return Report(checks, sig, coord, config, time.perf_counter() - t0)
