@@ -48,9 +48,11 @@ def _complex_draw(distribution: str, key: KeyArray, shape: tuple[int, ...], dt: 
                   variance: Array, out_sharding: OutSharding) -> Array:
     if distribution == "truncated_normal":
         stddev = jnp.sqrt(variance) / jnp.array(_COMPLEX_TRUNC_STD, dt)
-        return _sampling.complex_truncated_normal(key, 2.0, shape, dt, out_sharding) * stddev
+        z = _sampling.complex_truncated_normal(key, 2.0, shape, dt, out_sharding)
+        return jax.lax.optimization_barrier(z) * stddev  # jit == eager (see _sampling)
     if distribution == "normal":
-        return jax.random.normal(key, shape, dt, out_sharding=out_sharding) * jnp.sqrt(variance)
+        z = jax.random.normal(key, shape, dt, out_sharding=out_sharding)
+        return jax.lax.optimization_barrier(z) * jnp.sqrt(variance)  # jit == eager (see _sampling)
     return _sampling.complex_uniform_disk(key, shape, dt, out_sharding) * jnp.sqrt(variance)
 
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -106,6 +107,12 @@ def _inward(value: float, dt: np.dtype, up: bool) -> float:
     return float(x)
 
 
+@jax.jit
+def _affine(z: Array, mean: Array, std: Array) -> Array:
+    """``mean + std * z``, compiled alone so eager and jitted calls fuse it (FMA) the same way."""
+    return mean + std * z
+
+
 def _shifted(fn: str, key: KeyArray, shape: tuple[int, ...], dt: np.dtype, mean: float,
              std: float, lower: float | None, upper: float | None,
              out_sharding: OutSharding) -> Array:
@@ -119,10 +126,10 @@ def _shifted(fn: str, key: KeyArray, shape: tuple[int, ...], dt: np.dtype, mean:
         return _sampling.empty(shape, dt, out_sharding)
     if lower is None:
         z = _sampling.normal(key, shape, sdt, 1.0, out_sharding)
-        return _sampling.finish(jnp.asarray(mean, sdt) + jnp.asarray(std, sdt) * z, dt)
+        return _sampling.finish(_affine(z, jnp.asarray(mean, sdt), jnp.asarray(std, sdt)), dt)
     z = _sampling.truncated_normal(key, lower, upper, shape, sdt, 1.0, out_sharding)
     lo, hi = mean + std * lower, mean + std * upper
-    x = jnp.asarray(mean, sdt) + jnp.asarray(std, sdt) * z
+    x = _affine(z, jnp.asarray(mean, sdt), jnp.asarray(std, sdt))
     x = jnp.clip(x, _inward(lo, sdt, True), _inward(hi, sdt, False))
     return _sampling.finish(x, dt, lo=lo, hi=hi)
 
