@@ -99,7 +99,10 @@ def normal(key: KeyArray, shape: Shape, dtype: np.dtype, scale: object,
            out_sharding: OutSharding = None) -> Array:
     """``scale * N(0, 1)`` in ``dtype`` (complex: ``E|z|^2 = 1`` before scaling)."""
     sdt = sampling_dtype(dtype)
-    x = _fastbits.normal(key, shape, sdt, out_sharding=out_sharding) * jnp.array(scale, sdt)
+    # The barrier stops XLA from folding ``scale`` into the sampler's own sqrt(2) factor under
+    # jit, which changes the last bit: with it, jitted and eager draws are identical.
+    z = jax.lax.optimization_barrier(_fastbits.normal(key, shape, sdt, out_sharding=out_sharding))
+    x = z * jnp.array(scale, sdt)
     s = _static_float(scale)
     return finish(x, dtype, extent=None if s is None else s * _NORMAL_EXTENT)
 
@@ -113,7 +116,8 @@ def uniform(key: KeyArray, shape: Shape, dtype: np.dtype, minval: float, maxval:
     s = _static_float(scale)
     if s is None or sdt == dtype:
         return finish(x, dtype)
-    return finish(x, dtype, lo=minval * s, hi=maxval * s, open_hi=True)
+    # scale 0: the support is the single point 0 (closed), not an empty half-open interval.
+    return finish(x, dtype, lo=minval * s, hi=maxval * s, open_hi=s > 0)
 
 
 def truncated_normal(key: KeyArray, lower: float, upper: float, shape: Shape, dtype: np.dtype,
@@ -154,8 +158,15 @@ def complex_truncated_normal(key: KeyArray, upper: float, shape: Shape, dtype: n
 
     ``|z|^2`` of a standard circular complex normal is Exp(1); inverting its CDF truncated at
     ``upper^2`` gives ``r = sqrt(-log(1 - (1 - e^{-upper^2}) u))``. Same draws as jax's
-    ``_complex_truncated_normal``; ``out_sharding`` is honoured.
+    ``_complex_truncated_normal`` (up to rounding); ``out_sharding`` is honoured. Compiled as
+    one program so that eager and jitted calls round ``log``/``sqrt`` identically.
     """
+    return _complex_truncated_normal(key, upper, tuple(shape), dtype, out_sharding)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
+def _complex_truncated_normal(key: KeyArray, upper: float, shape: tuple[int, ...],
+                              dtype: np.dtype, out_sharding: OutSharding) -> Array:
     key_r, key_theta = jax.random.split(key)
     real = np.dtype(jnp.finfo(dtype).dtype)
     t = ((1 - jnp.exp(jnp.array(-(upper ** 2), dtype)))
