@@ -2,15 +2,69 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental.custom_partitioning import custom_partitioning
 
 from . import _checks, _sampling
 from ._base import Init, public
 from ._typing import Array, DTypeLike, KeyArray, OutSharding
+
+
+def _haar(key_data: Array, impl: object, n_rows: int, n_cols: int, dt: np.dtype) -> Array:
+    key = key_data if impl is None else jax.random.wrap_key_data(key_data, impl=impl)
+    return jax.random.orthogonal(key, n_rows, (), dt, n_cols)
+
+
+@functools.partial(custom_partitioning, static_argnums=(1, 2, 3, 4))
+def _haar_once(key_data: Array, impl: object, n_rows: int, n_cols: int, dt: np.dtype) -> Array:
+    """:func:`_haar`, computed on one device of a mesh and broadcast to the others.
+
+    A QR cannot be split into shards, so under a sharded ``jit`` XLA replicates it and every
+    device repeats the whole factorization (devices that share a host's cores then pay for
+    it many times over). Here the first device factors, the result is summed across the mesh
+    (the others contribute zeros), and each device keeps its shard. Outside a sharded
+    computation this is :func:`_haar` itself.
+    """
+    return _haar(key_data, impl, n_rows, n_cols, dt)
+
+
+def _haar_once_partition(impl, n_rows, n_cols, dt, mesh, arg_shapes, result_shape):
+    names = mesh.axis_names
+    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+
+    def lower(key_data):
+        index = 0
+        for name in names:
+            index = index * mesh.shape[name] + jax.lax.axis_index(name)
+        q = jax.lax.cond(index == 0,
+                         lambda d: _haar(d, impl, n_rows, n_cols, dt),
+                         lambda d: jnp.zeros((n_rows, n_cols), dt), key_data)
+        return jax.lax.psum(q, names)
+
+    return mesh, lower, replicated, (replicated,) * len(arg_shapes)
+
+
+_haar_once.def_partition(partition=_haar_once_partition, sharding_rule="k -> i j",
+                         need_replication_factors=("k", "i", "j"))
+
+
+def _haar_matrix(key: KeyArray, n_rows: int, n_cols: int, dt: np.dtype) -> Array:
+    """A Haar-random ``(n_rows, n_cols)`` matrix, the bits of ``jax.random.orthogonal``."""
+    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        data, impl = jax.random.key_data(key), jax.random.key_impl(key)
+    else:
+        data, impl = key, None
+    if np.ndim(data) == 1:
+        try:
+            return _haar_once(data, impl, n_rows, n_cols, dt)
+        except NotImplementedError:  # no batching rule: under vmap, let XLA place it
+            pass
+    return _haar(data, impl, n_rows, n_cols, dt)
 
 
 def _orthogonal_matrix(fn: str, key: KeyArray, shape: tuple[int, ...], dt: np.dtype, scale: object,
@@ -19,7 +73,7 @@ def _orthogonal_matrix(fn: str, key: KeyArray, shape: tuple[int, ...], dt: np.dt
     axis = _checks.axis(fn, "column_axis", column_axis, len(shape), shape)[0]
     n_rows, n_cols = math.prod(shape) // shape[axis], shape[axis]
     sdt = _sampling.sampling_dtype(dt)  # QR has no 16-bit kernel: draw and factor in float32
-    q = jax.random.orthogonal(key, n_rows, (), sdt, n_cols)
+    q = _haar_matrix(key, n_rows, n_cols, sdt)
     q = jnp.reshape(q, tuple(np.delete(np.array(shape), axis)) + (shape[axis],))
     q = jnp.moveaxis(q, -1, column_axis)
     s = None if isinstance(scale, jax.core.Tracer) else abs(float(np.asarray(scale)))

@@ -31,8 +31,7 @@ SCHEMES = {
     "he_normal": jinit.he_normal(),
     "lecun_uniform": jinit.lecun_uniform(),
     "lecun_normal": jinit.lecun_normal(),
-    # QR under a sharded out_shardings is partitioned by XLA and is very slow for large
-    # matrices (seconds at 256x256 on simulated CPU devices): kept small here.
+    # The QR runs once, on the mesh's first device, and is broadcast (jinit._orthogonal).
     "orthogonal": jinit.orthogonal(),
     "delta_orthogonal": jinit.delta_orthogonal(),
     "constant": jinit.constant(0.3),
