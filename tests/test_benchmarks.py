@@ -1,0 +1,70 @@
+"""Smoke test of benchmarks/: every script runs with tiny sizes and emits valid JSON.
+
+No timing is asserted; only that the harness runs end to end and its output is well formed.
+"""
+
+import json
+import math
+import pathlib
+import sys
+
+import pytest
+
+BENCH = pathlib.Path(__file__).resolve().parent.parent / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+
+def _load(path):
+    with open(path) as f:
+        doc = json.load(f)  # valid JSON, or this raises
+    header = doc["header"]
+    for field in ("date", "jax", "numpy", "backend", "devices", "XLA_FLAGS", "flags"):
+        assert field in header, field
+    assert doc["rows"], "no rows"
+    return doc
+
+
+def _run(module, tmp_path, *flags):
+    mod = __import__(module)
+    out = tmp_path / f"{module}.json"
+    mod.main(["--tiny", "--json", str(out), *flags])
+    return _load(out)
+
+
+def test_throughput(tmp_path):
+    doc = _run("throughput", tmp_path, "--schemes", "normal,he_normal")
+    for row in doc["rows"]:
+        assert row["ms"] > 0 and math.isfinite(row["x_jax_nn"]) and row["floor"] > 0
+    assert all(r["bit_identical"] for r in doc["rows"] if "bit_identical" in r)
+
+
+def test_compile_time(tmp_path):
+    doc = _run("compile_time", tmp_path, "--schemes", "normal")
+    assert doc["rows"][0]["jinit_ms"] > 0
+
+
+def test_orthogonal(tmp_path):
+    doc = _run("orthogonal", tmp_path)
+    assert {r["dtype"] for r in doc["rows"]} == {"float32", "bfloat16", "float16"}
+    assert all(r["bit_identical"] for r in doc["rows"] if r["dtype"] == "float32")
+
+
+def test_sharded(tmp_path):
+    doc = _run("sharded", tmp_path)
+    assert all(r["equal"] for r in doc["rows"])
+    assert doc["header"]["flags"]["mesh"] == {"x": 8}
+
+
+def test_whole_model(tmp_path):
+    pytest.importorskip("flax")
+    doc = _run("whole_model", tmp_path, "--no-torch")
+    assert {r["method"] for r in doc["rows"]} == {"flax", "jinit"}
+    assert len({r["params_M"] for r in doc["rows"]}) == 1  # same parameter count both ways
+
+
+def test_harness_table_and_geomean():
+    import _harness
+
+    text = _harness.table([{"a": 1.23456, "b": "x"}, {"a": 1e-9}], ["a", "b"])
+    assert text.splitlines()[0].split() == ["a", "b"] and "1.23" in text
+    assert _harness.geomean([1.0, 4.0, float("nan"), None]) == pytest.approx(2.0)
