@@ -136,7 +136,11 @@ def main(argv=None) -> dict:
 
         fig, ax = plt.subplots(figsize=(6, 4))
         for s, c in curves.items():
-            ax.plot(np.arange(1, len(c) + 1), np.where(np.isfinite(c), c, np.nan), label=s)
+            bad = np.flatnonzero(~np.isfinite(c))
+            label = s if bad.size == 0 else f"{s} (diverged at step {bad[0] + 1})"
+            # A curve that diverges at once has a single finite point: draw it as a marker.
+            ax.plot(np.arange(1, len(c) + 1), np.where(np.isfinite(c), c, np.nan), "o-",
+                    ms=3 if bad.size and bad[0] < 3 else 0, label=label)
         ax.set_yscale("log")
         ax.set_xlabel("SGD step")
         ax.set_ylabel("training loss")

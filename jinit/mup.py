@@ -71,6 +71,28 @@ Example:
   ['input', 'hidden', 'output']
   >>> plan.lr_multipliers["Dense_1/kernel"], plan.lr_multipliers["Dense_0/bias"]
   (0.125, 1.0)
+
+  The same for a Flax NNX model: plan on ``nnx.state(model, nnx.Param)`` against a base
+  model built with ``nnx.eval_shape``, write the rescaled state back, and give the
+  transform to ``nnx.Optimizer``::
+
+  >>> from flax import nnx
+  >>> class Net(nnx.Module):
+  ...     def __init__(self, width, rngs):
+  ...         self.inp = nnx.Linear(8, width, rngs=rngs)
+  ...         self.hid = nnx.Linear(width, width, rngs=rngs)
+  ...         self.out = nnx.Linear(width, 10, rngs=rngs)
+  ...     def __call__(self, x):
+  ...         return self.out(nnx.relu(self.hid(nnx.relu(self.inp(x)))))
+  >>> model = Net(256, nnx.Rngs(0))
+  >>> base = nnx.eval_shape(lambda: Net(32, nnx.Rngs(0)))
+  >>> plan = jinit.mup.plan(nnx.state(model, nnx.Param), nnx.state(base, nnx.Param),
+  ...                       optimizer="sgd")
+  >>> nnx.update(model, plan.rescale(nnx.state(model, nnx.Param)))
+  >>> opt = nnx.Optimizer(model, optax.chain(optax.sgd(0.1), plan.transform()),
+  ...                     wrt=nnx.Param)
+  >>> plan.roles["out/kernel"], plan.lr_multipliers["inp/kernel"], plan.lr_multipliers["out/kernel"]
+  ('output', 8.0, 0.125)
 """
 
 from __future__ import annotations

@@ -8,7 +8,10 @@ the total grows like L; with Fixup's ``L^(-1/(2m-2))`` scaling each contributes 
 and the total is depth-invariant. The tests measure that slope over L = 4 ... 64.
 """
 
+import importlib.util
 import math
+import pathlib
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -148,6 +151,30 @@ def test_tfixup_scale_matches_the_paper(part):
     tol = 5 * math.sqrt(0.8 / n_draws)
     measured = float(jnp.var(w))
     assert abs(measured / expected - 1) < tol, (measured, expected)
+    # Negative control: the other part's factor ((0.67 / 54^(-1/4))^2 = 1.36x in variance)
+    # and plain Xavier (no depth factor) must both be rejected by the same tolerance.
+    other = (9 * n) ** -0.25 if part == "encoder" else 0.67 * n ** -0.25
+    assert abs(measured / (2.0 / 512 * other ** 2) - 1) > tol
+    assert abs(measured / (2.0 / 512) - 1) > tol
+
+
+def test_tfixup_embedding_matches_the_paper():
+    # Algorithm 1: Gaussian embeddings of standard deviation d^(-1/2) (the authors' code), then
+    # scaled by (9N)^(-1/4): Var = (9N)^(-1/2) / d, written out here.
+    n, vocab, d = 6, 512, 128
+    key = jax.random.key(5)
+    e = jax.vmap(lambda k: residual.tfixup_embedding(n)(k, (vocab, d)))(
+        jax.random.split(key, 16))
+    expected = (9 * n) ** -0.5 / d
+    x = np.asarray(e, np.float64)
+    measured = float(x.var())
+    # Normal entries: relative sd of the sample variance sqrt(2/n); 5 sd ~ alpha 6e-7.
+    tol = 5 * math.sqrt(2 / e.size)
+    assert abs(measured / expected - 1) < tol, (measured, expected)
+    assert abs(float(x.mean())) < 5 * math.sqrt(expected / e.size)
+    # Negative controls: the unscaled N(0, 1/d) and the encoder-weight factor 0.67 N^(-1/4).
+    assert abs(measured / (1 / d) - 1) > tol
+    assert abs(measured / (0.67 ** 2 * n ** -0.5 / d) - 1) > tol
 
 
 @pytest.mark.parametrize(
@@ -162,3 +189,32 @@ def test_tfixup_scale_matches_the_paper(part):
 def test_bad_arguments(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def _load_example(name):
+    path = pathlib.Path(__file__).resolve().parent.parent / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.standard_promotion  # optax's sgd with momentum
+def test_deep_residual_mlp_trains_from_fixup_and_skipinit_not_from_he(capsys):
+    # examples/residual_fixup.py, reduced: 32 blocks of width 32 without normalization, 100
+    # SGD steps. Fixup and SkipInit start at loss ~ln 10 and fall below half of it (measured:
+    # 2.30 -> 0.42 and 2.70 -> 0.51); plain He branches double the signal's variance per
+    # block, so the first loss is ~4e7 and the next step is nan. He is the negative control:
+    # the same "trains" criterion must reject it.
+    out = _load_example("residual_fixup").main(
+        ["--depth", "32", "--width", "32", "--steps", "100", "--batch", "32",
+         "--samples", "1024"])
+    summary = out["summary"]
+    for scheme in ("fixup", "skipinit"):
+        assert summary[scheme]["trains"], summary
+        assert np.all(np.isfinite(out["curves"][scheme])), scheme
+        assert summary[scheme]["final"] < 0.5 * math.log(10), summary
+    assert not summary["he"]["trains"], summary
+    assert summary["he"]["initial"] > 1e3 or not np.isfinite(summary["he"]["final"]), summary
+    assert "fixup" in capsys.readouterr().out

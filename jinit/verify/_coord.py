@@ -86,11 +86,16 @@ class CoordCheck:
 
     def table(self) -> str:
         """A readable table: slope per layer and parametrization, with the verdicts."""
+        c = self.config
+        head = (f"widths {', '.join(map(str, self.widths))} (base {c.get('base_width')}), "
+                f"{c.get('optimizer')} lr {c.get('lr')}, {c.get('steps')} steps, "
+                f"{c.get('seeds')} seeds; slope of log RMS(x_T - x_0) against log width")
         rows = [("layer", *(f"slope {p}" for p in self.slopes))]
         for i, name in enumerate(self.layers):
             rows.append((name, *(f"{self.slopes[p][i]:+.3f}" for p in self.slopes)))
         w = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-        lines = ["  ".join(c.rjust(x) for c, x in zip(r, w, strict=True)) for r in rows]
+        lines = [head] + ["  ".join(t.rjust(x) for t, x in zip(r, w, strict=True))
+                          for r in rows]
         lines.append(f"mup flat (|slope| <= {self.mup_tol:g}): {'PASS' if self.mup_flat else 'FAIL'}")
         if "sp" in self.slopes:
             lines.append(f"sp grows (slope >= {self.sp_min:g} after h1): "
