@@ -56,10 +56,10 @@ def ref_expect(f, kinks=()) -> float:
         return _trap(lambda z: f(z) * _npdf(z), -40.0, 40.0, h)
     total = _trap(lambda s: f(pts[0] - np.exp(s)) * _npdf(pts[0] - np.exp(s)) * np.exp(s), -40, 4, h)
     total += _trap(lambda s: f(pts[-1] + np.exp(s)) * _npdf(pts[-1] + np.exp(s)) * np.exp(s), -40, 4, h)
-    for a, b in zip(pts[:-1], pts[1:]):
+    for a, b in zip(pts[:-1], pts[1:], strict=True):
         m, r = (a + b) / 2, (b - a) / 2
-        total += _trap(lambda s: f(m + r * np.tanh(s)) * _npdf(m + r * np.tanh(s)) * r / np.cosh(s) ** 2,
-                       -20, 20, h)
+        total += _trap(lambda s, m=m, r=r: f(m + r * np.tanh(s)) * _npdf(m + r * np.tanh(s))
+                       * r / np.cosh(s) ** 2, -20, 20, h)
     return total
 
 
@@ -110,7 +110,7 @@ REF = {
 ALIASES = {"identity": "linear", "swish": "silu", "hard_swish": "hard_silu", "soft_sign": "softsign"}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def ref_gain(name: str, definition: str) -> float:
     f, df, kinks = REF[ALIASES.get(name, name)]
     if definition == "forward":
@@ -438,7 +438,7 @@ def _stack_second_moments(configs):
     def one(key):
         def layer(hs, k):
             z = jax.random.normal(k, (WIDTH, WIDTH), jnp.float32)
-            return tuple(phi(h) @ z * jnp.float32(s) for phi, h, s in zip(phis, hs, stds)), None
+            return tuple(phi(h) @ z * jnp.float32(s) for phi, h, s in zip(phis, hs, stds, strict=True)), None
 
         hs, _ = jax.lax.scan(layer, tuple(x0 for _ in configs), jax.random.split(key, DEPTH))
         return jnp.stack([jnp.mean(h * h) for h in hs])

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
-from scipy import stats
 
 import jinit
 
@@ -46,6 +45,26 @@ def _variance_ok(values, variance, kurtosis=3.0):
     return abs(measured - variance) <= Z * variance * math.sqrt((kurtosis - 1) / v.size)
 
 
+def _chi2_quantile(p, dof, upper=False):
+    """The chi-square quantile with tail mass ``p`` (lower, or ``upper``), by bisection.
+
+    The CDF is the regularized incomplete gamma function ``P(dof/2, x/2)`` (its complement
+    for the upper tail, so that a tail mass of 5e-7 keeps full precision), in float64.
+    """
+    cdf = jax.scipy.special.gammaincc if upper else jax.scipy.special.gammainc
+    lo, hi = 0.0, dof + 40 * math.sqrt(2 * dof) + 200
+    with jax.enable_x64(True):
+        for _ in range(80):
+            mid = 0.5 * (lo + hi)
+            below = float(cdf(dof / 2, mid / 2)) < p
+            lo, hi = (mid, hi) if below != upper else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+def _norm_cdf(x):
+    return 0.5 * np.vectorize(math.erfc)(-np.asarray(x, np.float64) / math.sqrt(2))
+
+
 def _subset_chi2(counts, trials, m):
     """Two-sided chi-square test that ``m``-subsets of ``n`` positions are uniform, per row.
 
@@ -60,7 +79,7 @@ def _subset_chi2(counts, trials, m):
     s2 = p * (1 - p) * n / (n - 1)
     stat = np.sum((counts - trials * p) ** 2) / (trials * s2)
     dof = rows * (n - 1)
-    return stats.chi2.ppf(ALPHA / 2, dof) <= stat <= stats.chi2.isf(ALPHA / 2, dof)
+    return _chi2_quantile(ALPHA / 2, dof) <= stat <= _chi2_quantile(ALPHA / 2, dof, upper=True)
 
 
 # ------------------------------------------------------------------------------ identity
@@ -146,6 +165,7 @@ def test_dirac_even_kernel_centre_is_k_over_2_and_shifts_same_padding_by_one():
     assert np.array_equal(y, shifted)                            # y[n] = x[n + 1]
 
 
+@pytest.mark.torch
 def test_dirac_matches_torch_dirac():
     torch = pytest.importorskip("torch")
     from jinit import presets
@@ -258,8 +278,9 @@ def test_sparse_columns_values_are_normal_with_std():
     x = np.sort(nonzero.astype(np.float64))
     ecdf = np.arange(1, x.size + 1) / x.size
     band = math.sqrt(math.log(2 / ALPHA) / (2 * x.size))
-    assert np.max(np.abs(ecdf - stats.norm.cdf(x / std))) <= band
-    assert np.max(np.abs(ecdf - stats.uniform.cdf(x, -std * 3 ** 0.5, 2 * std * 3 ** 0.5))) > band
+    assert np.max(np.abs(ecdf - _norm_cdf(x / std))) <= band
+    half = std * 3 ** 0.5  # negative control: the uniform law with the same variance
+    assert np.max(np.abs(ecdf - np.clip((x + half) / (2 * half), 0, 1))) > band
 
 
 def test_sparse_columns_zero_positions_are_uniform_and_rows_independent():
@@ -295,6 +316,7 @@ def test_sparse_columns_depends_only_on_the_key():
     assert not np.array_equal(a == 0, c == 0)
 
 
+@pytest.mark.torch
 def test_sparse_columns_matches_torch_counts_on_the_transposed_layout():
     torch = pytest.importorskip("torch")
     for sparsity, n_in, n_out in [(0.07, 7, 100), (0.25, 5, 40), (0.7, 3, 9)]:
@@ -303,6 +325,28 @@ def test_sparse_columns_matches_torch_counts_on_the_transposed_layout():
         ours = np.asarray(jinit.sparse_columns(sparsity)(KEY, (n_in, n_out)))
         # PyTorch: zeros per column of (out, in) == zeros per row of Flax's (in, out).
         assert np.array_equal(np.sum(t == 0, axis=0), np.sum(ours == 0, axis=1))
+
+
+@pytest.mark.torch
+def test_sparse_columns_values_match_torch_with_its_default_std():
+    """Same default std (0.01) and the same law of the non-zero values as torch's sparse_."""
+    import inspect
+
+    torch = pytest.importorskip("torch")
+    default = inspect.signature(jinit.sparse_columns).parameters["std"].default
+    assert default == inspect.signature(torch.nn.init.sparse_).parameters["std"].default == 0.01
+    g = torch.Generator().manual_seed(0)
+    theirs = np.concatenate([torch.nn.init.sparse_(torch.empty(100, 50), 0.3, generator=g).numpy()
+                             .ravel() for _ in range(120)]).astype(np.float64)
+    ours = _draw(jinit.sparse_columns(0.3), (50, 100), 120).astype(np.float64).ravel()
+    assert np.sum(theirs == 0) == np.sum(ours == 0) == 120 * 50 * 30
+    theirs, ours = theirs[theirs != 0], ours[ours != 0]
+    at = np.linspace(-0.04, 0.04, 161)
+    gap = lambda a, b: np.max(np.abs(np.searchsorted(np.sort(a), at, "right") / a.size  # noqa: E731
+                                     - np.searchsorted(np.sort(b), at, "right") / b.size))
+    band = 2 * math.sqrt(math.log(4 / ALPHA) / (2 * ours.size))  # two DKW bands at ALPHA/2
+    assert gap(ours, theirs) <= band
+    assert gap(1.05 * ours, theirs) > band                          # negative control
 
 
 def test_sparse_columns_errors():
