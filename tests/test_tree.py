@@ -142,6 +142,54 @@ def test_jax_initializers_work_as_rules():
     assert np.array_equal(out["params"]["dense"]["kernel"], want)
 
 
+class Counting:
+    """An initializer that counts how often it is traced or called."""
+
+    def __init__(self, init):
+        self.init, self.calls = init, 0
+
+    def __call__(self, key, shape, dtype=None):
+        self.calls += 1
+        return self.init(key, shape, dtype)
+
+
+def test_repeated_blocks_share_one_program_and_keep_their_own_values():
+    # Six identical blocks: one check (eval_shape) and one trace for the whole kernel group,
+    # not one per leaf; each leaf is still its initializer under its own key.
+    kernel = Counting(jinit.he_normal())
+    blocks = {f"h_{i}": {"kernel": jax.ShapeDtypeStruct((16, 32), jnp.float32),
+                         "bias": jax.ShapeDtypeStruct((32,), jnp.float32)} for i in range(6)}
+    shapes = dict(blocks, head={"kernel": jax.ShapeDtypeStruct((32, 8), jnp.float32)})
+    key = jax.random.key(4)
+    out = init_tree(key, shapes, {r"kernel$": kernel, r"bias$": jinit.zeros})
+    assert kernel.calls == 2 * 2  # (check + trace) for (16, 32) and for (32, 8)
+    for name in list(blocks) + ["head"]:
+        w = out[name]["kernel"]
+        want = jitted(jinit.he_normal(), expected_key(key, f"{name}/kernel"), tuple(w.shape))
+        assert np.array_equal(w, want), name
+    # negative control: a shared program that reused one key would make the blocks equal
+    assert not np.array_equal(out["h_0"]["kernel"], out["h_1"]["kernel"])
+
+
+def test_same_shape_leaves_with_different_shardings_are_placed_apart():
+    from jax.sharding import NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    mesh = jax.make_mesh((8,), ("x",))
+    shapes = {k: jax.ShapeDtypeStruct((16, 32), jnp.float32) for k in "abc"}
+    specs = {"a": P("x", None), "b": P(None, "x"), "c": P()}
+    shardings = {k: NamedSharding(mesh, s) for k, s in specs.items()}
+    init = Counting(jinit.normal(1.0))
+    out = init_tree(jax.random.key(6), shapes, None, default=init, shardings=shardings)
+    assert init.calls == 1 + 3  # one check, one program per sharding
+    ref = init_tree(jax.random.key(6), shapes, None, default=jinit.normal(1.0))
+    for k, spec in specs.items():
+        assert out[k].sharding.is_equivalent_to(NamedSharding(mesh, spec), 2), k
+        assert np.array_equal(out[k], ref[k]), k
+    assert {s.data.shape for s in out["a"].addressable_shards} == {(2, 32)}
+    assert {s.data.shape for s in out["b"].addressable_shards} == {(16, 4)}
+
+
 # ---------------------------------------------------------------------------- flax
 
 
