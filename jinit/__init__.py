@@ -4,6 +4,12 @@ Drop-in with ``jax.nn.initializers``: the same names, parameters, defaults and (
 float32/float64) the same bits, plus correct low-precision sampling and clear errors.
 """
 
+from . import lsuv as lsuv
+from . import mup as mup
+from . import presets as presets
+from . import residual as residual
+from . import theory as theory
+from . import tree as tree
 from ._basic import normal as normal
 from ._basic import truncated_normal as truncated_normal
 from ._basic import uniform as uniform
@@ -11,8 +17,18 @@ from ._constant import constant as constant
 from ._constant import ones as ones
 from ._constant import zeros as zeros
 from ._fans import compute_fans as compute_fans
+from ._gain import InitStabilityWarning as InitStabilityWarning
+from ._gain import calculate_gain as calculate_gain
+from ._gain import for_activation as for_activation
+from ._gain import gain as gain
+from ._orthoconv import conv_orthogonal as conv_orthogonal
 from ._orthogonal import delta_orthogonal as delta_orthogonal
 from ._orthogonal import orthogonal as orthogonal
+from ._structured import dirac as dirac
+from ._structured import identity as identity
+from ._structured import sparse_columns as sparse_columns
+from ._structured import sparse_incoming as sparse_incoming
+from ._structured import zero_init as zero_init
 from ._typing import Initializer as Initializer
 from ._variance import glorot_normal as glorot_normal
 from ._variance import glorot_uniform as glorot_uniform
@@ -25,29 +41,6 @@ from ._variance import lecun_uniform as lecun_uniform
 from ._variance import variance_scaling as variance_scaling
 from ._variance import xavier_normal as xavier_normal
 from ._variance import xavier_uniform as xavier_uniform
-
-# --- gains (jinit._gain) ---
-from ._gain import InitStabilityWarning as InitStabilityWarning
-from ._gain import calculate_gain as calculate_gain
-from ._gain import for_activation as for_activation
-from ._gain import gain as gain
-# --- end gains ---
-# --- structured (jinit._structured) ---
-from ._orthoconv import conv_orthogonal as conv_orthogonal
-from ._structured import dirac as dirac
-from ._structured import identity as identity
-from ._structured import sparse_columns as sparse_columns
-from ._structured import sparse_incoming as sparse_incoming
-from ._structured import zero_init as zero_init
-# --- end structured ---
-# --- submodules ---
-from . import lsuv as lsuv
-from . import mup as mup
-from . import presets as presets
-from . import residual as residual
-from . import theory as theory
-from . import tree as tree
-# --- end submodules ---
 
 __version__ = "0.1.0"
 
@@ -73,19 +66,16 @@ __all__ = [
     "xavier_normal",
     "xavier_uniform",
     "zeros",
-    # --- gains names ---
     "InitStabilityWarning",
     "calculate_gain",
     "for_activation",
     "gain",
-    # --- structured names ---
     "conv_orthogonal",
     "dirac",
     "identity",
     "sparse_columns",
     "sparse_incoming",
     "zero_init",
-    # --- submodule names ---
     "lsuv",
     "mup",
     "presets",

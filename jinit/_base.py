@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import inspect
+from collections.abc import Callable
 
 import jax
 import numpy as np

@@ -51,7 +51,7 @@ def _show(value: object) -> str:
 # ---------------------------------------------------------------------------- keys
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _legacy_key_shape(impl: str) -> tuple[int, ...]:
     return tuple(jax.eval_shape(lambda: jax.random.PRNGKey(0)).shape)
 
@@ -227,3 +227,8 @@ def choice(fn: str, name: str, value: object, options: Sequence[str]) -> str:
         listed = ", ".join(repr(o) for o in options)
         raise fail(fn, name, value, "is not valid", f"one of {listed}")
     return value
+
+
+def has_axes(n: int) -> str:
+    """``"has 1 axis"`` / ``"has 3 axes"``: the problem part of a rank message."""
+    return f"has {n} axis" if n == 1 else f"has {n} axes"

@@ -139,7 +139,7 @@ def conv_orthogonal(scale: float = 1.0, dtype: DTypeLike | None = None) -> Init:
 
     def body(key: KeyArray, shape: tuple[int, ...], dt: np.dtype, out_sharding: OutSharding) -> Array:
         if len(shape) not in (3, 4, 5):
-            raise _checks.fail(fn, "shape", shape, f"has {len(shape)} axes",
+            raise _checks.fail(fn, "shape", shape, _checks.has_axes(len(shape)),
                                "3, 4 or 5 axes (a 1-, 2- or 3-D convolution kernel "
                                "(*spatial, in, out), Flax HWIO)")
         c_in, c_out = shape[-2:]

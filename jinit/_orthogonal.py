@@ -137,7 +137,7 @@ def orthogonal(scale: float = 1.0, column_axis: int = -1, dtype: DTypeLike | Non
 
     def body(key: KeyArray, shape: tuple[int, ...], dt: np.dtype, out_sharding: OutSharding) -> Array:
         if len(shape) < 2:
-            raise _checks.fail(fn, "shape", shape, f"has {len(shape)} axes",
+            raise _checks.fail(fn, "shape", shape, _checks.has_axes(len(shape)),
                                "at least 2 axes", "For a bias use jinit.zeros.")
         if math.prod(shape) == 0:
             return _sampling.empty(shape, dt, out_sharding)
@@ -193,14 +193,14 @@ def delta_orthogonal(scale: float = 1.0, column_axis: int = -1,
 
     def body(key: KeyArray, shape: tuple[int, ...], dt: np.dtype, out_sharding: OutSharding) -> Array:
         if len(shape) not in (3, 4, 5):
-            raise _checks.fail(fn, "shape", shape, f"has {len(shape)} axes",
+            raise _checks.fail(fn, "shape", shape, _checks.has_axes(len(shape)),
                                "3, 4 or 5 axes (a 1-, 2- or 3-D convolution kernel)")
+        if math.prod(shape) == 0:  # before the channel rule: every zero-size shape is empty
+            return _sampling.empty(shape, dt, out_sharding)
         if shape[-1] < shape[-2]:
             raise _checks.fail(fn, "shape", shape,
                                f"has more input channels ({shape[-2]}) than output channels "
                                f"({shape[-1]})", "shape[-2] <= shape[-1]")
-        if math.prod(shape) == 0:
-            return _sampling.empty(shape, dt, out_sharding)
         block = _orthogonal_matrix(fn, key, shape[-2:], dt, scale, column_axis)
         centre = tuple((k - 1) // 2 for k in shape[:-2])
         return _place(jnp.zeros(shape, dt).at[centre].set(block), out_sharding)

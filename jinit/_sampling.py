@@ -44,7 +44,7 @@ def is_low_precision(dtype: np.dtype) -> bool:
     return sampling_dtype(dtype) != dtype
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _finite_values(dtype: np.dtype) -> np.ndarray:
     """All finite values of a float dtype of at most 16 bits, sorted, as float64."""
     bits = np.arange(2 ** (8 * dtype.itemsize), dtype=np.uint64).astype(

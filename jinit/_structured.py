@@ -107,7 +107,7 @@ def identity(scale: float = 1.0, dtype: DTypeLike | None = None) -> Init:
 
     def body(key: KeyArray, shape: tuple[int, ...], dt: np.dtype, out_sharding: OutSharding) -> Array:
         if len(shape) < 2:
-            raise _checks.fail(fn, "shape", shape, f"has {len(shape)} axes",
+            raise _checks.fail(fn, "shape", shape, _checks.has_axes(len(shape)),
                                "at least 2 axes (the last two form each matrix)",
                                "For a bias use jinit.zeros or jinit.ones.")
         value = _fill(fn, scale, dt)
@@ -128,7 +128,7 @@ def _conv_rank(fn: str, shape: tuple[int, ...], dense_ok: bool = False) -> None:
     kinds = "a 1-, 2- or 3-D convolution kernel (*spatial, in, out), Flax HWIO"
     expected = (f"2 to 5 axes (a Dense kernel (in, out) or {kinds})" if dense_ok
                 else f"3, 4 or 5 axes ({kinds})")
-    raise _checks.fail(fn, "shape", shape, f"has {len(shape)} axes", expected,
+    raise _checks.fail(fn, "shape", shape, _checks.has_axes(len(shape)), expected,
                        "For a PyTorch OIHW weight, build the HWIO kernel and convert it with "
                        "jinit.presets.hwio_to_oihw.")
 
@@ -364,7 +364,7 @@ def sparse_columns(sparsity: float, std: float = 0.01, dtype: DTypeLike | None =
 
     def body(key: KeyArray, shape: tuple[int, ...], dt: np.dtype, out_sharding: OutSharding) -> Array:
         if len(shape) != 2:
-            raise _checks.fail(fn, "shape", shape, f"has {len(shape)} axes",
+            raise _checks.fail(fn, "shape", shape, _checks.has_axes(len(shape)),
                                "2 axes (a Dense kernel (in, out)), as PyTorch's sparse_",
                                "For any rank use jinit.sparse_incoming.")
         if math.prod(shape) == 0:
@@ -440,7 +440,7 @@ def sparse_incoming(k: int = 15, scale: float = 1.0, dtype: DTypeLike | None = N
 
     def body(key: KeyArray, shape: tuple[int, ...], dt: np.dtype, out_sharding: OutSharding) -> Array:
         if len(shape) < 2:
-            raise _checks.fail(fn, "shape", shape, f"has {len(shape)} axes",
+            raise _checks.fail(fn, "shape", shape, _checks.has_axes(len(shape)),
                                "at least 2 axes (incoming connections, then units)",
                                "For a bias use jinit.zeros.")
         if math.prod(shape) == 0:

@@ -925,7 +925,7 @@ def _rank(fn: str, w: object, ranks: str, ok) -> int:
         raise _checks.fail(fn, "w", w, "is not an array", "a numpy, jax or torch array",
                            exc=TypeError)
     if not ok(ndim):
-        raise _checks.fail(fn, "w", w, f"has {ndim} axes", ranks)
+        raise _checks.fail(fn, "w", w, _checks.has_axes(ndim), ranks)
     return ndim
 
 

@@ -148,7 +148,7 @@ def shifted(law: Law, delta: float) -> Law:
 # ------------------------------------------------------------------------------ rounding
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def representable(dtype: np.dtype) -> np.ndarray:
     """Every finite value of a float dtype of at most 16 bits, sorted and unique, as float64."""
     dtype = np.dtype(dtype)

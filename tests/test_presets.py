@@ -153,7 +153,7 @@ def test_layout_round_trips():
 
 
 def test_layout_errors():
-    with pytest.raises(ValueError, match=r"presets\.oihw_to_hwio\(\): w=.* has 1 axes; expected at "
+    with pytest.raises(ValueError, match=r"presets\.oihw_to_hwio\(\): w=.* has 1 axis; expected at "
                        r"least 2 axes"):
         presets.oihw_to_hwio(np.zeros(3))
     with pytest.raises(ValueError, match=r"(?s)presets\.linear_to_dense\(\): w=.* has 4 axes; expected 2"):

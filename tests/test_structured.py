@@ -112,7 +112,7 @@ def test_identity_dense_layer_copies_its_input():
 
 
 def test_identity_errors():
-    with pytest.raises(ValueError, match=r"identity\(\): shape=\(5,\) has 1 axes; expected at least 2"):
+    with pytest.raises(ValueError, match=r"identity\(\): shape=\(5,\) has 1 axis; expected at least 2"):
         jinit.identity()(KEY, (5,))
     with pytest.raises(ValueError, match=r"identity\(\): scale=inf is not finite"):
         jinit.identity(float("inf"))
@@ -250,7 +250,7 @@ def test_zero_init_errors():
     with pytest.raises(ValueError, match=r"zero_init\(\): normalization='code' is not valid; "
                                          r"expected one of 'isometry', 'paper'"):
         jinit.zero_init("code")
-    with pytest.raises(ValueError, match=r"zero_init\(\): shape=\(4,\) has 1 axes; expected 2 to 5"):
+    with pytest.raises(ValueError, match=r"zero_init\(\): shape=\(4,\) has 1 axis; expected 2 to 5"):
         jinit.zero_init()(KEY, (4,))
 
 
@@ -392,7 +392,7 @@ def test_sparse_incoming_errors():
         jinit.sparse_incoming(0)
     with pytest.raises(TypeError, match=r"sparse_incoming\(\): k=2.0 is not an int"):
         jinit.sparse_incoming(2.0)
-    with pytest.raises(ValueError, match=r"sparse_incoming\(\): shape=\(4,\) has 1 axes"):
+    with pytest.raises(ValueError, match=r"sparse_incoming\(\): shape=\(4,\) has 1 axis"):
         jinit.sparse_incoming(2)(KEY, (4,))
 
 
