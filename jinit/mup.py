@@ -111,6 +111,7 @@ from . import _checks, _fans
 from ._base import Init
 from ._typing import DISTRIBUTIONS, Array, DTypeLike, KeyArray, OutSharding
 from ._variance import _variance_scaling
+from .tree import path_str
 
 Role = Literal["input", "hidden", "output", "bias", "fixed"]
 Optimizer = Literal["adam", "sgd"]
@@ -146,17 +147,9 @@ def path_name(path: Sequence[object]) -> str:
       >>> [jinit.mup.path_name(p) for p, _ in jax.tree_util.tree_leaves_with_path(tree)]
       ['Dense_0/bias', 'Dense_0/kernel', 'blocks/0']
     """
-    parts = []
-    for key in path:
-        for attr in ("key", "name", "idx"):
-            if hasattr(key, attr):
-                parts.append(str(getattr(key, attr)))
-                break
-        else:
-            parts.append(str(key))
-    if len(parts) > 1 and parts[-1] in ("value", "raw_value"):
-        parts.pop()
-    return "/".join(parts)
+    name = path_str(path)
+    head, _, last = name.rpartition("/")
+    return head if head and last in ("value", "raw_value") else name
 
 
 def _leaves(tree: object) -> list[tuple[str, tuple[int, ...]]]:
