@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _checks, _sampling
 from ._base import Init, public
-from ._orthogonal import _place
+from ._orthogonal import _on_one_device, _place
 from ._typing import Array, DTypeLike, KeyArray, OutSharding
 
 _HIGHEST = jax.lax.Precision.HIGHEST
@@ -71,6 +71,11 @@ def _kernel(key: KeyArray, shape: tuple[int, ...], dt: np.dtype) -> Array:
     return jnp.matmul(q[0, :c_in], taps, precision=_HIGHEST)
 
 
+def _kernel_matrix(key: KeyArray, shape: tuple[int, ...], dt: np.dtype) -> Array:
+    """:func:`_kernel` as a ``(prod(shape[:-1]), c_out)`` matrix, for :func:`_on_one_device`."""
+    return jnp.reshape(_kernel(key, shape, dt), (-1, shape[-1]))
+
+
 @public
 def conv_orthogonal(scale: float = 1.0, dtype: DTypeLike | None = None) -> Init:
     r"""Builds an initializer for orthogonal convolution kernels (Xiao et al. 2018, Algorithm 1).
@@ -103,7 +108,9 @@ def conv_orthogonal(scale: float = 1.0, dtype: DTypeLike | None = None) -> Init:
     that had it; never ported to TF2). Differences: spatial sizes may differ per axis (TF
     requires equal sizes; for equal sizes the factor order is TF's), complex dtypes give a
     unitary construction (:math:`Q^H`), and 16-/8-bit dtypes are built in float32 and rounded
-    once. The kernel is built whole and then placed (``out_sharding``).
+    once. The kernel is built whole and then placed (``out_sharding``); under
+    ``jax.jit(..., out_shardings=...)`` it is built on the mesh's first device and broadcast,
+    so sharded values equal unsharded ones bit for bit.
 
     Args:
       scale: the gain :math:`s \ge 0` (the factor on every output norm; default 1).
@@ -152,7 +159,10 @@ def conv_orthogonal(scale: float = 1.0, dtype: DTypeLike | None = None) -> Init:
                                "An isometry cannot reduce the channel count; use "
                                "jinit.orthogonal or a larger c_out.")
         sdt = _sampling.sampling_dtype(dt)
-        w = _kernel(key, shape, sdt) * jnp.asarray(scale, sdt)
+        # Built whole on one device and broadcast: XLA would split the matmuls under a
+        # sharded jit, and sums in another order change the last bits.
+        w = jnp.reshape(_on_one_device(_kernel_matrix, key, shape, sdt), shape)
+        w = w * jnp.asarray(scale, sdt)
         s = None if isinstance(scale, jax.core.Tracer) else abs(float(np.asarray(scale)))
         return _place(_sampling.finish(w, dt, extent=s), out_sharding)
 

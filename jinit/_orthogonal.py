@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable, Hashable
 
 import jax
 import jax.numpy as jnp
@@ -15,56 +16,87 @@ from ._base import Init, public
 from ._typing import Array, DTypeLike, KeyArray, OutSharding
 
 
-def _haar(key_data: Array, impl: object, n_rows: int, n_cols: int, dt: np.dtype) -> Array:
+def _call(build: Callable[..., Array], args: tuple, key_data: Array, impl: object) -> Array:
     key = key_data if impl is None else jax.random.wrap_key_data(key_data, impl=impl)
-    return jax.random.orthogonal(key, n_rows, (), dt, n_cols)
+    return build(key, *args)
 
 
-@functools.partial(custom_partitioning, static_argnums=(1, 2, 3, 4))
-def _haar_once(key_data: Array, impl: object, n_rows: int, n_cols: int, dt: np.dtype) -> Array:
-    """:func:`_haar`, computed on one device of a mesh and broadcast to the others.
+@functools.partial(custom_partitioning, static_argnums=(1, 2, 3))
+def _once(key_data: Array, impl: object, build: Callable[..., Array], args: tuple) -> Array:
+    """``build(key, *args)``, computed on one device of a mesh and broadcast to the others.
 
     A QR cannot be split into shards, so under a sharded ``jit`` XLA replicates it and every
     device repeats the whole factorization (devices that share a host's cores then pay for
-    it many times over). Here the first device factors, the result is summed across the mesh
-    (the others contribute zeros), and each device keeps its shard. Outside a sharded
-    computation this is :func:`_haar` itself.
+    it many times over); matmuls it can split, but then their sums run in another order and
+    the values change in the last bits. Here the first device computes, the result's bits
+    are summed across the mesh as integers (the others contribute zeros, so the sum is the
+    first device's bits exactly, ``-0.0`` included), and each device keeps its shard. Outside
+    a sharded computation this is ``build(key, *args)`` itself.
     """
-    return _haar(key_data, impl, n_rows, n_cols, dt)
+    return _call(build, args, key_data, impl)
 
 
-def _haar_once_partition(impl, n_rows, n_cols, dt, mesh, arg_shapes, result_shape):
+def _as_bits(x: Array) -> Array:
+    """``x``'s bits as unsigned ints (a complex ``x`` as its real and imaginary parts)."""
+    if jnp.iscomplexobj(x):
+        x = jnp.stack([jnp.real(x), jnp.imag(x)], axis=-1)
+    return jax.lax.bitcast_convert_type(x, np.dtype(f"uint{8 * x.dtype.itemsize}"))
+
+
+def _from_bits(bits: Array, dt: np.dtype) -> Array:
+    """Inverse of :func:`_as_bits`."""
+    if not jnp.issubdtype(dt, jnp.complexfloating):
+        return jax.lax.bitcast_convert_type(bits, dt)
+    parts = jax.lax.bitcast_convert_type(bits, np.dtype(jnp.finfo(dt).dtype))
+    return jax.lax.complex(parts[..., 0], parts[..., 1])
+
+
+def _once_partition(impl, build, args, mesh, arg_shapes, result_shape):
     names = mesh.axis_names
     replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    zeros = jax.eval_shape(_as_bits, jax.ShapeDtypeStruct(result_shape.shape, result_shape.dtype))
 
     def lower(key_data):
         index = 0
         for name in names:
             index = index * mesh.shape[name] + jax.lax.axis_index(name)
-        q = jax.lax.cond(index == 0,
-                         lambda d: _haar(d, impl, n_rows, n_cols, dt),
-                         lambda d: jnp.zeros((n_rows, n_cols), dt), key_data)
-        return jax.lax.psum(q, names)
+        bits = jax.lax.cond(index == 0,
+                            lambda d: _as_bits(_call(build, args, d, impl)),
+                            lambda d: jnp.zeros(zeros.shape, zeros.dtype), key_data)
+        return _from_bits(jax.lax.psum(bits, names), result_shape.dtype)
 
     return mesh, lower, replicated, (replicated,) * len(arg_shapes)
 
 
-_haar_once.def_partition(partition=_haar_once_partition, sharding_rule="k -> i j",
-                         need_replication_factors=("k", "i", "j"))
+_once.def_partition(partition=_once_partition, sharding_rule="k -> i j",
+                    need_replication_factors=("k", "i", "j"))
 
 
-def _haar_matrix(key: KeyArray, n_rows: int, n_cols: int, dt: np.dtype) -> Array:
-    """A Haar-random ``(n_rows, n_cols)`` matrix, the bits of ``jax.random.orthogonal``."""
+def _on_one_device(build: Callable[..., Array], key: KeyArray, *args: Hashable) -> Array:
+    """``build(key, *args)``, a 2-D array, computed whole on one device under a sharded ``jit``.
+
+    ``build`` must be a module-level function and ``args`` hashable (both are static). The
+    values are those of ``build(key, *args)`` bit for bit, however the result is sharded.
+    """
     if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
         data, impl = jax.random.key_data(key), jax.random.key_impl(key)
     else:
         data, impl = key, None
     if np.ndim(data) == 1:
         try:
-            return _haar_once(data, impl, n_rows, n_cols, dt)
+            return _once(data, impl, build, args)
         except NotImplementedError:  # no batching rule: under vmap, let XLA place it
             pass
-    return _haar(data, impl, n_rows, n_cols, dt)
+    return _call(build, args, data, impl)
+
+
+def _haar(key: KeyArray, n_rows: int, n_cols: int, dt: np.dtype) -> Array:
+    return jax.random.orthogonal(key, n_rows, (), dt, n_cols)
+
+
+def _haar_matrix(key: KeyArray, n_rows: int, n_cols: int, dt: np.dtype) -> Array:
+    """A Haar-random ``(n_rows, n_cols)`` matrix, the bits of ``jax.random.orthogonal``."""
+    return _on_one_device(_haar, key, n_rows, n_cols, dt)
 
 
 def _orthogonal_matrix(fn: str, key: KeyArray, shape: tuple[int, ...], dt: np.dtype, scale: object,

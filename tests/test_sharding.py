@@ -34,6 +34,7 @@ SCHEMES = {
     # The QR runs once, on the mesh's first device, and is broadcast (jinit._orthogonal).
     "orthogonal": jinit.orthogonal(),
     "delta_orthogonal": jinit.delta_orthogonal(),
+    "conv_orthogonal": jinit.conv_orthogonal(),
     "constant": jinit.constant(0.3),
     "zeros": jinit.zeros,
     "ones": jinit.ones,
@@ -41,7 +42,7 @@ SCHEMES = {
 
 
 def _shape(name):
-    return CONV if name == "delta_orthogonal" else DENSE
+    return CONV if name in ("delta_orthogonal", "conv_orthogonal") else DENSE
 
 
 def _specs(shape):
@@ -81,7 +82,8 @@ def test_scheme_under_jit_out_shardings_equals_unsharded(name, dtype):
 
 
 @pytest.mark.parametrize("name", ["normal", "uniform", "truncated_normal", "he_normal",
-                                  "glorot_uniform", "orthogonal", "delta_orthogonal", "zeros"])
+                                  "glorot_uniform", "orthogonal", "delta_orthogonal",
+                                  "conv_orthogonal", "zeros"])
 def test_scheme_with_out_sharding_argument_equals_unsharded(name):
     init, shape = SCHEMES[name], _shape(name)
     key = jax.random.key(12)

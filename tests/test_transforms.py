@@ -106,11 +106,7 @@ NOT_INITIALIZERS = {
 }
 
 # Known failures, each a bug to fix (strict: the test fails once the bug is gone).
-XFAIL_SHARDED = {
-    "conv_orthogonal": "out_shardings partitions conv_orthogonal's matmuls, which changes "
-                       "their summation order: sharded values differ from unsharded in the "
-                       "last bits",
-}
+XFAIL_SHARDED: dict[str, str] = {}
 
 MESH = jax.make_mesh((8,), ("x",))
 
