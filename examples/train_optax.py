@@ -28,7 +28,7 @@ What it shows (the literature's claims, measured):
 Data: a deterministic synthetic task generated in code (default; ``--data synthetic``) — a
 5-arm spiral hidden in a random plane of 16 dimensions, where a linear classifier is at chance
 (:func:`synthetic_data`) — or the handwritten digits that
-scikit-learn ships inside its package (``--data digits``; needs ``pip install scikit-learn``,
+scikit-learn ships inside its package (``--data digits``; needs ``pip install ".[digits]"`` (scikit-learn),
 no download at run time).
 
 Run::
