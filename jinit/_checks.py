@@ -122,7 +122,7 @@ def axis(fn: str, name: str, value: object, rank: int, shape: tuple[int, ...],
     for a in items:
         if not -rank <= a < rank:
             raise fail(fn, "shape", shape,
-                       f"has {rank} {'axis' if rank == 1 else 'axes'} but {name}={value!r} needs "
+                       f"{has_axes(rank)} but {name}={value!r} needs "
                        f"axis {int(a)}", f"a shape with at least {a + 1 if a >= 0 else -a} axes", fix)
         out.append(int(a) % rank)
     if len(set(out)) != len(out):

@@ -51,8 +51,7 @@ def _complex_draw(distribution: str, key: KeyArray, shape: tuple[int, ...], dt: 
         z = _sampling.complex_truncated_normal(key, 2.0, shape, dt, out_sharding)
         return jax.lax.optimization_barrier(z) * stddev  # jit == eager (see _sampling)
     if distribution == "normal":
-        z = jax.random.normal(key, shape, dt, out_sharding=out_sharding)
-        return jax.lax.optimization_barrier(z) * jnp.sqrt(variance)  # jit == eager (see _sampling)
+        return _sampling.normal(key, shape, dt, jnp.sqrt(variance), out_sharding)
     return _sampling.complex_uniform_disk(key, shape, dt, out_sharding) * jnp.sqrt(variance)
 
 

@@ -8,7 +8,8 @@ jax form (for the networks), written here from their definitions:
     \mathbb{E}[f(\sqrt{q}\,z)] = \int f(\sqrt{q}\,z)\,\varphi(z)\,dz, \qquad z \sim \mathcal{N}(0, 1),
 
 by composite Simpson's rule on :math:`[-12, 0]` and :math:`[0, 12]` (the kinks of ReLU-like
-functions sit at 0, a node, so the rule stays accurate to ~1e-12).
+functions sit at 0, a node, so the rule stays accurate to ~1e-12). This rule is kept apart from
+:mod:`jinit._quadrature` on purpose: the suite's predictions must not reuse the code it checks.
 """
 
 from __future__ import annotations
