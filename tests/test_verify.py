@@ -66,7 +66,7 @@ def test_full_plan_is_a_superset():
 def test_only_accepts_aliases_and_rejects_unknown_names():
     assert _suite.select(["kaiming_normal"]) == _suite.select(["he_normal"])
     assert _suite.select(["torch_linear_kernel"])[0].qualname == "presets.torch_linear_kernel"
-    with pytest.raises(KeyError, match="no declaration named 'he_normall'"):
+    with pytest.raises(ValueError, match="no declaration named 'he_normall'"):
         _suite.select(["he_normall"])
 
 

@@ -95,7 +95,7 @@ def _verify(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     for name in args.only or ():
         try:
             _expectations.lookup(name)
-        except KeyError:
+        except ValueError:
             parser.print_usage(sys.stderr)
             close = [n for n in sorted(_expectations.REGISTRY) if name in n or n in name]
             hint = f" Did you mean {', '.join(close[:5])}?" if close else ""

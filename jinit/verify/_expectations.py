@@ -151,7 +151,7 @@ def lookup(name: str) -> Declaration:
     if f"presets.{name}" in REGISTRY:
         return REGISTRY[f"presets.{name}"]
     listed = ", ".join(sorted(REGISTRY))
-    raise KeyError(f"no declaration named {name!r}; declared: {listed}")
+    raise ValueError(f"verify: no declaration named {name!r}; expected one of: {listed}")
 
 
 # ---------------------------------------------------------------------------- fans
@@ -504,5 +504,11 @@ def public_initializers() -> list[str]:
 
 
 def undeclared() -> list[str]:
-    """Public initializers with no declaration (the completeness test asserts this is empty)."""
+    """Public initializers with no declaration (the completeness test asserts this is empty).
+
+    Example:
+      >>> from jinit.verify import undeclared
+      >>> undeclared()
+      []
+    """
     return [n for n in public_initializers() if n not in REGISTRY]

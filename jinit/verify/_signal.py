@@ -271,6 +271,11 @@ def signal_propagation(activations: Sequence[str] = ACTIVATIONS,
     Raises:
       ValueError: an unknown activation or scheme, or a non-positive size.
 
+    References:
+      Poole, Lahiri, Raghu, Sohl-Dickstein & Ganguli, "Exponential expressivity in deep neural
+      networks through transient chaos", NeurIPS 2016; Schoenholz, Gilmer, Ganguli &
+      Sohl-Dickstein, "Deep Information Propagation", ICLR 2017.
+
     Example:
       >>> from jinit.verify import signal_propagation
       >>> res = signal_propagation(["relu"], ["glorot_uniform", "he_normal"], depth=8,

@@ -36,7 +36,7 @@ def select(names: Sequence[str] | None = None) -> list[_expectations.Declaration
     """The declarations named (public names or aliases), or all of them.
 
     Raises:
-      KeyError: a name has no declaration (the message lists the declared names).
+      ValueError: a name has no declaration (the message lists the declared names).
     """
     if not names:
         return _expectations.declarations()
