@@ -1,0 +1,143 @@
+"""Frozen values: the SHA-256 of every public initializer's output, eager and jitted.
+
+``tests/golden/hashes.json`` holds, for a fixed key, one digest per (initializer, factory
+arguments, shape, dtype, eager or jitted). A refactor must leave every digest unchanged; a
+deliberate change of values is a decision, regenerated with
+``python tests/test_golden.py --write`` and stated in the commit and the README.
+
+Each entry names the public object it was made from. When a public name changes, ``RENAMED``
+maps the recorded name to the new one, so the digests themselves never need rewriting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import pathlib
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+DATA = pathlib.Path(__file__).parent / "golden" / "hashes.json"
+DTYPES = ("float32", "float64", "bfloat16", "float16")
+SEED = 20261201
+
+# Recorded public name -> its current public name (empty until a name changes).
+RENAMED: dict[str, str] = {}
+
+# Initializers outside jinit.verify's declarations at the time the digests were recorded.
+EXTRA = (
+    ("residual.fixup", {"num_branches": 8, "layers_per_branch": 2}, [((64, 32), {})]),
+    ("residual.fixup", {"num_branches": 4, "layers_per_branch": 3, "distribution": "uniform"},
+     [((3, 3, 8, 16), {})]),
+    ("residual.rezero", {}, [((), {}), ((4,), {})]),
+    ("residual.rezero", {"value": 0.25}, [((), {})]),
+    ("residual.tfixup", {"num_layers": 6}, [((64, 32), {})]),
+    ("residual.tfixup", {"num_layers": 6, "part": "decoder"}, [((64, 32), {})]),
+    ("residual.tfixup_embedding", {"num_layers": 6}, [((100, 32), {})]),
+    ("mup.initializer", {"role": "hidden"}, [((64, 32), {})]),
+    ("mup.initializer", {"role": "output", "base_fan_in": 16}, [((64, 10), {})]),
+)
+
+
+def _resolve(name: str):
+    name = RENAMED.get(name, name)
+    module, _, attr = name.rpartition(".")
+    return getattr(importlib.import_module("jinit" + ("." + module if module else "")), attr)
+
+
+def _specs():
+    """(name, factory args or None, shape, case args) for every recorded combination."""
+    from jinit import verify
+
+    for decl in verify.declarations():
+        for variant in decl.variants if decl.variants is not None else (None,):
+            for case in decl.cases:
+                yield decl.qualname, variant, case.shape, case.args
+    for name, args, cases in EXTRA:
+        for shape, extra in cases:
+            yield name, args, shape, extra
+
+
+def _digest(name, args, shape, extra, dtype, jitted):
+    obj = _resolve(name)
+    init = obj if args is None else obj(**{**args, **extra})
+    key = jax.random.key(SEED)
+    call = jax.jit(init, static_argnums=(1, 2)) if jitted else init
+    out = np.asarray(call(key, tuple(shape), jnp.dtype(dtype)))
+    return hashlib.sha256(out.tobytes() + str(out.dtype).encode() + str(out.shape).encode()).hexdigest()
+
+
+def _label(e):
+    return f"{e['name']}({e['args']}) {tuple(e['shape'])} {e['extra']} {e['dtype']} {'jit' if e['jit'] else 'eager'}"
+
+
+def _entries():
+    return json.loads(DATA.read_text())["entries"]
+
+
+def _with_x64(dtype):
+    return jax.enable_x64(True) if dtype == "float64" else jax.enable_x64(jax.config.jax_enable_x64)
+
+
+def _check(entries):
+    wrong = []
+    for e in entries:
+        with _with_x64(e["dtype"]):
+            got = _digest(e["name"], e["args"], e["shape"], e["extra"], e["dtype"], e["jit"])
+        if got != e["sha256"]:
+            wrong.append(_label(e))
+    return wrong
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_values_unchanged(dtype):
+    entries = [e for e in _entries() if e["dtype"] == dtype]
+    assert entries
+    wrong = _check(entries)
+    assert not wrong, f"{len(wrong)} outputs changed:\n" + "\n".join(wrong[:40])
+
+
+def test_every_public_initializer_is_recorded():
+    """A new public initializer needs digests: ``python tests/test_golden.py --write``."""
+    from jinit import verify
+
+    recorded = {RENAMED.get(e["name"], e["name"]) for e in _entries()}
+    declared = {d.qualname for d in verify.declarations()}
+    assert declared <= recorded, sorted(declared - recorded)
+
+
+def test_a_changed_value_is_caught():
+    """Negative control: one flipped bit in one recorded output fails the check."""
+    entry = dict(_entries()[0])
+    digest = entry["sha256"]
+    entry["sha256"] = digest[:-1] + ("0" if digest[-1] != "0" else "1")
+    assert _check([entry]) == [_label(entry)]
+
+
+def _write():
+    entries = []
+    for name, args, shape, extra in _specs():
+        for dtype in DTYPES:
+            for jitted in (False, True):
+                with _with_x64(dtype):
+                    try:
+                        digest = _digest(name, args, shape, extra, dtype, jitted)
+                    except (TypeError, ValueError) as err:  # a dtype the scheme does not define
+                        print(f"skip {name} {shape} {dtype}: {err}", file=sys.stderr)
+                        continue
+                entries.append({"name": name, "args": args, "shape": list(shape), "extra": extra,
+                                "dtype": dtype, "jit": jitted, "sha256": digest})
+    DATA.write_text(json.dumps({"seed": SEED, "jax": jax.__version__, "entries": entries},
+                               indent=1, sort_keys=True) + "\n")
+    print(f"wrote {len(entries)} digests to {DATA}")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--write"]:
+        sys.exit("usage: python tests/test_golden.py --write")
+    _write()
