@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 
@@ -79,3 +80,49 @@ def public(obj):
     """Marks a public object as living at ``jinit.<name>`` (for reprs and docs)."""
     obj.__module__ = "jinit"
     return obj
+
+
+def _looks_like_key(value: object) -> bool:
+    """A PRNG key: what Flax or jax passes first to an initializer, never to a factory."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is None or not isinstance(value, jax.Array):
+        return False
+    if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+        return True
+    return np.dtype(dtype) == np.uint32 and tuple(value.shape) == _checks._legacy_key_shape(
+        str(jax.config.jax_default_prng_impl))
+
+
+def public_name(obj: object) -> str:
+    """``jinit.he_normal``, ``jinit.presets.torch_linear_kernel``: the name a user types."""
+    module = getattr(obj, "__module__", "jinit") or "jinit"
+    parts = [p for p in module.split(".") if not p.startswith("_")]
+    return ".".join(parts + [getattr(obj, "__name__", type(obj).__name__)])
+
+
+def is_factory(obj: object) -> bool:
+    """Whether ``obj`` is a jinit factory (a function that *returns* an initializer)."""
+    return bool(getattr(obj, "_jinit_factory", False))
+
+
+def factory(fn: Callable[..., object]) -> Callable[..., object]:
+    """Marks ``fn`` as a jinit factory and catches it being used as an initializer.
+
+    ``kernel_init=jinit.he_normal`` (without the call) makes Flax call the factory with a
+    PRNG key first; the wrapper turns that into "did you mean ``jinit.he_normal()``?"
+    instead of a confusing message about the first argument. Rule compilers use
+    :func:`is_factory` to give the same hint before anything runs.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: object, **kwargs: object) -> object:
+        if args and _looks_like_key(args[0]):
+            name = public_name(wrapper)
+            raise TypeError(
+                f"{name.removeprefix('jinit.')}(): was called with a PRNG key as its first "
+                f"argument; expected its own arguments, since {name} is a factory that "
+                f"returns an initializer. Did you mean {name}()?")
+        return fn(*args, **kwargs)
+
+    wrapper._jinit_factory = True  # type: ignore[attr-defined]
+    return wrapper

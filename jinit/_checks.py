@@ -221,6 +221,26 @@ def scalar(fn: str, name: str, value: object, *, minimum: float | None = 0.0,
     return value
 
 
+def real(fn: str, name: str, value: object, *, minimum: float | None = None,
+         strict: bool = False) -> float:
+    """A finite real number as a Python float (``>= minimum``, ``>`` with ``strict``), or raises.
+
+    For arguments used in Python arithmetic (gains, variances, probabilities); scale arguments
+    that must keep jax's exact arithmetic use :func:`scalar`, which returns the value unchanged.
+    """
+    scalar(fn, name, value, minimum=minimum, strict=strict)
+    return float(np.asarray(value))
+
+
+def integer(fn: str, name: str, value: object, minimum: int = 0) -> int:
+    """An int ``>= minimum`` (bools refused) as a Python int, or raises."""
+    if not _is_int(value):
+        raise fail(fn, name, value, "is not an int", f"an int >= {minimum}", exc=TypeError)
+    if value < minimum:
+        raise fail(fn, name, value, "is out of range", f"an int >= {minimum}")
+    return int(value)
+
+
 def choice(fn: str, name: str, value: object, options: Sequence[str]) -> str:
     """Checks a string option against its Literal's values."""
     if not isinstance(value, str) or value not in options:
