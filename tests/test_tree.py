@@ -23,6 +23,7 @@ SHAPES = {
     }
 }
 RULES = {r"kernel$": jinit.he_normal(), r"bias$": jinit.zeros, r"embedding$": jinit.normal(0.02)}
+DENSE_RULES = {r"kernel$": jinit.he_normal(), r"bias$": jinit.zeros}  # for trees without embeddings
 
 
 def expected_key(key, path):
@@ -72,7 +73,7 @@ def test_adding_or_removing_a_leaf_leaves_the_others_unchanged():
     more = {"params": dict(SHAPES["params"], extra={"kernel": jax.ShapeDtypeStruct((8, 8), jnp.float32)})}
     grown = init_tree(key, more, RULES)
     less = {"params": {"dense": SHAPES["params"]["dense"]}}
-    shrunk = init_tree(key, less, RULES)
+    shrunk = init_tree(key, less, DENSE_RULES)
     for k in ("embed", "dense", "blocks"):
         jax.tree.map(lambda a, b: np.testing.assert_array_equal(a, b), base["params"][k], grown["params"][k])
     np.testing.assert_array_equal(base["params"]["dense"]["kernel"], shrunk["params"]["dense"]["kernel"])
@@ -95,7 +96,8 @@ def test_leaf_variance_matches_the_rule_and_rejects_the_wrong_rule():
     # He normal on (1024, 256): Var = 2/fan_in; truncated normal kurtosis < 3, so the sample
     # variance's half-width is at most Z * sigma^2 * sqrt(2/n).
     shapes = {"kernel": jax.ShapeDtypeStruct((1024, 256), jnp.float32)}
-    w = np.asarray(init_tree(jax.random.key(5), shapes, RULES)["kernel"], np.float64)
+    w = np.asarray(init_tree(jax.random.key(5), shapes, {r"kernel$": jinit.he_normal()})["kernel"],
+                   np.float64)
     n, var = w.size, 2.0 / 1024
     half = Z * var * math.sqrt(2.0 / n)
     assert abs(w.var() - var) <= half
@@ -103,11 +105,15 @@ def test_leaf_variance_matches_the_rule_and_rejects_the_wrong_rule():
 
 
 def test_first_matching_rule_wins_in_order():
-    shapes = {"dense": {"kernel": jax.ShapeDtypeStruct((4, 4), jnp.float32)}}
+    shapes = {"dense": {"kernel": jax.ShapeDtypeStruct((4, 4), jnp.float32),
+                        "bias": jax.ShapeDtypeStruct((4,), jnp.float32)},
+              "head": {"kernel": jax.ShapeDtypeStruct((4, 2), jnp.float32)}}
     out = init_tree(jax.random.key(0), shapes, [(r"dense", jinit.ones), (r"kernel", jinit.zeros)])
     assert float(out["dense"]["kernel"].min()) == 1.0
+    assert float(out["head"]["kernel"].max()) == 0.0
     out = init_tree(jax.random.key(0), shapes, [(re.compile("kernel"), jinit.zeros), ("dense", jinit.ones)])
     assert float(out["dense"]["kernel"].max()) == 0.0
+    assert float(out["dense"]["bias"].min()) == 1.0
 
 
 def test_rule_function_gets_path_shape_dtype_and_may_fall_through_to_default():
@@ -205,7 +211,7 @@ def test_flax_linen_partitioned_boxes_are_kept_and_apply_runs():
     model = MLP()
     x = jnp.ones((2, 8))
     shapes = jax.eval_shape(model.init, jax.random.key(0), x)
-    params = init_tree(jax.random.key(1), shapes, RULES)
+    params = init_tree(jax.random.key(1), shapes, DENSE_RULES)
     box = params["params"]["Dense_0"]["kernel"]
     assert isinstance(box, nn.Partitioned) and box.names == (None, "model")
     want = jinit.he_normal()(expected_key(jax.random.key(1), "params/Dense_0/kernel"), (8, 32))
@@ -226,7 +232,7 @@ def test_flax_nnx_param_state():
 
     abstract = nnx.eval_shape(lambda: MLP(nnx.Rngs(0)))
     graphdef, params = nnx.split(abstract, nnx.Param)
-    new = init_tree(jax.random.key(2), params, RULES)
+    new = init_tree(jax.random.key(2), params, DENSE_RULES)
     model = nnx.merge(graphdef, new)
     want = jinit.he_normal()(expected_key(jax.random.key(2), "l1/kernel"), (8, 16))
     assert np.array_equal(model.l1.kernel[...], want)
@@ -254,7 +260,7 @@ def test_bad_rules_are_rejected():
         init_tree(key, SHAPES, {5: jinit.zeros})
     with pytest.raises(TypeError, match=r"rules=jinit.he_normal\(.*\) is an initializer, not a set of rules.*default="):
         init_tree(key, SHAPES, jinit.he_normal())
-    with pytest.raises(TypeError, match=r"rules='kernel' is not a \(pattern, initializer\) pair"):
+    with pytest.raises(TypeError, match=r"rules='kernel' is not a \(pattern, value\) pair"):
         init_tree(key, SHAPES, ["kernel"])
     with pytest.raises(TypeError, match=r"rules=7 is not a set of rules"):
         init_tree(key, SHAPES, 7)
@@ -302,3 +308,114 @@ def test_sharding_tree_that_does_not_match_is_rejected():
     with pytest.raises(TypeError, match=r"shardings\['b'\]='x' is not a sharding"):
         init_tree(jax.random.key(0), {"b": jax.ShapeDtypeStruct((2,), jnp.float32)}, RULES,
                   shardings={"b": "x"})
+
+
+# ------------------------------------------------------------ rules that say they are wrong
+
+
+def test_rule_that_matches_nothing_warns_naming_the_pattern_and_the_closest_paths():
+    from jinit.tree import UnmatchedRuleWarning
+
+    rules = {r"kernel$": jinit.he_normal(), r"bias$": jinit.zeros, r"kernal$": jinit.ones}
+    with pytest.warns(UnmatchedRuleWarning) as record:
+        out = init_tree(jax.random.key(0), SHAPES, rules, default=jinit.zeros)
+    assert len(record) == 1
+    text = str(record[0].message)
+    assert text.startswith("init_tree(): rules='kernal$' has a pattern that matched no leaf; ")
+    assert "Closest paths: 'params/dense/kernel'" in text and "'params/blocks/" in text
+    assert "'kernel$'" not in text and "'bias$'" not in text  # live rules are not reported
+    assert out["params"]["dense"]["kernel"].shape == (16, 32)  # the call still completes
+
+
+def test_strict_turns_an_unmatched_rule_into_an_error_and_accepts_live_rules():
+    rules = {r"kernel$": jinit.he_normal(), r"bias$": jinit.zeros, r"kernal$": jinit.ones}
+    with pytest.raises(ValueError, match=r"init_tree\(\): rules='kernal\$' has a pattern that "
+                                         r"matched no leaf; .*Closest paths: "):
+        init_tree(jax.random.key(0), SHAPES, rules, default=jinit.zeros, strict=True)
+    out = init_tree(jax.random.key(0), SHAPES, RULES, strict=True)  # every rule matches: quiet
+    assert set(jax.tree.leaves(jax.tree.map(lambda x: x.dtype, out))) == {np.dtype("float32")}
+
+
+def test_a_rule_shadowed_by_an_earlier_one_is_reported():
+    shapes = {"dense": {"kernel": jax.ShapeDtypeStruct((4, 4), jnp.float32)}}
+    with pytest.raises(ValueError, match=r"rules='kernel' has a pattern that matched no leaf"):
+        init_tree(jax.random.key(0), shapes, [("dense", jinit.ones), ("kernel", jinit.zeros)],
+                  strict=True)
+
+
+def _nnx_mlp_state():
+    nnx = pytest.importorskip("flax.nnx")
+
+    class MLP(nnx.Module):
+        def __init__(self, rngs):
+            self.l1 = nnx.Linear(8, 16, rngs=rngs)
+            self.l2 = nnx.Linear(16, 4, rngs=rngs)
+
+    abstract = nnx.eval_shape(lambda: MLP(nnx.Rngs(0)))
+    return nnx.split(abstract, nnx.Param)
+
+
+def test_nnx_rule_written_with_value_suffix_warns_instead_of_zeroing_silently():
+    # The reported case: path_str of an nnx.State once showed 'l1/kernel/value'; a rule
+    # 'kernel/value$' matched nothing and, with default=jinit.zeros, every kernel was 0.
+    from jinit.tree import UnmatchedRuleWarning
+
+    _, params = _nnx_mlp_state()
+    with pytest.warns(UnmatchedRuleWarning, match=r"rules='kernel/value\$' has a pattern that "
+                                                  r"matched no leaf.*Closest paths: 'l\d/kernel'"):
+        init_tree(jax.random.key(0), params, {r"kernel/value$": jinit.he_normal()},
+                  default=jinit.zeros)
+    with pytest.raises(ValueError, match=r"kernel/value"):
+        init_tree(jax.random.key(0), params, {r"kernel/value$": jinit.he_normal()},
+                  default=jinit.zeros, strict=True)
+
+
+def test_path_str_of_an_nnx_state_drops_the_value_attribute_and_equals_init_tree_paths():
+    nnx = pytest.importorskip("flax.nnx")
+    _, params = _nnx_mlp_state()
+    flat = jax.tree_util.tree_flatten_with_path(params)[0]
+    raw = [p for p, _ in flat]
+    assert any(isinstance(p[-1], jax.tree_util.GetAttrKey) and p[-1].name == "value" for p in raw)
+    names = [path_str(p) for p in raw]
+    assert names == ["l1/bias", "l1/kernel", "l2/bias", "l2/kernel"]
+    boxed = jax.tree_util.tree_flatten_with_path(
+        params, is_leaf=lambda x: isinstance(x, nnx.Variable))[0]
+    assert [path_str(p) for p, _ in boxed] == names
+    # init_tree names (and so keys) the leaves by exactly these strings
+    seen = []
+    init_tree(jax.random.key(0), params, lambda path, shape, dtype: seen.append(path) or jinit.zeros)
+    assert sorted(seen) == names
+    # only a trailing box attribute is dropped: an attribute named value mid-path stays
+    path = (jax.tree_util.GetAttrKey("value"), jax.tree_util.DictKey("w"))
+    assert path_str(path) == "value/w"
+    assert path_str((jax.tree_util.GetAttrKey("value"),)) == "value"
+
+
+def test_uncalled_factory_as_a_rule_is_a_type_error_at_compile_time():
+    from jinit import _base
+
+    @_base.factory
+    def my_normal(stddev=1.0):
+        return jinit.normal(stddev)
+
+    my_normal.__module__ = "jinit"
+    traced = Counting(jinit.zeros)
+    with pytest.raises(TypeError, match=r"init_tree\(\): rules\['kernel\$'\]=.* is the factory "
+                                        r"jinit\.my_normal, not an initializer; .*Did you mean "
+                                        r"jinit\.my_normal\(\)\?"):
+        init_tree(jax.random.key(0), SHAPES, {r"kernel$": my_normal, r"bias$": traced})
+    assert traced.calls == 0  # caught while compiling the rules, before any leaf is drawn
+    with pytest.raises(TypeError, match=r"default=.* Did you mean jinit\.my_normal\(\)\?"):
+        init_tree(jax.random.key(0), SHAPES, None, default=my_normal)
+    with pytest.raises(TypeError, match=r"Did you mean jinit\.my_normal\(\)\?"):
+        init_tree(jax.random.key(0), SHAPES, lambda p, s, d: my_normal)
+    # the called factory is an initializer and works
+    out = init_tree(jax.random.key(0), SHAPES, None, default=my_normal(0.5))
+    assert out["params"]["dense"]["kernel"].shape == (16, 32)
+
+
+@pytest.mark.xfail(not getattr(jinit.he_normal, "_jinit_factory", False), strict=True,
+                   reason="the public factories are marked with _base.factory in another change")
+def test_uncalled_public_factory_he_normal_names_the_call():
+    with pytest.raises(TypeError, match=r"Did you mean jinit\.he_normal\(\)\?"):
+        init_tree(jax.random.key(0), SHAPES, {r"kernel$": jinit.he_normal}, default=jinit.zeros)
