@@ -17,8 +17,9 @@ call gives the same values on one device, on a mesh, or across processes.
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import hashlib
+import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
@@ -26,7 +27,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec, Sharding
 
-from . import _checks, _rules
+from . import _checks, _programs, _rules
 from ._rules import UnmatchedRuleWarning, path_str
 from ._typing import Array, DTypeLike, KeyArray
 
@@ -82,23 +83,6 @@ def leaf_key(key: KeyArray, path: str) -> KeyArray:
     return jax.random.fold_in(jax.random.fold_in(key, np.uint32(h0)), np.uint32(h1))
 
 
-def _draw(init: Callable[..., Array], shape: tuple[int, ...], dtype: np.dtype,
-          key: KeyArray, digest: Array) -> Array:
-    """One leaf: ``init`` at the key :func:`leaf_key` derives from ``digest`` (traced, so
-    leaves that share an initializer, shape and dtype share one compiled program)."""
-    with jax.named_scope("jinit.init_tree"):
-        leaf = jax.random.fold_in(jax.random.fold_in(key, digest[0]), digest[1])
-        return init(leaf, shape, dtype)
-
-
-def _hashable(x: object) -> object:
-    try:
-        hash(x)
-    except TypeError:
-        return ("id", id(x))
-    return x
-
-
 # ----------------------------------------------------------------------- flax boxes
 
 
@@ -131,9 +115,6 @@ def _box_spec(box: object) -> PartitionSpec | None:
             if names is not None:
                 return names if isinstance(names, PartitionSpec) else PartitionSpec(*names)
     return None
-
-
-# ---------------------------------------------------------------------------- rules
 
 
 # ------------------------------------------------------------------------- shardings
@@ -271,97 +252,170 @@ def init_tree(key: KeyArray, shapes: object, rules: Rules | None, *,
     fn = "init_tree"
     _checks.key(fn, key)
     compiled = _rules.compile_rules(fn, rules)
-    match = compiled.match
     if default is not None:
         _rules.check_initializer(fn, "default", default)
     override = None if dtype is None else _checks.dtype(fn, dtype)
 
+    treedef, paths, boxes, leaves = _flatten(fn, shapes)
+    if not leaves:
+        return shapes
+    out_shardings = _sharding_leaves(fn, shardings, jax.tree.unflatten(treedef, leaves), boxes,
+                                     leaves, paths)
+    plan = [_assign(fn, compiled, default, override, path, leaf,
+                    None if out_shardings is None else out_shardings[i])
+            for i, (path, leaf) in enumerate(zip(paths, leaves, strict=True))]
+    programs = _group(fn, key, plan)
+    compiled.report_unmatched(paths, strict=strict)
+    arrays = _materialize(fn, key, plan, programs)
+    rebuilt = [a if box is None else jax.tree.unflatten(jax.tree.structure(box), [a])
+               for a, box in zip(arrays, boxes, strict=True)]
+    return jax.tree.unflatten(treedef, rebuilt)
+
+
+# --------------------------------------------------- flatten -> group -> materialize
+
+
+def _flatten(fn: str, shapes: object) -> tuple[object, list[str], list[object], list[object]]:
+    """The tree's leaves (Flax boxes opened), their path strings and boxes (``None``: none)."""
     flat, treedef = jax.tree_util.tree_flatten_with_path(shapes, is_leaf=_is_leaf)
-    paths, boxes, leaves = [], [], []
+    paths: list[str] = []
+    boxes: list[object] = []
+    leaves: list[object] = []
+    seen: set[str] = set()
     for kp, node in flat:
         path = path_str(kp)
+        box = None
         if _is_box(node):
             inner = jax.tree.leaves(node)
             if len(inner) != 1:
                 raise _checks.fail(fn, f"shapes[{path!r}]", node,
                                    f"is a box holding {len(inner)} leaves", "a box holding one "
                                    "ShapeDtypeStruct", exc=TypeError)
-            boxes.append(node)
-            node = inner[0]
-        else:
-            boxes.append(None)
+            box, node = node, inner[0]
         if not (hasattr(node, "shape") and hasattr(node, "dtype")):
             raise _checks.fail(fn, f"shapes[{path!r}]", node, "has no shape and dtype",
                                "jax.ShapeDtypeStruct leaves, e.g. from jax.eval_shape(model.init, ...)",
                                exc=TypeError)
-        if path in paths:
+        if path in seen:
             raise _checks.fail(fn, "shapes", path, "names two leaves",
                                "distinct path strings, since each leaf's key is derived from its "
                                "path", "Rename one of the keys (a key containing '/' can render like a nested path).")
+        seen.add(path)
         paths.append(path)
+        boxes.append(box)
         leaves.append(node)
-    if not leaves:
-        return shapes
+    return treedef, paths, boxes, leaves
 
-    plain = jax.tree.unflatten(treedef, leaves)
-    out_shardings = _sharding_leaves(fn, shardings, plain, boxes, leaves, paths)
 
-    groups: dict[tuple[int, tuple[int, ...], np.dtype], list[int]] = {}
-    inits: dict[int, Callable[..., Array]] = {}
-    patterns = compiled.pattern_strings
-    for i, (path, leaf) in enumerate(zip(paths, leaves, strict=True)):
-        shape = tuple(int(d) for d in leaf.shape)
-        dt = override if override is not None else np.dtype(leaf.dtype)
-        found = match(path, shape, dt)
-        if found is None:
-            if default is None:
-                tried = "" if not patterns else " (patterns tried: " + ", ".join(
-                    repr(p) for p in patterns) + ")"
-                raise _checks.fail(fn, f"shapes[{path!r}]", jax.ShapeDtypeStruct(shape, dt),
-                                   f"matches no rule{tried}", "a rule for every leaf",
-                                   "Add a rule for this path or pass default=.")
-            found = (f"default={default!r}", default)
-        name, init = found
-        if not callable(init):
-            raise _checks.fail(fn, name, init, f"is not callable (for leaf {path!r})",
-                               "an initializer init(key, shape, dtype)", exc=TypeError)
-        if out_shardings is not None:
-            _check_sharding(fn, path, out_shardings[i], leaf)
-        group = (id(init), shape, dt)
-        if group in groups:  # same initializer, shape and dtype: checked once
-            groups[group].append(i)
+@dataclasses.dataclass
+class _Leaf:
+    """One leaf's plan: where it is, what it becomes, which rule said so, where it lives."""
+
+    path: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    init: Callable[..., Array]
+    label: str
+    sharding: object
+    program: int = -1  # index into the call's list of programs
+
+
+def _assign(fn: str, compiled: _rules.Rules, default: Callable[..., Array] | None,
+            override: np.dtype | None, path: str, leaf: object, sharding: object) -> _Leaf:
+    """The initializer the first matching rule (or ``default``) gives one leaf."""
+    shape = tuple(int(d) for d in leaf.shape)
+    dt = override if override is not None else np.dtype(leaf.dtype)
+    found = compiled.match(path, shape, dt)
+    if found is None:
+        if default is None:
+            patterns = compiled.pattern_strings
+            tried = "" if not patterns else " (patterns tried: " + ", ".join(
+                repr(p) for p in patterns) + ")"
+            raise _checks.fail(fn, f"shapes[{path!r}]", jax.ShapeDtypeStruct(shape, dt),
+                               f"matches no rule{tried}", "a rule for every leaf",
+                               "Add a rule for this path or pass default=.")
+        found = (f"default={default!r}", default)
+    label, init = found
+    if not callable(init):
+        raise _checks.fail(fn, label, init, f"is not callable (for leaf {path!r})",
+                           "an initializer init(key, shape, dtype)", exc=TypeError)
+    if sharding is not None:
+        _check_sharding(fn, path, sharding, leaf)
+    return _Leaf(path, shape, dt, init, label, sharding)
+
+
+@dataclasses.dataclass
+class _Program:
+    """One compiled draw shared by every leaf with its (initializer, shape, dtype, sharding)."""
+
+    cache_key: object
+    compiled: object = None  # from the process-wide cache, or compiled for this call
+    traced: object = None  # traced for this call, compiled by _materialize
+
+
+def _group(fn: str, key: KeyArray, plan: list[_Leaf]) -> list[_Program]:
+    """One program per distinct (initializer, shape, dtype, sharding), checked by tracing it.
+
+    A program already in the process-wide cache is reused as it is; a new one is traced
+    once, which also checks that the initializer returns the leaf's shape and dtype.
+    """
+    programs: list[_Program] = []
+    index: dict[object, int] = {}
+    for leaf in plan:
+        ckey = _programs.cache_key(leaf.init, leaf.shape, leaf.dtype, leaf.sharding, key)
+        slot = ckey if ckey is not None else (id(leaf.init), leaf.shape, leaf.dtype.str,
+                                              id(leaf.sharding))
+        if slot in index:
+            leaf.program = index[slot]
             continue
-        try:
-            out = jax.eval_shape(lambda k, init=init, shape=shape, dt=dt: init(k, shape, dt), key)
-        except (ValueError, TypeError) as e:
-            raise type(e)(f"{fn}(): leaf {path!r} (shape {shape}, {dt.name}), initialized by "
-                          f"{name}: {e}") from e
-        if tuple(out.shape) != shape or np.dtype(out.dtype) != dt:
-            raise _checks.fail(fn, name, init,
-                               f"returned shape {tuple(out.shape)} {np.dtype(out.dtype).name} for "
-                               f"leaf {path!r}", f"shape {shape} {dt.name}",
-                               "Check the rule's initializer for this leaf.")
-        groups[group] = [i]
-        inits[id(init)] = init
+        program = _Program(ckey, compiled=_programs.lookup(ckey))
+        if program.compiled is None:
+            program.traced = _trace(fn, key, leaf)
+        leaf.program = index[slot] = len(programs)
+        programs.append(program)
+    return programs
 
-    compiled.report_unmatched(paths, strict=strict)
 
-    # One compiled program per group (initializer, shape, dtype, sharding), run once per
-    # leaf with that leaf's path digest as an argument: XLA compiles each distinct draw
-    # once (the identical blocks of a transformer share one), and every leaf is written
-    # straight into its own output buffer, on the devices that hold it.
-    arrays: list[Array | None] = [None] * len(paths)
-    programs: dict[tuple[object, ...], Callable[..., Array]] = {}
-    for (init_id, shape, dt), members in groups.items():
-        init = inits[init_id]
-        for i in members:
-            sharding = None if out_shardings is None else out_shardings[i]
-            slot = (init_id, shape, dt, _hashable(sharding))
-            program = programs.get(slot)
-            if program is None:
-                program = programs[slot] = jax.jit(
-                    functools.partial(_draw, init, shape, dt), out_shardings=sharding)
-            arrays[i] = program(key, np.asarray(_digest(paths[i]), np.uint32))
-    rebuilt = [a if box is None else jax.tree.unflatten(jax.tree.structure(box), [a])
-               for a, box in zip(arrays, boxes, strict=True)]
-    return jax.tree.unflatten(treedef, rebuilt)
+def _trace(fn: str, key: KeyArray, leaf: _Leaf) -> jax.stages.Traced:
+    digest = np.asarray(_digest(leaf.path), np.uint32)
+    try:
+        traced = _programs.trace(leaf.init, leaf.shape, leaf.dtype, leaf.sharding, key, digest)
+    except (ValueError, TypeError) as e:
+        raise type(e)(f"{fn}(): leaf {leaf.path!r} (shape {leaf.shape}, {leaf.dtype.name}), "
+                      f"initialized by {leaf.label}: {e}") from e
+    out = traced.out_info
+    if not isinstance(out, jax.ShapeDtypeStruct) or tuple(out.shape) != leaf.shape or \
+            np.dtype(out.dtype) != leaf.dtype:
+        got = (f"shape {tuple(out.shape)} {np.dtype(out.dtype).name}"
+               if isinstance(out, jax.ShapeDtypeStruct) else f"{type(out).__name__} {out!r}")
+        raise _checks.fail(fn, leaf.label, leaf.init, f"returned {got} for leaf {leaf.path!r}",
+                           f"shape {leaf.shape} {leaf.dtype.name}",
+                           "Check the rule's initializer for this leaf.")
+    return traced
+
+
+def _materialize(fn: str, key: KeyArray, plan: list[_Leaf], programs: list[_Program]
+                 ) -> list[Array]:
+    """Runs each leaf's program with the leaf's path digest, writing it into its own buffer.
+
+    Cached programs run first; the rest are compiled concurrently (largest leaves first)
+    and each runs as soon as it is ready, so sampling overlaps compilation.
+    """
+    members: dict[int, list[int]] = {}
+    for i, leaf in enumerate(plan):
+        members.setdefault(leaf.program, []).append(i)
+    arrays: list[Array | None] = [None] * len(plan)
+
+    def run(p: int, program: object) -> None:
+        for i in members[p]:
+            arrays[i] = program(key, np.asarray(_digest(plan[i].path), np.uint32))
+
+    for p, program in enumerate(programs):
+        if program.compiled is not None:
+            run(p, program.compiled)
+    pending = sorted((p for p, program in enumerate(programs) if program.compiled is None),
+                     key=lambda p: -sum(math.prod(plan[i].shape) for i in members[p]))
+    jobs = [(programs[p].cache_key, programs[p].traced) for p in pending]
+    for j, compiled in _programs.compile_all(jobs):
+        run(pending[j], compiled)
+    return arrays

@@ -160,15 +160,15 @@ class Counting:
 
 
 def test_repeated_blocks_share_one_program_and_keep_their_own_values():
-    # Six identical blocks: one check (eval_shape) and one trace for the whole kernel group,
-    # not one per leaf; each leaf is still its initializer under its own key.
+    # Six identical blocks: one trace (which is also the shape/dtype check) for the whole
+    # kernel group, not one per leaf; each leaf is still its initializer under its own key.
     kernel = Counting(jinit.he_normal())
     blocks = {f"h_{i}": {"kernel": jax.ShapeDtypeStruct((16, 32), jnp.float32),
                          "bias": jax.ShapeDtypeStruct((32,), jnp.float32)} for i in range(6)}
     shapes = dict(blocks, head={"kernel": jax.ShapeDtypeStruct((32, 8), jnp.float32)})
     key = jax.random.key(4)
     out = init_tree(key, shapes, {r"kernel$": kernel, r"bias$": jinit.zeros})
-    assert kernel.calls == 2 * 2  # (check + trace) for (16, 32) and for (32, 8)
+    assert kernel.calls == 2  # one trace for (16, 32), one for (32, 8)
     for name in list(blocks) + ["head"]:
         w = out[name]["kernel"]
         want = jitted(jinit.he_normal(), expected_key(key, f"{name}/kernel"), tuple(w.shape))
@@ -187,7 +187,7 @@ def test_same_shape_leaves_with_different_shardings_are_placed_apart():
     shardings = {k: NamedSharding(mesh, s) for k, s in specs.items()}
     init = Counting(jinit.normal(1.0))
     out = init_tree(jax.random.key(6), shapes, None, default=init, shardings=shardings)
-    assert init.calls == 1 + 3  # one check, one program per sharding
+    assert init.calls == 3  # one program (one trace) per sharding
     ref = init_tree(jax.random.key(6), shapes, None, default=jinit.normal(1.0))
     for k, spec in specs.items():
         assert out[k].sharding.is_equivalent_to(NamedSharding(mesh, spec), 2), k
@@ -419,3 +419,64 @@ def test_uncalled_factory_as_a_rule_is_a_type_error_at_compile_time():
 def test_uncalled_public_factory_he_normal_names_the_call():
     with pytest.raises(TypeError, match=r"Did you mean jinit\.he_normal\(\)\?"):
         init_tree(jax.random.key(0), SHAPES, {r"kernel$": jinit.he_normal}, default=jinit.zeros)
+
+
+# ------------------------------------------------------------------ compiled programs
+
+
+def test_a_second_call_compiles_nothing_and_gives_the_same_values():
+    from jinit import _programs
+
+    shapes = {"a": {"kernel": jax.ShapeDtypeStruct((24, 40), jnp.float32),
+                    "bias": jax.ShapeDtypeStruct((40,), jnp.float32)},
+              "b": {"kernel": jax.ShapeDtypeStruct((40, 24), jnp.bfloat16)}}
+
+    def rules():  # fresh initializer objects each time, as a re-run script makes them
+        return {r"kernel$": jinit.normal(0.02), r"bias$": jinit.zeros}
+
+    key = jax.random.key(8)
+    before = _programs.stats["compiled"]
+    first = init_tree(key, shapes, rules())
+    assert _programs.stats["compiled"] - before == 3  # three distinct (init, shape, dtype)
+    second = init_tree(key, shapes, rules())
+    assert _programs.stats["compiled"] - before == 3  # nothing compiled again
+    jax.tree.map(np.testing.assert_array_equal, first, second)
+    # a different scale is a different program (negative control: the cache does not
+    # confuse two initializers), and its values differ
+    third = init_tree(key, shapes, {r"kernel$": jinit.normal(0.03), r"bias$": jinit.zeros})
+    assert _programs.stats["compiled"] - before == 5
+    assert not np.array_equal(third["a"]["kernel"], first["a"]["kernel"])
+    want = jitted(jinit.normal(0.03), expected_key(key, "b/kernel"), (40, 24), jnp.bfloat16)
+    assert np.array_equal(third["b"]["kernel"], want)
+
+
+def test_program_descriptions_tell_initializers_apart_by_what_they_compute():
+    from jinit._programs import describe
+
+    assert describe(jinit.normal(0.02)) == describe(jinit.normal(0.02))
+    assert describe(jinit.normal(0.02)) != describe(jinit.normal(0.03))
+    assert describe(jinit.normal(0.0)) != describe(jinit.normal(-0.0))  # sign bit differs
+    assert describe(jinit.he_normal()) != describe(jinit.he_normal(in_axis=0))
+    assert describe(jinit.he_normal()) != describe(jinit.lecun_normal())
+    assert describe(jinit.zeros) == describe(jinit.zeros)
+    J = jax.nn.initializers
+    assert describe(J.normal(0.02)) == describe(J.normal(0.02))
+    assert describe(J.normal(0.02)) != describe(J.normal(0.5))
+    assert describe(J.normal(0.02)) != describe(J.uniform(0.02))
+    assert describe(jinit.constant(np.ones(3))) != describe(jinit.constant(np.full(3, 2.0)))
+    assert describe(Counting(jinit.zeros)) is None  # unknown objects are keyed by identity
+
+
+def test_programs_compiled_concurrently_give_each_leaf_its_own_values():
+    # Many distinct programs in one call (compiled in worker threads, run as they finish):
+    # every leaf equals its initializer under jit at its own key.
+    inits = [jinit.normal(0.5), jinit.uniform(0.1), jinit.truncated_normal(0.3),
+             jinit.glorot_uniform(), jinit.he_normal(), jinit.zeros]
+    shapes = {f"l{i}": jax.ShapeDtypeStruct((16 + i, 8 + 3 * i), jnp.float32)
+              for i in range(len(inits))}
+    rules = [(f"^l{i}$", init) for i, init in enumerate(inits)]
+    key = jax.random.key(9)
+    out = init_tree(key, shapes, rules)
+    for i, init in enumerate(inits):
+        want = jitted(init, expected_key(key, f"l{i}"), shapes[f"l{i}"].shape)
+        assert np.array_equal(out[f"l{i}"], want), i
