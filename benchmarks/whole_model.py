@@ -1,115 +1,59 @@
-"""Whole-model init of GPT-2 shapes: Flax ``model.init``, jinit from ``jax.eval_shape``, torch.
+"""Whole-model init: jinit.tree against Flax ``model.init`` and the torch constructor.
 
-Three ways to get the same parameters (token and position embeddings, per block LayerNorms,
-fused QKV, attention projection and MLP; N(0, 0.02) weights, zero biases, unit scales):
+Every measurement runs in its own fresh subprocess and counts from after the imports: the
+wall time of the whole first call (for jax: ``jax.eval_shape`` of the model, then trace,
+compile and run; for torch: building the model and applying GPT-2's convention,
+``normal_(0, 0.02)`` on every Linear/Embedding weight, biases zeroed) and the peak resident
+memory it adds, as a multiple of the parameter bytes. Modes:
 
-(a) ``jax.jit(model.init)(key, tokens)`` of a Flax linen GPT-2 whose initializers are
-    ``jax.nn.initializers``;
-(b) ``jinit.tree.init_tree(key, jax.eval_shape(model.init, key, tokens), rules)``;
-(c) torch building the same model (``nn.Linear``/``nn.Embedding``/``nn.LayerNorm``) and
-    re-initializing it the way GPT-2 code does (``normal_(0, 0.02)``, zero biases).
+* default: GPT-2 small (``--full``: and medium) by (a) Flax ``jax.jit(model.init)``,
+  (b) ``jinit.tree.init_tree`` from ``jax.eval_shape``, (c) torch;
+* ``--cold``: paired, interleaved rounds of fresh processes: torch; jinit cold; jinit with
+  one compile thread; jinit with jax's persistent compilation cache warm. Ratios to torch
+  are per round, then the median;
+* ``--sweep [--plot FILE]``: wall time, compile time (first call minus a second call in the
+  same process, which compiles nothing) and peak memory against parameter count (GPT-2
+  small, medium, large, XL) and against depth at GPT-2 small's width;
+* ``--llama7b``: a Llama-2-7B-shaped tree in bfloat16 over 8 simulated CPU devices
+  (``nn.with_partitioning`` specs, ``init_tree(..., shardings=mesh)``): wall time, peak RSS
+  against the parameter bytes, and the largest per-device buffer against the shard bytes.
 
-Each measurement runs in its own subprocess: wall time of the whole first call (trace,
-compile and run for jax; construction and init for torch) and the peak resident memory
-it adds over the process's state just before the call, as a multiple of the parameter
-bytes. Configs: ``small`` = GPT-2 small (124M parameters), ``medium`` = GPT-2 medium (355M).
-
-    python benchmarks/whole_model.py [--quick] [--json out.json]
+    python benchmarks/whole_model.py [--quick | --full | --tiny] [--cold | --sweep | --llama7b]
+        [--repeats N] [--plot FILE] [--json out.json]
 """
 
 from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
+import _models
 from _harness import emit, parser, use_torch
 
 COLUMNS = ["config", "params_M", "method", "wall_s", "x_flax", "peak_rss_MB", "rss/param_bytes"]
-CONFIGS = {  # vocab, context, width, layers, heads
-    "tiny": (512, 64, 64, 2, 2),
-    "small": (50257, 1024, 768, 12, 12),
-    "medium": (50257, 1024, 1024, 24, 16),
-}
-STD = 0.02
+COLD_COLUMNS = ["config", "method", "wall_s", "x_torch", "eval_shape_s", "compiled", "compile_s",
+                "cache_hits", "rounds"]
+SWEEP_COLUMNS = ["sweep", "config", "layers", "params_M", "first_s", "second_s", "compile_s",
+                 "programs", "Melem/s", "peak_rss_MB", "rss/param_bytes"]
+LLAMA_COLUMNS = ["config", "params_B", "devices", "wall_s", "eval_shape_s", "init_s",
+                 "programs", "Melem/s", "param_GB", "peak_rss_GB", "rss/param_bytes",
+                 "largest_shard_MB", "largest_device_buffer_MB", "buffer/shard",
+                 "largest_leaf_MB"]
+CACHE_ENV = {"JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+             "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
 
 
-def flax_model(cfg):
-    import flax.linen as nn
-    import jax
-    import jax.numpy as jnp
-
-    vocab, ctx, d, layers, heads = cfg
-    w_init = jax.nn.initializers.normal(STD)
-
-    class Block(nn.Module):
-        @nn.compact
-        def __call__(self, x):
-            b, t, _ = x.shape
-            h = nn.LayerNorm(name="ln_1")(x)
-            q, k, v = jnp.split(nn.Dense(3 * d, kernel_init=w_init, name="c_attn")(h), 3, -1)
-            q, k, v = (a.reshape(b, t, heads, d // heads) for a in (q, k, v))
-            att = jax.nn.softmax(jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(d // heads), -1)
-            y = jnp.einsum("bhqk,bkhd->bqhd", att, v).reshape(b, t, d)
-            x = x + nn.Dense(d, kernel_init=w_init, name="c_proj")(y)
-            h = nn.LayerNorm(name="ln_2")(x)
-            h = nn.gelu(nn.Dense(4 * d, kernel_init=w_init, name="c_fc")(h))
-            return x + nn.Dense(d, kernel_init=w_init, name="mlp_proj")(h)
-
-    class GPT2(nn.Module):
-        @nn.compact
-        def __call__(self, tokens):
-            wte = nn.Embed(vocab, d, embedding_init=w_init, name="wte")
-            x = wte(tokens) + nn.Embed(ctx, d, embedding_init=w_init, name="wpe")(
-                jnp.arange(tokens.shape[1]))
-            for i in range(layers):
-                x = Block(name=f"h_{i}")(x)
-            return wte.attend(nn.LayerNorm(name="ln_f")(x))
-
-    return GPT2()
-
-
-def torch_model(cfg):
-    from torch import nn
-
-    vocab, ctx, d, layers, heads = cfg
-
-    class Block(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.ln_1, self.ln_2 = nn.LayerNorm(d), nn.LayerNorm(d)
-            self.c_attn, self.c_proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
-            self.c_fc, self.mlp_proj = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
-
-    class GPT2(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.wte, self.wpe = nn.Embedding(vocab, d), nn.Embedding(ctx, d)
-            self.h = nn.ModuleList(Block() for _ in range(layers))
-            self.ln_f = nn.LayerNorm(d)
-            self.apply(self._init_weights)
-
-        @staticmethod
-        def _init_weights(m):
-            if isinstance(m, (nn.Linear, nn.Embedding)):
-                nn.init.normal_(m.weight, 0.0, STD)
-            if isinstance(m, nn.Linear) and m.bias is not None:
-                nn.init.zeros_(m.bias)
-
-    return GPT2()
+# ------------------------------------------------------------------------ memory
 
 
 def _rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _peak_rss_bytes() -> int:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _reset_peak() -> bool:
@@ -127,12 +71,29 @@ def _vm_hwm() -> int:
         for line in f:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) * 1024
-    return _peak_rss_bytes()
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def measure(method: str, config: str) -> dict:
+# -------------------------------------------------------------- one measurement
+
+
+def _cache_hits() -> list[int]:
+    import jax
+
+    hits = [0]
+
+    def listen(event, **kwargs):
+        if event == "/jax/compilation_cache/cache_hits":
+            hits[0] += 1
+
+    jax.monitoring.register_event_listener(listen)
+    return hits
+
+
+def measure(method: str, config: str, second: bool = False) -> dict:
     """One measurement, in this (fresh) process."""
-    cfg = CONFIGS[config]
     if method == "torch":
         import torch as th
 
@@ -140,69 +101,110 @@ def measure(method: str, config: str) -> dict:
         base = _rss_bytes()
         _reset_peak()
         t0 = time.perf_counter()
-        model = torch_model(cfg)
+        model = _models.gpt2_torch(_models.gpt2_config(config))
         wall = time.perf_counter() - t0
         n = sum(p.numel() for p in model.parameters())
-        return {"wall_s": wall, "params": n, "peak_delta": _vm_hwm() - base}
+        return {"wall_s": wall, "params": n, "param_bytes": 4 * n,
+                "peak_delta": _vm_hwm() - base}
     import jax
     import jax.numpy as jnp
 
     import jinit
+    from jinit import _programs
 
-    model = flax_model(cfg)
+    if method == "jinit_serial":
+        _programs.MAX_WORKERS = 1
+    hits = _cache_hits()
+    llama = config.startswith("llama")
+    if llama:
+        cfg = _models.LLAMA[config.removeprefix("llama")]
+        model, rules = _models.llama_flax(cfg), _models.llama_rules()
+    else:
+        model = _models.gpt2_flax(_models.gpt2_config(config))
+        rules = _models.gpt2_rules()
     tokens = jnp.zeros((1, 8), jnp.int32)
     key = jax.random.key(0)
+    mesh = jax.make_mesh((len(jax.devices()),), ("model",)) if llama else None
     jax.block_until_ready(jax.jit(lambda x: x + 1)(tokens))  # runtime started before the mark
     base = _rss_bytes()
     _reset_peak()
     t0 = time.perf_counter()
     if method == "flax":
         params = jax.block_until_ready(jax.jit(model.init)(key, tokens))
+        t_shapes = 0.0
     else:
         shapes = jax.eval_shape(model.init, key, tokens)
-        rules = {r"(kernel|embedding)$": jinit.normal(STD), r"bias$": jinit.zeros,
-                 r"scale$": jinit.ones}
-        params = jax.block_until_ready(jinit.tree.init_tree(key, shapes, rules))
+        t_shapes = time.perf_counter() - t0
+        params = jax.block_until_ready(jinit.tree.init_tree(key, shapes, rules, shardings=mesh))
     wall = time.perf_counter() - t0
-    n = sum(x.size for x in jax.tree.leaves(params))
-    return {"wall_s": wall, "params": int(n), "peak_delta": _vm_hwm() - base}
+    peak = _vm_hwm() - base
+    leaves = jax.tree.leaves(params)
+    out = {"wall_s": wall, "eval_shape_s": t_shapes, "params": int(sum(x.size for x in leaves)),
+           "param_bytes": int(sum(x.nbytes for x in leaves)), "peak_delta": peak,
+           "compiled": _programs.stats["compiled"], "compile_s": _programs.stats["compile_s"],
+           "cache_hits": hits[0]}
+    if llama:
+        out.update(_device_buffers(leaves, mesh))
+    if second:
+        del params, leaves
+        t0 = time.perf_counter()
+        params = jax.block_until_ready(jinit.tree.init_tree(key, shapes, rules, shardings=mesh))
+        out["second_s"] = time.perf_counter() - t0
+        out["compiled_after_second"] = _programs.stats["compiled"]
+    return out
 
 
-def _child(method: str, config: str) -> dict:
+def _device_buffers(leaves, mesh) -> dict:
+    """Largest shard held by one device, largest leaf, and the largest buffer any program
+    needs on one device (its output plus XLA temporaries, from the compiled program)."""
+    from jinit import _programs
+
+    shard = max(s.data.nbytes for x in leaves for s in x.addressable_shards)
+    leaf = max(x.nbytes for x in leaves)
+    buffer = 0
+    for program in list(_programs._cache.values()):
+        mem = program.memory_analysis()
+        if mem is not None:
+            buffer = max(buffer, mem.output_size_in_bytes + mem.temp_size_in_bytes)
+    return {"largest_shard": shard, "largest_leaf": leaf, "largest_device_buffer": buffer,
+            "devices": mesh.devices.size}
+
+
+def _child(method: str, config: str, env_extra: dict | None = None, second: bool = False,
+           devices: int | None = None) -> dict:
     env = dict(os.environ)
     env.setdefault("JAX_PLATFORMS", "cpu")
-    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--measure", method,
-                          "--config", config], capture_output=True, text=True, env=env,
-                         timeout=900)
+    env.update(env_extra or {})
+    if devices:
+        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
+                            f" --xla_force_host_platform_device_count={devices}").strip()
+    cmd = [sys.executable, os.path.abspath(__file__), "--measure", method, "--config", config]
+    out = subprocess.run(cmd + (["--second"] if second else []), capture_output=True, text=True,
+                         env=env, timeout=3600)
     if out.returncode != 0:
         raise RuntimeError(f"{method}/{config} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run(args) -> dict:
-    if args.tiny:
-        configs = ["tiny"]
-    elif args.quick:
-        configs = ["small"]
-    elif args.full:
-        configs = ["small", "medium"]
-    else:
-        configs = ["small"]
+# --------------------------------------------------------------------- the modes
+
+
+def run_default(args) -> dict:
+    configs = ["tiny"] if args.tiny else ["small", "medium"] if args.full else ["small"]
     methods = ["flax", "jinit"] + (["torch"] if use_torch(args) else [])
     repeats = args.repeats or 1
     rows = []
     for config in configs:
         results = {}
         for method in methods:
-            runs = [_child(method, config) for _ in range(repeats)]
-            runs.sort(key=lambda r: r["wall_s"])
+            runs = sorted((_child(method, config) for _ in range(repeats)),
+                          key=lambda r: r["wall_s"])
             results[method] = runs[len(runs) // 2]
         for method, r in results.items():
-            pbytes = r["params"] * 4
             rows.append({"config": config, "params_M": r["params"] / 1e6, "method": method,
                          "wall_s": r["wall_s"], "x_flax": results["flax"]["wall_s"] / r["wall_s"],
                          "peak_rss_MB": r["peak_delta"] / 2**20,
-                         "rss/param_bytes": r["peak_delta"] / pbytes})
+                         "rss/param_bytes": r["peak_delta"] / r["param_bytes"]})
     summary = []
     for config in configs:
         by = {r["method"]: r for r in rows if r["config"] == config}
@@ -213,15 +215,167 @@ def run(args) -> dict:
                 summary)
 
 
+def run_cold(args) -> dict:
+    """Paired rounds: every method once per round, in a rotating order."""
+    configs = ["tiny"] if args.tiny else ["small"] if args.quick else ["small", "medium"]
+    repeats = args.repeats or (1 if args.tiny else 5)
+    methods = (["torch"] if use_torch(args) else []) + ["jinit", "jinit_serial", "jinit_warm"]
+    rows = []
+    with tempfile.TemporaryDirectory() as cache:
+        warm_env = dict(CACHE_ENV, JAX_COMPILATION_CACHE_DIR=cache)
+        for config in configs:
+            _child("jinit", config, warm_env)  # fills the persistent cache (not timed)
+            runs: dict[str, list[dict]] = {m: [] for m in methods}
+            for r in range(repeats):
+                order = methods[r % len(methods):] + methods[:r % len(methods)]
+                for method in order:
+                    env = warm_env if method == "jinit_warm" else None
+                    name = "jinit" if method == "jinit_warm" else method
+                    runs[method].append(_child(name, config, env))
+            for method, rs in runs.items():
+                row = {"config": config, "method": method, "rounds": len(rs),
+                       "params_M": rs[0]["params"] / 1e6}
+                for k in ("wall_s", "eval_shape_s", "compiled", "compile_s", "cache_hits"):
+                    if k in rs[0]:
+                        row[k] = statistics.median(x[k] for x in rs)
+                if "torch" in runs:
+                    row["x_torch"] = statistics.median(
+                        x["wall_s"] / t["wall_s"] for x, t in zip(rs, runs["torch"], strict=True))
+                row["walls_s"] = [x["wall_s"] for x in rs]
+                rows.append(row)
+    summary = []
+    for config in configs:
+        by = {r["method"]: r for r in rows if r["config"] == config}
+        if "torch" in by:
+            summary.append(f"{config}: cold jinit = {by['jinit']['x_torch']:.2f}x torch (target <= "
+                           f"1.0); one compile thread {by['jinit_serial']['x_torch']:.2f}x; warm "
+                           f"persistent cache {by['jinit_warm']['x_torch']:.2f}x (target <= 0.5)")
+    try:
+        load = os.getloadavg()
+        summary.append(f"load average during the run: {load[0]:.1f} (1 min), {load[2]:.1f} (15 min)")
+    except OSError:  # pragma: no cover
+        pass
+    return emit("whole_model_cold", rows, COLD_COLUMNS, args,
+                {"repeats": repeats, "configs": configs}, summary)
+
+
+def run_sweep(args) -> dict:
+    if args.tiny:
+        by_size, by_depth = ["tiny"], []
+    elif args.quick:
+        by_size, by_depth = ["small", "medium"], [f"d768_L{n}" for n in _models.DEPTHS[:3]]
+    else:
+        by_size, by_depth = list(_models.GPT2)[1:], [f"d768_L{n}" for n in _models.DEPTHS]
+    rows = []
+    for sweep, configs in (("size", by_size), ("depth", by_depth)):
+        for config in configs:
+            r = _child("jinit", config, second=True)
+            rows.append({"sweep": sweep, "config": config,
+                         "layers": _models.gpt2_config(config)[3],
+                         "params_M": r["params"] / 1e6, "first_s": r["wall_s"],
+                         "second_s": r["second_s"],
+                         "compile_s": r["wall_s"] - r["eval_shape_s"] - r["second_s"],
+                         "programs": r["compiled"], "Melem/s": r["params"] / r["second_s"] / 1e6,
+                         "peak_rss_MB": r["peak_delta"] / 2**20,
+                         "rss/param_bytes": r["peak_delta"] / r["param_bytes"],
+                         "recompiled": r["compiled_after_second"] - r["compiled"]})
+    summary = []
+    depth = [r for r in rows if r["sweep"] == "depth"]
+    if depth:
+        summary.append("depth sweep (width 768): programs " + ", ".join(
+            str(r["programs"]) for r in depth) + "; compile s " + ", ".join(
+            f"{r['compile_s']:.2f}" for r in depth))
+    size = [r for r in rows if r["sweep"] == "size"]
+    summary.append("size sweep: sampling Melem/s " + ", ".join(
+        f"{r['Melem/s']:.0f}" for r in size) + " (flat = linear in parameters)")
+    doc = emit("whole_model_sweep", rows, SWEEP_COLUMNS, args, {"configs": by_size + by_depth},
+               summary)
+    if args.plot:
+        plot_sweep(rows, args.plot)
+    return doc
+
+
+def plot_sweep(rows: list[dict], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, sweep, x, xlabel in ((axes[0], "size", "params_M", "parameters (M), GPT-2 shapes"),
+                                 (axes[1], "depth", "layers", "blocks at width 768")):
+        rs = [r for r in rows if r["sweep"] == sweep]
+        if not rs:
+            ax.set_visible(False)
+            continue
+        xs = [r[x] for r in rs]
+        ax.plot(xs, [r["first_s"] for r in rs], "o-", label="first call (wall)")
+        ax.plot(xs, [r["second_s"] for r in rs], "s-", label="sampling (second call)")
+        ax.plot(xs, [max(r["compile_s"], 0.0) for r in rs], "^-", label="trace + compile")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("seconds")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax2 = ax.twinx()
+        ax2.plot(xs, [r["peak_rss_MB"] / 1024 for r in rs], "k:", label="peak RSS added (GiB)")
+        ax2.set_ylabel("peak RSS added (GiB)")
+        ax.legend(loc="upper left", fontsize=8)
+        ax2.legend(loc="lower right", fontsize=8)
+        ax.set_title(f"jinit.tree.init_tree vs {'model size' if sweep == 'size' else 'depth'}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def run_llama(args) -> dict:
+    config = "llamatiny" if args.tiny else "llama7b"
+    r = _child("jinit", config, devices=8)
+    init_s = r["wall_s"] - r["eval_shape_s"]
+    row = {"config": config, "params_B": r["params"] / 1e9, "devices": r["devices"],
+           "wall_s": r["wall_s"], "eval_shape_s": r["eval_shape_s"], "init_s": init_s,
+           "programs": r["compiled"], "Melem/s": r["params"] / init_s / 1e6,
+           "param_GB": r["param_bytes"] / 1e9, "peak_rss_GB": r["peak_delta"] / 1e9,
+           "rss/param_bytes": r["peak_delta"] / r["param_bytes"],
+           "largest_shard_MB": r["largest_shard"] / 2**20,
+           "largest_device_buffer_MB": r["largest_device_buffer"] / 2**20,
+           "buffer/shard": r["largest_device_buffer"] / r["largest_shard"],
+           "largest_leaf_MB": r["largest_leaf"] / 2**20}
+    summary = [f"{config}: {row['params_B']:.2f}B parameters in {row['wall_s']:.1f} s on "
+               f"{row['devices']} simulated devices; peak RSS {row['rss/param_bytes']:.2f}x the "
+               f"parameter bytes (target <= 1.1); largest per-device buffer "
+               f"{row['buffer/shard']:.2f}x the largest shard, "
+               f"{row['largest_device_buffer_MB'] / row['largest_leaf_MB']:.3f}x the largest leaf"]
+    return emit("whole_model_llama", [row], LLAMA_COLUMNS, args, {"config": config}, summary)
+
+
 def main(argv=None):
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--measure", default=None, help="internal: one measurement")
-    p.add_argument("--config", default="small", help="internal: its config")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--cold", action="store_true", help="paired cold/warm rounds against torch")
+    mode.add_argument("--sweep", action="store_true", help="time and memory vs size and depth")
+    mode.add_argument("--llama7b", action="store_true", help="Llama-2-7B over 8 CPU devices")
+    p.add_argument("--plot", default=None, help="with --sweep: write the plot to this PNG")
+    p.add_argument("--measure", default=None, help=argparse_hidden())
+    p.add_argument("--config", default="small", help=argparse_hidden())
+    p.add_argument("--second", action="store_true", help=argparse_hidden())
     args = p.parse_args(argv)
+    if args.plot and not args.sweep:
+        p.error("--plot needs --sweep")
     if args.measure:
-        print(json.dumps(measure(args.measure, args.config)))
+        print(json.dumps(measure(args.measure, args.config, args.second)))
         return None
-    return run(args)
+    if args.cold:
+        return run_cold(args)
+    if args.sweep:
+        return run_sweep(args)
+    if args.llama7b:
+        return run_llama(args)
+    return run_default(args)
+
+
+def argparse_hidden() -> str:
+    import argparse
+
+    return argparse.SUPPRESS
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import concurrent.futures
 import functools
 import os
 import threading
+import time
 import types
 from collections.abc import Callable, Iterator, Sequence
 
@@ -35,10 +36,11 @@ from ._typing import Array, KeyArray
 _MAX_PROGRAMS = 512  # least recently used programs beyond this are dropped
 _SMALL_ARRAY = 4096  # arrays closed over by an initializer are described by value up to this size
 _DEPTH = 8
+MAX_WORKERS: int | None = None  # compile threads; None: one per CPU core (1: compile serially)
 
 _cache: collections.OrderedDict[object, object] = collections.OrderedDict()
 _lock = threading.Lock()
-stats = {"compiled": 0, "reused": 0}  # counters, for tests and benchmarks
+stats = {"compiled": 0, "reused": 0, "compile_s": 0.0}  # counters, for tests and benchmarks
 
 
 def draw(init: Callable[..., Array], shape: tuple[int, ...], dtype: np.dtype, key: KeyArray,
@@ -154,9 +156,11 @@ def trace(init: Callable[..., Array], shape: tuple[int, ...], dtype: np.dtype,
 
 
 def _compile(ckey: object | None, lowered: jax.stages.Lowered) -> object:
+    t0 = time.perf_counter()
     program = lowered.compile()
     with _lock:
         stats["compiled"] += 1
+        stats["compile_s"] += time.perf_counter() - t0
         if ckey is not None:
             _cache[ckey] = program
             _cache.move_to_end(ckey)
@@ -174,7 +178,7 @@ def compile_all(jobs: Sequence[tuple[object | None, jax.stages.Traced]]
     several programs at once while the caller runs the ones already done. An exception is
     raised when its job is reached.
     """
-    workers = min(len(jobs), os.cpu_count() or 1)
+    workers = min(len(jobs), MAX_WORKERS or os.cpu_count() or 1)
     if workers <= 1:
         for i, (ckey, traced) in enumerate(jobs):
             yield i, _compile(ckey, traced.lower())
@@ -191,4 +195,4 @@ def clear() -> None:
     """Drops every cached program (and resets :data:`stats`)."""
     with _lock:
         _cache.clear()
-        stats.update(compiled=0, reused=0)
+        stats.update(compiled=0, reused=0, compile_s=0.0)

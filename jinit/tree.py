@@ -13,6 +13,17 @@ the device that holds it, so no host ever builds a full-size array.
 Each leaf's key depends only on the root key and the leaf's own path (:func:`leaf_key`):
 adding, removing or reordering other leaves never changes a leaf's values, and the same
 call gives the same values on one device, on a mesh, or across processes.
+
+Compiled programs are kept for the life of the process (a second call compiles nothing).
+To reuse them across processes, turn on jax's persistent compilation cache before the
+first call; init programs compile in well under jax's default one-second threshold, so
+lower it::
+
+    jax.config.update("jax_compilation_cache_dir", "/tmp/jax-cache")
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+
+(or set ``JAX_COMPILATION_CACHE_DIR`` and ``JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0``
+in the environment). A later process then reads each program back instead of compiling it.
 """
 
 from __future__ import annotations
@@ -183,12 +194,17 @@ def init_tree(key: KeyArray, shapes: object, rules: Rules | None, *,
     are independent, and a leaf's values do not change when other leaves are added,
     removed or renamed.
 
-    Each distinct (initializer, shape, dtype, sharding) is compiled once, as
+    Each distinct (initializer, shape, dtype, sharding) is one program,
     ``jax.jit(lambda k, h: f(k_h, s, d), out_shardings=...)`` with the leaf's path digest
-    ``h`` as an argument, and run once per leaf: compile time grows with the number of
-    *distinct* leaves (a 12-block GPT-2 compiles about ten draws, not 150), and each leaf
-    is written directly into its own output buffer, with no stacked intermediate, so peak
-    memory stays close to the parameter bytes. Every value equals
+    ``h`` as an argument, run once per leaf: a 12-block GPT-2 compiles about ten draws, not
+    150, and each leaf is written directly into its own output buffer, with no stacked
+    intermediate, so peak memory stays close to the parameter bytes. Programs are traced
+    once (the trace also checks the initializer's output shape and dtype), compiled
+    concurrently in worker threads while finished ones already run, and kept for the life
+    of the process, keyed by what the initializer computes (its code and the values it
+    closes over, so a fresh ``jinit.normal(0.02)`` reuses an earlier one's program): a
+    second call compiles nothing. jax's persistent compilation cache
+    (``jax_compilation_cache_dir``) carries them across processes. Every value equals
     ``jax.jit(f, static_argnums=(1, 2))(leaf_key(key, p), s, d)``. With ``shardings``
     every device writes only its own shards, with values identical to the unsharded call
     (jax's partitionable threefry draws the same bits whatever the sharding).

@@ -480,3 +480,51 @@ def test_programs_compiled_concurrently_give_each_leaf_its_own_values():
     for i, init in enumerate(inits):
         want = jitted(init, expected_key(key, f"l{i}"), shapes[f"l{i}"].shape)
         assert np.array_equal(out[f"l{i}"], want), i
+
+
+_CACHE_CHILD = r"""
+import hashlib, json, jax, jax.numpy as jnp, numpy as np, jinit
+events = {"hits": 0, "misses": 0}
+def listen(event, **kwargs):
+    if event == "/jax/compilation_cache/cache_hits":
+        events["hits"] += 1
+    if event == "/jax/compilation_cache/cache_misses":
+        events["misses"] += 1
+jax.monitoring.register_event_listener(listen)
+shapes = {"h": [{"kernel": jax.ShapeDtypeStruct((32, 48), jnp.float32),
+                 "bias": jax.ShapeDtypeStruct((48,), jnp.float32)} for _ in range(3)],
+          "embedding": jax.ShapeDtypeStruct((100, 32), jnp.bfloat16)}
+rules = {r"kernel$": jinit.he_normal(), r"bias$": jinit.zeros, r"embedding$": jinit.normal(0.02)}
+out = jinit.tree.init_tree(jax.random.key(0), shapes, rules)
+digest = hashlib.sha256(b"".join(np.asarray(x).tobytes() for x in jax.tree.leaves(out))).hexdigest()
+print(json.dumps(dict(events, compiled=jinit._programs.stats["compiled"], digest=digest)))
+"""
+
+
+def test_persistent_compilation_cache_is_written_then_reused_by_a_second_process(tmp_path):
+    # jax's persistent compilation cache, as the README documents it for init_tree: the
+    # first process compiles and writes every program, the second reads every one back.
+    import json
+    import os
+    import subprocess
+    import sys
+
+    cache = tmp_path / "jax-cache"
+    env = dict(os.environ, JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(cache),
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+               JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+    env.pop("XLA_FLAGS", None)
+
+    def child():
+        out = subprocess.run([sys.executable, "-c", _CACHE_CHILD], env=env, capture_output=True,
+                             text=True, timeout=300, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    first = child()
+    assert first["compiled"] == 3 and first["hits"] == 0 and first["misses"] >= 3
+    written = sorted(p.name for p in cache.iterdir())
+    assert len(written) >= 3
+    second = child()
+    assert second["hits"] >= 3 and second["misses"] == 0  # every program read back
+    assert sorted(p.name for p in cache.iterdir()) == written  # nothing new written
+    assert second["digest"] == first["digest"]
