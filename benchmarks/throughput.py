@@ -97,6 +97,11 @@ def _schemes():
 
 
 def _shapes(args):
+    if args.sizes:  # explicit log2 sizes, dense (n, n)-like shapes, every dtype asked for
+        dense = [2 ** int(e) for e in args.sizes.split(",")]
+        dtypes = args.dtypes.split(",") if args.dtypes else ["float32", "bfloat16"]
+        return [((int(math.isqrt(n)), n // int(math.isqrt(n))), dt) for n in dense
+                for dt in dtypes], []
     if args.tiny:
         dense = [2**10]
     elif args.quick:
@@ -176,6 +181,10 @@ def run(args) -> dict:
 def main(argv=None):
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--schemes", default="", help="comma-separated subset of schemes")
+    p.add_argument("--sizes", default="", help="comma-separated log2 element counts, e.g. "
+                   "26,28,30 (replaces the default shapes)")
+    p.add_argument("--dtypes", default="", help="with --sizes: comma-separated dtypes "
+                   "(default float32,bfloat16)")
     args = p.parse_args(argv)
     return run(args)
 

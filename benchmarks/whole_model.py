@@ -191,12 +191,16 @@ def _child(method: str, config: str, env_extra: dict | None = None, second: bool
 
 def run_default(args) -> dict:
     configs = ["tiny"] if args.tiny else ["small", "medium"] if args.full else ["small"]
+    if args.configs:
+        configs = args.configs.split(",")
     methods = ["flax", "jinit"] + (["torch"] if use_torch(args) else [])
     repeats = args.repeats or 1
     rows = []
     for config in configs:
         results = {}
         for method in methods:
+            if method == "torch" and config.startswith("llama"):
+                continue
             runs = sorted((_child(method, config) for _ in range(repeats)),
                           key=lambda r: r["wall_s"])
             results[method] = runs[len(runs) // 2]
@@ -354,6 +358,8 @@ def main(argv=None):
     mode.add_argument("--sweep", action="store_true", help="time and memory vs size and depth")
     mode.add_argument("--llama7b", action="store_true", help="Llama-2-7B over 8 CPU devices")
     p.add_argument("--plot", default=None, help="with --sweep: write the plot to this PNG")
+    p.add_argument("--configs", default="", help="default mode: comma-separated configs among "
+                   + ", ".join(list(_models.GPT2) + ["llama" + k for k in _models.LLAMA]))
     p.add_argument("--measure", default=None, help=argparse_hidden())
     p.add_argument("--config", default="small", help=argparse_hidden())
     p.add_argument("--second", action="store_true", help=argparse_hidden())

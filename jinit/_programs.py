@@ -43,13 +43,12 @@ _lock = threading.Lock()
 stats = {"compiled": 0, "reused": 0, "compile_s": 0.0}  # counters, for tests and benchmarks
 
 
-def draw(init: Callable[..., Array], shape: tuple[int, ...], dtype: np.dtype, key: KeyArray,
-         digest: Array) -> Array:
-    """One leaf: ``init`` at the key ``leaf_key`` derives from the path ``digest`` (an
-    argument, so leaves that share an initializer, shape and dtype share one program)."""
+def draw(init: Callable[..., Array], shape: tuple[int, ...], dtype: np.dtype,
+         key: KeyArray) -> Array:
+    """One leaf: ``init(key, shape, dtype)`` at the leaf's own key (an argument, so leaves
+    that share an initializer, shape and dtype share one program)."""
     with jax.named_scope("jinit.init_tree"):
-        leaf = jax.random.fold_in(jax.random.fold_in(key, digest[0]), digest[1])
-        return init(leaf, shape, dtype)
+        return init(key, shape, dtype)
 
 
 def describe(obj: object, depth: int = 0) -> object | None:
@@ -149,10 +148,10 @@ def lookup(ckey: object | None) -> object | None:
 
 
 def trace(init: Callable[..., Array], shape: tuple[int, ...], dtype: np.dtype,
-          sharding: object, key: KeyArray, digest: np.ndarray) -> jax.stages.Traced:
-    """Traces one program (its ``out_info`` is the leaf it would produce)."""
+          sharding: object, key: KeyArray) -> jax.stages.Traced:
+    """Traces one program for keys like ``key`` (its ``out_info`` is the leaf it makes)."""
     fn = jax.jit(functools.partial(draw, init, shape, dtype), out_shardings=sharding)
-    return fn.trace(key, digest)
+    return fn.trace(key)
 
 
 def _compile(ckey: object | None, lowered: jax.stages.Lowered) -> object:
@@ -171,24 +170,29 @@ def _compile(ckey: object | None, lowered: jax.stages.Lowered) -> object:
 
 def compile_all(jobs: Sequence[tuple[object | None, jax.stages.Traced]]
                 ) -> Iterator[tuple[int, object]]:
-    """Compiles ``jobs`` (``(cache_key, traced)``); yields ``(index, program)`` as each is ready.
+    """Starts compiling ``jobs`` (``(cache_key, traced)``); yields ``(index, program)`` as
+    each is ready.
 
-    Lowering runs here, in the calling thread (it reads thread-local jax settings); each
-    lowered program is compiled in a worker thread as soon as it exists, so XLA compiles
-    several programs at once while the caller runs the ones already done. An exception is
-    raised when its job is reached.
+    Lowering runs now, in the calling thread (it reads thread-local jax settings); each
+    lowered program is compiled in a worker thread, so XLA compiles several programs at
+    once while the caller goes on (deriving keys, running programs already done). An
+    exception is raised when its job is reached.
     """
     workers = min(len(jobs), MAX_WORKERS or os.cpu_count() or 1)
     if workers <= 1:
-        for i, (ckey, traced) in enumerate(jobs):
-            yield i, _compile(ckey, traced.lower())
-        return
-    with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="jinit-compile") as pool:
-        futures = {}
-        for i, (ckey, traced) in enumerate(jobs):
-            futures[pool.submit(_compile, ckey, traced.lower())] = i
+        return ((i, _compile(ckey, traced.lower())) for i, (ckey, traced) in enumerate(jobs))
+    pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="jinit-compile")
+    try:
+        futures = {pool.submit(_compile, ckey, traced.lower()): i
+                   for i, (ckey, traced) in enumerate(jobs)}
+    finally:
+        pool.shutdown(wait=False)  # queued jobs still run; the threads exit when done
+
+    def results() -> Iterator[tuple[int, object]]:
         for future in concurrent.futures.as_completed(futures):
             yield futures[future], future.result()
+
+    return results()
 
 
 def clear() -> None:

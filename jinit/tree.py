@@ -195,14 +195,14 @@ def init_tree(key: KeyArray, shapes: object, rules: Rules | None, *,
     removed or renamed.
 
     Each distinct (initializer, shape, dtype, sharding) is one program,
-    ``jax.jit(lambda k, h: f(k_h, s, d), out_shardings=...)`` with the leaf's path digest
-    ``h`` as an argument, run once per leaf: a 12-block GPT-2 compiles about ten draws, not
-    150, and each leaf is written directly into its own output buffer, with no stacked
-    intermediate, so peak memory stays close to the parameter bytes. Programs are traced
-    once (the trace also checks the initializer's output shape and dtype), compiled
-    concurrently in worker threads while finished ones already run, and kept for the life
-    of the process, keyed by what the initializer computes (its code and the values it
-    closes over, so a fresh ``jinit.normal(0.02)`` reuses an earlier one's program): a
+    ``jax.jit(lambda k: f(k, s, d), out_shardings=...)``, run once per leaf on the leaf's
+    key :math:`k_p`: a 12-block GPT-2 compiles about ten draws, not 150, and each leaf is
+    written directly into its own output buffer, with no stacked intermediate, so peak
+    memory stays close to the parameter bytes. Programs are traced once (the trace also
+    checks the initializer's output shape and dtype), compiled concurrently in worker
+    threads while finished ones already run, and kept for the life of the process, keyed
+    by what the initializer computes (its code and the values it closes over, so a fresh
+    ``jinit.normal(0.02)`` reuses an earlier one's program): a
     second call compiles nothing. jax's persistent compilation cache
     (``jax_compilation_cache_dir``) carries them across processes. Every value equals
     ``jax.jit(f, static_argnums=(1, 2))(leaf_key(key, p), s, d)``. With ``shardings``
@@ -393,9 +393,8 @@ def _group(fn: str, key: KeyArray, plan: list[_Leaf]) -> list[_Program]:
 
 
 def _trace(fn: str, key: KeyArray, leaf: _Leaf) -> jax.stages.Traced:
-    digest = np.asarray(_digest(leaf.path), np.uint32)
-    try:
-        traced = _programs.trace(leaf.init, leaf.shape, leaf.dtype, leaf.sharding, key, digest)
+    try:  # a leaf key has the root key's type, so the root key stands in for it
+        traced = _programs.trace(leaf.init, leaf.shape, leaf.dtype, leaf.sharding, key)
     except (ValueError, TypeError) as e:
         raise type(e)(f"{fn}(): leaf {leaf.path!r} (shape {leaf.shape}, {leaf.dtype.name}), "
                       f"initialized by {leaf.label}: {e}") from e
@@ -412,26 +411,28 @@ def _trace(fn: str, key: KeyArray, leaf: _Leaf) -> jax.stages.Traced:
 
 def _materialize(fn: str, key: KeyArray, plan: list[_Leaf], programs: list[_Program]
                  ) -> list[Array]:
-    """Runs each leaf's program with the leaf's path digest, writing it into its own buffer.
+    """Runs each leaf's program on the leaf's own key, writing it into its own buffer.
 
-    Cached programs run first; the rest are compiled concurrently (largest leaves first)
-    and each runs as soon as it is ready, so sampling overlaps compilation.
+    New programs start compiling first (concurrently, largest leaves first); meanwhile the
+    leaf keys are derived and cached programs run, and each new program runs as soon as it
+    is ready, so sampling overlaps compilation.
     """
     members: dict[int, list[int]] = {}
     for i, leaf in enumerate(plan):
         members.setdefault(leaf.program, []).append(i)
+    pending = sorted((p for p, program in enumerate(programs) if program.compiled is None),
+                     key=lambda p: -sum(math.prod(plan[i].shape) for i in members[p]))
+    ready = _programs.compile_all([(programs[p].cache_key, programs[p].traced) for p in pending])
+    keys = [leaf_key(key, leaf.path) for leaf in plan]
     arrays: list[Array | None] = [None] * len(plan)
 
     def run(p: int, program: object) -> None:
         for i in members[p]:
-            arrays[i] = program(key, np.asarray(_digest(plan[i].path), np.uint32))
+            arrays[i] = program(keys[i])
 
     for p, program in enumerate(programs):
         if program.compiled is not None:
             run(p, program.compiled)
-    pending = sorted((p for p, program in enumerate(programs) if program.compiled is None),
-                     key=lambda p: -sum(math.prod(plan[i].shape) for i in members[p]))
-    jobs = [(programs[p].cache_key, programs[p].traced) for p in pending]
-    for j, compiled in _programs.compile_all(jobs):
+    for j, compiled in ready:
         run(pending[j], compiled)
     return arrays
