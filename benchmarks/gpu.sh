@@ -9,7 +9,7 @@
 # Results go to $OUT (default benchmarks/gpu-results/): one JSON document and one log per step.
 #
 #   bash benchmarks/gpu.sh            # on the GPU machine
-#   bash benchmarks/gpu.sh --quick    # small sizes, any device (a CPU smoke run: ~1-2 minutes)
+#   bash benchmarks/gpu.sh --quick    # toy sizes, any device (a CPU smoke run of every step)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -27,12 +27,11 @@ mkdir -p "$OUT"
 PY="${PYTHON:-python}"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
-if [ "$QUICK" = 1 ]; then
-  SIZES="14,16"; MODELS="tiny,llamatiny"; VERIFY=(--only normal,he_normal --samples 65536)
-  LIMIT=300
+if [ "$QUICK" = 1 ]; then  # a smoke run of every step at toy sizes
+  SIZES="14"; SCHEMES=(--schemes normal,he_normal); MODELS="llamatiny"
+  VERIFY=(--only normal --samples 65536); LIMIT=600
 else
-  SIZES="26,28,30"; MODELS="xl,llama7b"; VERIFY=()
-  LIMIT=240
+  SIZES="26,28,30"; SCHEMES=(); MODELS="xl,llama7b"; VERIFY=(); LIMIT=240
 fi
 
 step() {  # step NAME TIMEOUT_S CMD...: runs CMD, logs it, and stops the run on failure
@@ -48,7 +47,7 @@ step() {  # step NAME TIMEOUT_S CMD...: runs CMD, logs it, and stops the run on 
 
 "$PY" -c "import jax; print('device:', jax.devices()[0].device_kind, '| backend:', jax.default_backend(), '| jax', jax.__version__)" | tee "$OUT/device.txt"
 step throughput "$LIMIT" "$PY" "$HERE/throughput.py" --no-torch --repeats 5 \
-  --sizes "$SIZES" --dtypes float32,bfloat16 --json "$OUT/throughput.json"
+  --sizes "$SIZES" --dtypes float32,bfloat16 "${SCHEMES[@]}" --json "$OUT/throughput.json"
 step whole_model "$LIMIT" "$PY" "$HERE/whole_model.py" --no-torch --configs "$MODELS" \
   --json "$OUT/whole_model.json"
 step verify "$LIMIT" "$PY" -m jinit verify --dtype bfloat16,float16 --no-signal -q \

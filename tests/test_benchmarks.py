@@ -68,3 +68,46 @@ def test_harness_table_and_geomean():
     text = _harness.table([{"a": 1.23456, "b": "x"}, {"a": 1e-9}], ["a", "b"])
     assert text.splitlines()[0].split() == ["a", "b"] and "1.23" in text
     assert _harness.geomean([1.0, 4.0, float("nan"), None]) == pytest.approx(2.0)
+
+
+def test_whole_model_cold_and_warm_rounds(tmp_path):
+    pytest.importorskip("flax")
+    doc = _run("whole_model", tmp_path, "--cold", "--no-torch")
+    by = {r["method"]: r for r in doc["rows"]}
+    assert set(by) == {"jinit", "jinit_serial", "jinit_warm"}
+    assert by["jinit"]["cache_hits"] == 0 and by["jinit"]["compiled"] > 0
+    assert by["jinit_warm"]["cache_hits"] >= by["jinit"]["compiled"]  # every program read back
+
+
+def test_whole_model_sweep_and_plot(tmp_path):
+    pytest.importorskip("flax")
+    pytest.importorskip("matplotlib")
+    plot = tmp_path / "sweep.png"
+    doc = _run("whole_model", tmp_path, "--sweep", "--plot", str(plot))
+    row, = doc["rows"]
+    assert row["recompiled"] == 0 and row["programs"] > 0  # the second call compiled nothing
+    assert plot.stat().st_size > 10_000
+
+
+def test_whole_model_llama_over_8_devices(tmp_path):
+    pytest.importorskip("flax")
+    doc = _run("whole_model", tmp_path, "--llama7b")
+    row, = doc["rows"]
+    assert row["devices"] == 8
+    assert row["largest_shard_MB"] * 8 == pytest.approx(row["largest_leaf_MB"])  # sharded 8 ways
+
+
+def test_gpu_script_runs_quick_on_any_device(tmp_path):
+    import os
+    import subprocess
+
+    pytest.importorskip("flax")
+    env = dict(os.environ, OUT=str(tmp_path), PYTHON=sys.executable)
+    out = subprocess.run(["bash", str(BENCH / "gpu.sh"), "--quick"], env=env, capture_output=True,
+                         text=True, timeout=1500)
+    assert out.returncode == 0, out.stderr[-2000:]
+    for name in ("throughput", "whole_model", "verify"):
+        assert (tmp_path / f"{name}.json").stat().st_size > 0, name
+    assert _load(tmp_path / "throughput.json")["rows"]
+    bad = subprocess.run(["bash", str(BENCH / "gpu.sh"), "--bogus"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown argument" in bad.stderr
