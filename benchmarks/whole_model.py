@@ -12,8 +12,9 @@ memory it adds, as a multiple of the parameter bytes. Modes:
   one compile thread; jinit with jax's persistent compilation cache warm. Ratios to torch
   are per round, then the median;
 * ``--sweep [--plot FILE]``: wall time, compile time (first call minus a second call in the
-  same process, which compiles nothing) and peak memory against parameter count (GPT-2
-  small, medium, large, XL) and against depth at GPT-2 small's width;
+  same process, which compiles nothing; and the XLA compile seconds summed over programs)
+  and peak memory against parameter count (GPT-2 small, medium, large, XL) and against
+  depth at GPT-2 small's width;
 * ``--llama7b``: a Llama-2-7B-shaped tree in bfloat16 over 8 simulated CPU devices
   (``nn.with_partitioning`` specs, ``init_tree(..., shardings=mesh)``): wall time, peak RSS
   against the parameter bytes, and the largest per-device buffer against the shard bytes.
@@ -39,7 +40,7 @@ COLUMNS = ["config", "params_M", "method", "wall_s", "x_flax", "peak_rss_MB", "r
 COLD_COLUMNS = ["config", "method", "wall_s", "x_torch", "eval_shape_s", "compiled", "compile_s",
                 "cache_hits", "rounds"]
 SWEEP_COLUMNS = ["sweep", "config", "layers", "params_M", "first_s", "second_s", "compile_s",
-                 "programs", "Melem/s", "peak_rss_MB", "rss/param_bytes"]
+                 "xla_compile_s", "programs", "Melem/s", "peak_rss_MB", "rss/param_bytes"]
 LLAMA_COLUMNS = ["config", "params_B", "devices", "wall_s", "eval_shape_s", "init_s",
                  "programs", "Melem/s", "param_GB", "peak_rss_GB", "rss/param_bytes",
                  "largest_shard_MB", "largest_device_buffer_MB", "buffer/shard",
@@ -279,7 +280,7 @@ def run_sweep(args) -> dict:
                          "params_M": r["params"] / 1e6, "first_s": r["wall_s"],
                          "second_s": r["second_s"],
                          "compile_s": r["wall_s"] - r["eval_shape_s"] - r["second_s"],
-                         "programs": r["compiled"], "Melem/s": r["params"] / r["second_s"] / 1e6,
+                         "xla_compile_s": r["compile_s"], "programs": r["compiled"], "Melem/s": r["params"] / r["second_s"] / 1e6,
                          "peak_rss_MB": r["peak_delta"] / 2**20,
                          "rss/param_bytes": r["peak_delta"] / r["param_bytes"],
                          "recompiled": r["compiled_after_second"] - r["compiled"]})

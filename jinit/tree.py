@@ -94,6 +94,13 @@ def leaf_key(key: KeyArray, path: str) -> KeyArray:
     return jax.random.fold_in(jax.random.fold_in(key, np.uint32(h0)), np.uint32(h1))
 
 
+@jax.jit
+def _derive(key: KeyArray, digest: Array) -> KeyArray:
+    """:func:`leaf_key` from the path's digest as data: one compiled program for every leaf
+    of every tree (an eager ``fold_in`` runs the threefry hash operation by operation)."""
+    return jax.random.fold_in(jax.random.fold_in(key, digest[0]), digest[1])
+
+
 # ----------------------------------------------------------------------- flax boxes
 
 
@@ -423,7 +430,7 @@ def _materialize(fn: str, key: KeyArray, plan: list[_Leaf], programs: list[_Prog
     pending = sorted((p for p, program in enumerate(programs) if program.compiled is None),
                      key=lambda p: -sum(math.prod(plan[i].shape) for i in members[p]))
     ready = _programs.compile_all([(programs[p].cache_key, programs[p].traced) for p in pending])
-    keys = [leaf_key(key, leaf.path) for leaf in plan]
+    keys = [_derive(key, np.asarray(_digest(leaf.path), np.uint32)) for leaf in plan]
     arrays: list[Array | None] = [None] * len(plan)
 
     def run(p: int, program: object) -> None:
