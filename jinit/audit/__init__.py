@@ -7,11 +7,15 @@ backward second moments at every submodule of the user's own model. Console:
 """
 
 from ._check import check as check
+from ._diff import diff as diff
 from ._report import Leaf as Leaf
 from ._report import Report as Report
+from ._signal import SignalReport as SignalReport
+from ._signal import signal as signal
+from ._signal import tap as tap
 
-__all__ = ["Leaf", "Report", "check"]
+__all__ = ["Leaf", "Report", "SignalReport", "check", "diff", "signal", "tap"]
 
-for _obj in (check, Leaf, Report):
+for _obj in (check, diff, signal, tap, Leaf, Report, SignalReport):
     _obj.__module__ = "jinit.audit"
 del _obj

@@ -37,6 +37,8 @@ from jinit.verify._laws import ndtri as ndtri
 from jinit.verify._moments import dkw_bound as dkw_bound
 from jinit.verify._moments import gram_bound as gram_bound
 from jinit.verify._moments import z_value as z_value
+from jinit.verify._signal import BAND as BAND
+from jinit.verify._signal import classify as classify
 
 STRUCTURED = (Orthogonal, DeltaOrthogonal, ConvIsometry)
 

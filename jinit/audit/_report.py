@@ -118,7 +118,7 @@ class Report:
       leaves: one :class:`Leaf` per audited leaf, in tree order.
       alpha: the per-leaf false-flag rate.
       kind: ``"check"`` or ``"diff"``.
-      missing: for ``diff``: ``{"a": paths only in a, "b": paths only in b}``.
+      missing: for ``diff``: ``{"only in a": [paths], "only in b": [paths]}``.
       seconds: wall time of the audit.
     """
 
@@ -182,7 +182,7 @@ class Report:
                      "flag at 99.9% power.")
         for side, paths in self.missing.items():
             if paths:
-                lines.append(f"only in {side}: " + ", ".join(paths))
+                lines.append(f"{side}: " + ", ".join(paths))
         if self.ok:
             lines.append("OK")
         else:
