@@ -11,6 +11,7 @@ parameters) *with the bug* (c_proj at 0.02), audits it against the rules that sa
 
     python examples/audit_gpt2.py [--layers 12 --width 768 --vocab 50257] [--json FILE]
                                   [--plot FILE.png] [--fixed]
+    jinit audit examples/audit_gpt2.py:build          # the same audit from the console
 
 ``--fixed`` draws the tree correctly instead (nothing is flagged). Finishes in well under a
 minute on a CPU at the default (GPT-2 small) size.
@@ -60,6 +61,22 @@ def rules(layers: int, scaled: bool = True) -> dict:
             r"scale$": jinit.ones}
 
 
+def build(layers: int = 12, width: int = 768, vocab: int = 50257, context: int = 1024,
+          fixed: bool = False) -> dict:
+    """The ``jinit audit`` target: ``jinit audit examples/audit_gpt2.py:build``.
+
+    Returns the tree drawn with the bug (or ``fixed``) and the rules it should follow.
+    """
+    params = jinit.tree.init_tree(jax.random.key(0), shapes(layers, width, vocab, context),
+                                  rules(layers, scaled=fixed))
+    return {"params": params, "rules": rules(layers)}
+
+
+def build_tiny() -> dict:
+    """A 12-layer GPT-2 at width 64 (for quick runs and tests): the same 24 flags."""
+    return build(width=64, vocab=512, context=64)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--layers", type=int, default=12)
@@ -72,9 +89,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     t0 = time.perf_counter()
-    params = jinit.tree.init_tree(jax.random.key(0), shapes(args.layers, args.width, args.vocab,
-                                                            args.context),
-                                  rules(args.layers, scaled=args.fixed))
+    params = build(args.layers, args.width, args.vocab, args.context, args.fixed)["params"]
     jax.block_until_ready(params)
     t1 = time.perf_counter()
     report = audit.check(params, rules(args.layers))   # what GPT-2 says the init should be
