@@ -331,7 +331,8 @@ def signal(model: object, batch: object, *, params: object = None,
     example = params if init is None else init(draw_keys[0])
 
     with _recording(None) as rec:
-        out_shape = jax.eval_shape(apply, example, batch)
+        # a new function each call: a cached trace would skip the taps' side effects
+        out_shape = jax.eval_shape(lambda p, x: apply(p, x), example, batch)
     if not rec.order:
         raise _checks.fail(fn, "model", model, "has no tapped layer",
                            "submodules (linen/NNX) or jinit.audit.tap(x, name) calls in the "
