@@ -170,7 +170,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["audit"]:
         argv = argv[1:]
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # usage error (2, one line already printed) or --help (0)
+        return int(e.code or 0)
     try:
         _check_outputs(args)
         fn = load(args.target)
