@@ -149,3 +149,19 @@ def test_console_command():
         pytest.skip("the jinit console command does not dispatch 'audit' yet")
     out = subprocess.run([exe, "audit", TINY], capture_output=True, text=True, timeout=600)
     assert out.returncode == 1 and "24 flagged" in out.stdout
+
+
+def test_benchmark_runs(tmp_path):
+    """benchmarks/audit.py at its tiny size emits well-formed rows (no timing asserted)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location("bench_audit",
+                                                      ROOT / "benchmarks" / "audit.py")
+        bench = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(bench)
+        doc = bench.main(["--tiny", "--json", str(tmp_path / "a.json")])
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    row = doc["rows"][0]
+    assert row["flagged"] == 0 and row["audit_s"] > 0 and row["leaves"] == 2 * 12 + 4
+    assert json.loads((tmp_path / "a.json").read_text())["benchmark"] == "audit"

@@ -69,9 +69,16 @@ def _by_object() -> dict[int, object]:
     return out
 
 
+def _arg(value: object) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else repr(value)
+
+
 def label_of(init: Callable) -> str:
+    """How a row names an initializer: ``jinit.normal(stddev=0.00408248)``."""
     if isinstance(init, Init):
-        return repr(init).removesuffix("(dtype=None)").replace(", dtype=None", "")
+        args = ", ".join(f"{k}={_arg(v)}" for k, v in init._params.items()
+                         if not (k == "dtype" and v is None))
+        return f"jinit.{init._name}({args})"
     name = getattr(init, "__qualname__", None) or type(init).__name__
     module = getattr(init, "__module__", "") or ""
     if module.startswith("jinit"):
