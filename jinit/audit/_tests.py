@@ -10,7 +10,7 @@ the leaf's dtype), the leaf's false-flag rate :math:`\alpha` is split evenly ove
     |\bar x - \mu| \le z\frac{\sigma}{\sqrt n}, \qquad
     \Bigl|\frac{s^2}{\sigma^2} - 1\Bigr| \le z\,r, \quad
     r = \sqrt{\frac{\kappa - 1}{n} + \frac{2}{n(n-1)}}, \qquad
-    \max_j |F_n(e_j) - F(e_j)| \le \sqrt{\frac{\ln(4k/\alpha)}{2n}},
+    \max_j |F_n(e_j) - F(e_j)| \le \sqrt{\frac{\ln(2k/\alpha)}{2n}},
 
 the last by the Dvoretzky–Kiefer–Wolfowitz inequality with Massart's constant, which holds
 for every law and so at any test points :math:`e_j` (here the law's 255 quantiles); support,
