@@ -154,3 +154,21 @@ def test_signal_plot_and_json(batch, tmp_path):
     assert (tmp_path / "s.png").stat().st_size > 1000
     data = json.loads(sig.to_json())
     assert data["layers"] == sig.layers and np.isfinite(data["forward"]).all()
+
+
+def test_diff_of_sharded_trees(trees):
+    from jax.sharding import Mesh, NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    if len(jax.devices()) < 8:
+        pytest.skip("needs 8 (simulated) devices")
+    mesh = Mesh(np.array(jax.devices()[:8]).reshape(4, 2), ("a", "b"))
+    spec = {"big": NamedSharding(mesh, P("a", "b")), "emb": NamedSharding(mesh, P("a", None))}
+    shapes = {k: SHAPES[k] for k in spec}
+    rules = {k: RULES[k] for k in spec}
+    a = init_tree(jax.random.key(0), shapes, rules, shardings=spec)
+    b = init_tree(jax.random.key(1), shapes, rules, shardings=spec)
+    assert audit.diff(a, b).ok
+    scaled = dict(b, big=jax.jit(lambda x: x * 1.02, out_shardings=spec["big"])(b["big"]))
+    assert len(scaled["big"].sharding.device_set) == 8
+    assert audit.diff(a, scaled).flagged == {"big": ("std ratio",)}
