@@ -10,7 +10,7 @@ from ._specs import fan_axes, ones, xavier, zeros
 
 def deepnet(n_layer: int, *, embedding: object = None, lm_head: object = None,
             roles: object = None, layer: str | None = None,
-            scan_axis: int | None = None) -> Recipe:
+            scan_axis: int | None = None, stack: str | None = None) -> Recipe:
     r"""DeepNet for a decoder-only (or encoder-only) Transformer with :math:`N` layers.
 
     .. math::
@@ -30,7 +30,7 @@ def deepnet(n_layer: int, *, embedding: object = None, lm_head: object = None,
       n_layer: :math:`N`.
       embedding: the token (and position) embedding initializer, if the model has them.
       lm_head: the untied LM head initializer, if the model has one.
-      roles, layer, scan_axis: as in :func:`jinit.recipes.gpt2`.
+      roles, layer, scan_axis, stack: as in :func:`jinit.recipes.gpt2`.
 
     Returns:
       A :class:`Recipe` with ``extras = {"alpha": α, "beta": β}``.
@@ -72,5 +72,5 @@ def deepnet(n_layer: int, *, embedding: object = None, lm_head: object = None,
             check_initializer(fn, role if role == "lm_head" else "embedding", init)
             specs[(role, "weight")] = Spec(repr(init), "given", lambda leaf, i=init: i)
     return Recipe("deepnet", "Wang et al. 2022, arXiv:2203.00555, Fig. 2", specs, n_layer=n,
-                  roles=roles, layer=layer, scan_axis=scan_axis,
+                  roles=roles, layer=layer, scan_axis=scan_axis, stack=stack,
                   extras={"alpha": alpha, "beta": beta})

@@ -11,7 +11,7 @@ from ._specs import constant, lecun_normal, normal, ones, variance_scaling, xavi
 
 def maxtext(n_layer: int, d_model: int, head_dim: int, d_ff: int | None = None, *,
             roles: object = None, layer: str | None = None,
-            scan_axis: int | None = None) -> Recipe:
+            scan_axis: int | None = None, stack: str | None = None) -> Recipe:
     r"""MaxText's decoder init (T5's convention): fan-in variance scaling over multi-axis fans.
 
     ========================================  ============================================
@@ -41,7 +41,7 @@ def maxtext(n_layer: int, d_model: int, head_dim: int, d_ff: int | None = None, 
       d_model: :math:`d`.
       head_dim: :math:`d_h`.
       d_ff: the MLP width (for the table's values; default ``4 * d_model``).
-      roles, layer, scan_axis: as in :func:`jinit.recipes.gpt2`.
+      roles, layer, scan_axis, stack: as in :func:`jinit.recipes.gpt2`.
 
     Returns:
       A :class:`Recipe`.
@@ -85,11 +85,11 @@ def maxtext(n_layer: int, d_model: int, head_dim: int, d_ff: int | None = None, 
         specs[(role, "weight")] = variance_scaling(1.0, "fan_in", "truncated_normal", "1/√d",
                                                    root)
     return Recipe("maxtext", "AI-Hypercomputer/maxtext src/maxtext/layers", specs, n_layer=n,
-                  roles=roles, layer=layer, scan_axis=scan_axis)
+                  roles=roles, layer=layer, scan_axis=scan_axis, stack=stack)
 
 
 def vit(n_layer: int, d_model: int, *, roles: object = None, layer: str | None = None,
-        scan_axis: int | None = None) -> Recipe:
+        scan_axis: int | None = None, stack: str | None = None) -> Recipe:
     r"""The Vision Transformer's init (``vit_jax``).
 
     =====================================  ===========================================
@@ -113,7 +113,7 @@ def vit(n_layer: int, d_model: int, *, roles: object = None, layer: str | None =
     Args:
       n_layer: the number of encoder blocks.
       d_model: the hidden size (for the table's values).
-      roles, layer, scan_axis: as in :func:`jinit.recipes.gpt2`.
+      roles, layer, scan_axis, stack: as in :func:`jinit.recipes.gpt2`.
 
     Returns:
       A :class:`Recipe`.
@@ -154,4 +154,4 @@ def vit(n_layer: int, d_model: int, *, roles: object = None, layer: str | None =
     for role in ("mlp_up", "mlp_out"):
         specs[(role, "weight")] = xavier("uniform", 1.0, "√(2/(d + d_mlp))", float("nan"))
     return Recipe("vit", "google-research/vision_transformer vit_jax/models_vit.py", specs,
-                  n_layer=n, roles=roles, layer=layer, scan_axis=scan_axis)
+                  n_layer=n, roles=roles, layer=layer, scan_axis=scan_axis, stack=stack)

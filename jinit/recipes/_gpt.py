@@ -16,7 +16,7 @@ def _common(fn: str, n_layer: object) -> int:
 
 
 def gpt2(n_layer: int, *, roles: object = None, layer: str | None = None,
-         scan_axis: int | None = None) -> Recipe:
+         scan_axis: int | None = None, stack: str | None = None) -> Recipe:
     r"""GPT-2 as OpenAI released it.
 
     ========================  ==========================  ===========
@@ -42,6 +42,8 @@ def gpt2(n_layer: int, *, roles: object = None, layer: str | None = None,
       layer: a regex whose first group is the block index in a path (default: ``h/3``,
         ``h_3``, ``layers_3``, ``blocks/3`` …).
       scan_axis: the layer axis of scanned (``nn.scan``/``nnx.vmap``) block leaves.
+      stack: a regex matching the paths of a scanned stack's leaves (default: a block name
+        without an index, such as ``layers/`` or ``blocks/``).
 
     Returns:
       A :class:`Recipe`, usable as rules in :func:`jinit.tree.init_tree`.
@@ -70,12 +72,12 @@ def gpt2(n_layer: int, *, roles: object = None, layer: str | None = None,
     specs[("*", "bias")] = zeros("0 (conv1d b)")
     specs[("norm", "scale")] = ones("1 (norm g)")
     return Recipe("gpt2", "openai/gpt-2 src/model.py", specs, n_layer=n, roles=roles,
-                  layer=layer, scan_axis=scan_axis,
+                  layer=layer, scan_axis=scan_axis, stack=stack,
                   notes=("no residual scaling in the released code",))
 
 
 def nanogpt(n_layer: int, *, roles: object = None, layer: str | None = None,
-            scan_axis: int | None = None) -> Recipe:
+            scan_axis: int | None = None, stack: str | None = None) -> Recipe:
     r"""nanoGPT's GPT-2: :math:`\mathcal{N}(0, 0.02^2)` everywhere, residual projections scaled.
 
     .. math::
@@ -92,7 +94,7 @@ def nanogpt(n_layer: int, *, roles: object = None, layer: str | None = None,
 
     Args:
       n_layer: :math:`n_\text{layer}`, the number of blocks.
-      roles, layer, scan_axis: as in :func:`gpt2`.
+      roles, layer, scan_axis, stack: as in :func:`gpt2`.
 
     Returns:
       A :class:`Recipe`.
@@ -123,7 +125,7 @@ def nanogpt(n_layer: int, *, roles: object = None, layer: str | None = None,
     specs[("*", "bias")] = zeros()
     specs[("norm", "scale")] = ones()
     return Recipe("nanogpt", "karpathy/nanoGPT model.py", specs, n_layer=n, roles=roles,
-                  layer=layer, scan_axis=scan_axis)
+                  layer=layer, scan_axis=scan_axis, stack=stack)
 
 
 def _nanochat_linear(leaf: Leaf):
@@ -132,7 +134,7 @@ def _nanochat_linear(leaf: Leaf):
 
 
 def nanochat(n_layer: int, d_model: int, *, roles: object = None,
-             layer: str | None = None, scan_axis: int | None = None) -> Recipe:
+             layer: str | None = None, scan_axis: int | None = None, stack: str | None = None) -> Recipe:
     r"""nanochat's initial GPT init: fan-in normal with a fan-out cap, zero projections.
 
     .. math::
@@ -152,7 +154,7 @@ def nanochat(n_layer: int, d_model: int, *, roles: object = None,
     Args:
       n_layer: the number of blocks.
       d_model: the model width (for the table's values).
-      roles, layer, scan_axis: as in :func:`gpt2`.
+      roles, layer, scan_axis, stack: as in :func:`gpt2`.
 
     Returns:
       A :class:`Recipe`.
@@ -189,4 +191,4 @@ def nanochat(n_layer: int, d_model: int, *, roles: object = None,
         specs[(role, "weight")] = Spec("normal", law, _nanochat_linear,
                                        lambda layer: 1 / math.sqrt(d))
     return Recipe("nanochat", "karpathy/nanochat nanochat/gpt.py (3a5e0bc)", specs, n_layer=n,
-                  roles=roles, layer=layer, scan_axis=scan_axis)
+                  roles=roles, layer=layer, scan_axis=scan_axis, stack=stack)

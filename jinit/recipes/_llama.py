@@ -12,7 +12,7 @@ _MATRICES = ("qkv", "q", "k", "v", "attn_out", "mlp_gate", "mlp_up", "mlp_out", 
 
 
 def llama_hf(n_layer: int, *, initializer_range: float = 0.02, roles: object = None,
-             layer: str | None = None, scan_axis: int | None = None) -> Recipe:
+             layer: str | None = None, scan_axis: int | None = None, stack: str | None = None) -> Recipe:
     r"""Llama as Hugging Face's ``LlamaPreTrainedModel`` initializes it.
 
     .. math::
@@ -26,7 +26,7 @@ def llama_hf(n_layer: int, *, initializer_range: float = 0.02, roles: object = N
     Args:
       n_layer: the number of blocks (used for scanned stacks).
       initializer_range: :math:`r`.
-      roles, layer, scan_axis: as in :func:`jinit.recipes.gpt2`.
+      roles, layer, scan_axis, stack: as in :func:`jinit.recipes.gpt2`.
 
     Returns:
       A :class:`Recipe`.
@@ -54,12 +54,12 @@ def llama_hf(n_layer: int, *, initializer_range: float = 0.02, roles: object = N
     specs[("*", "bias")] = zeros()
     specs[("norm", "scale")] = ones()
     return Recipe("llama_hf", "huggingface/transformers models/llama/modeling_llama.py", specs,
-                  n_layer=n, roles=roles, layer=layer, scan_axis=scan_axis)
+                  n_layer=n, roles=roles, layer=layer, scan_axis=scan_axis, stack=stack)
 
 
 def llama_torchtitan(n_layer: int, d_model: int, *, depth_init: bool = True,
                      roles: object = None, layer: str | None = None,
-                     scan_axis: int | None = None) -> Recipe:
+                     scan_axis: int | None = None, stack: str | None = None) -> Recipe:
     r"""Llama as torchtitan initializes it, with or without ``depth_init``.
 
     ==========================  =========================================  ==============
@@ -85,7 +85,7 @@ def llama_torchtitan(n_layer: int, d_model: int, *, depth_init: bool = True,
       n_layer: :math:`n_\text{layers}`.
       d_model: :math:`d`, the model width (``dim``).
       depth_init: scale by the layer index (default) or by the depth.
-      roles, layer, scan_axis: as in :func:`jinit.recipes.gpt2`.
+      roles, layer, scan_axis, stack: as in :func:`jinit.recipes.gpt2`.
 
     Returns:
       A :class:`Recipe`.
@@ -131,4 +131,4 @@ def llama_torchtitan(n_layer: int, d_model: int, *, depth_init: bool = True,
     specs[("*", "bias")] = zeros()
     specs[("norm", "scale")] = ones()
     return Recipe("llama_torchtitan", "pytorch/torchtitan torchtitan/models/llama3/model/model.py",
-                  specs, n_layer=n, roles=roles, layer=layer, scan_axis=scan_axis)
+                  specs, n_layer=n, roles=roles, layer=layer, scan_axis=scan_axis, stack=stack)

@@ -25,7 +25,7 @@ def _norms(specs: dict) -> dict:
 
 
 def olmo_mitchell(n_layer: int, d_model: int, d_ff: int | None = None, *, roles: object = None,
-                  layer: str | None = None, scan_axis: int | None = None) -> Recipe:
+                  layer: str | None = None, scan_axis: int | None = None, stack: str | None = None) -> Recipe:
     r"""OLMo's "mitchell" init: fan-in truncated normals, output projections scaled by depth.
 
     .. math::
@@ -46,7 +46,7 @@ def olmo_mitchell(n_layer: int, d_model: int, d_ff: int | None = None, *, roles:
       d_model: :math:`d`.
       d_ff: the MLP hidden width that ``ff_out`` reads (default ``4 * d_model``; for the
         table's values only, the leaf's own fan-in is used).
-      roles, layer, scan_axis: as in :func:`jinit.recipes.gpt2`.
+      roles, layer, scan_axis, stack: as in :func:`jinit.recipes.gpt2`.
 
     Returns:
       A :class:`Recipe`.
@@ -85,12 +85,12 @@ def olmo_mitchell(n_layer: int, d_model: int, d_ff: int | None = None, *, roles:
     for role in _IN:
         specs[(role, "weight")] = fan_in_truncated(3.0, "1/√d, ±3σ", root)
     return Recipe("olmo_mitchell", "allenai/OLMo olmo/model.py", _norms(specs), n_layer=n,
-                  roles=roles, layer=layer, scan_axis=scan_axis)
+                  roles=roles, layer=layer, scan_axis=scan_axis, stack=stack)
 
 
 def olmo_megatron(n_layer: int, d_model: int, *, init_std: float = 0.02,
                   scale_emb_init: bool = False, roles: object = None, layer: str | None = None,
-                  scan_axis: int | None = None) -> Recipe:
+                  scan_axis: int | None = None, stack: str | None = None) -> Recipe:
     r"""OLMo's "full_megatron" init: a fixed σ, output projections scaled by :math:`1/\sqrt{2N}`.
 
     ==========================  ====================================================
@@ -110,7 +110,7 @@ def olmo_megatron(n_layer: int, d_model: int, *, init_std: float = 0.02,
       d_model: :math:`d`.
       init_std: :math:`\sigma_0` (OLMo's ``init_std``, default 0.02).
       scale_emb_init: multiply the token embedding's σ by :math:`\sqrt{d}`.
-      roles, layer, scan_axis: as in :func:`jinit.recipes.gpt2`.
+      roles, layer, scan_axis, stack: as in :func:`jinit.recipes.gpt2`.
 
     Returns:
       A :class:`Recipe`.
@@ -146,12 +146,12 @@ def olmo_megatron(n_layer: int, d_model: int, *, init_std: float = 0.02,
         specs[(role, "weight")] = truncated(s0 / math.sqrt(2 * n), 3.0,
                                             "init_std/√(2·n_layers), ±3σ")
     return Recipe("olmo_megatron", "allenai/OLMo olmo/model.py", _norms(specs), n_layer=n,
-                  roles=roles, layer=layer, scan_axis=scan_axis)
+                  roles=roles, layer=layer, scan_axis=scan_axis, stack=stack)
 
 
 def olmo_core(method: str, n_layer: int, d_model: int, *, std: float = 0.02,
               roles: object = None, layer: str | None = None,
-              scan_axis: int | None = None) -> Recipe:
+              scan_axis: int | None = None, stack: str | None = None) -> Recipe:
     r"""OLMo-core's ``InitMethod``: ``"normal"``, ``"llama"``, ``"llama_depth"``, ``"normalized"``.
 
     Every linear weight is :math:`\mathcal{N}(0, \sigma^2)` truncated at :math:`\pm 3\sigma`
@@ -176,7 +176,7 @@ def olmo_core(method: str, n_layer: int, d_model: int, *, std: float = 0.02,
       n_layer: :math:`N`.
       d_model: :math:`d`.
       std: :math:`\sigma_0` (default 0.02).
-      roles, layer, scan_axis: as in :func:`jinit.recipes.gpt2`.
+      roles, layer, scan_axis, stack: as in :func:`jinit.recipes.gpt2`.
 
     Returns:
       A :class:`Recipe`.
@@ -222,4 +222,4 @@ def olmo_core(method: str, n_layer: int, d_model: int, *, std: float = 0.02,
     for role in _OUT:
         specs[(role, "weight")] = truncated(out[0], 3.0, out[1] + ", ±3σ", per_layer=per_layer)
     return Recipe("olmo_core", f"allenai/OLMo-core nn/transformer/init.py, InitMethod.{method}",
-                  _norms(specs), n_layer=n, roles=roles, layer=layer, scan_axis=scan_axis)
+                  _norms(specs), n_layer=n, roles=roles, layer=layer, scan_axis=scan_axis, stack=stack)

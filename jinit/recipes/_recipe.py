@@ -60,6 +60,10 @@ DEFAULT_ROLES: tuple[tuple[str, str], ...] = (
 DEFAULT_LAYER = (r"(?:^|/)(?:h|layers?|blocks?|encoderblock|decoder_?block|transformer_?block|"
                  r"Block|Layer)[_./]?(\d+)(?=/|$)")
 
+# The scope of a scanned stack (``nn.scan``/``nnx.vmap``): a block name with no index.
+DEFAULT_STACK = (r"(?:^|/)(?:h|layers?|blocks?|encoderblock|decoder_?block|transformer_?block|"
+                 r"Block|Layer)(?:/|$)")
+
 _BIAS_NAMES = ("bias", "b")
 _SCALE_NAMES = ("scale", "weight", "g", "gamma")
 
@@ -109,7 +113,8 @@ class Recipe:
 
     def __init__(self, name: str, source: str, specs: Mapping[tuple[str, str], Spec], *,
                  n_layer: int, roles: object = None, layer: str | None = None,
-                 scan_axis: int | None = None, notes: Sequence[str] = (),
+                 scan_axis: int | None = None, stack: str | None = None,
+                 notes: Sequence[str] = (),
                  extras: Mapping[str, float] | None = None):
         fn = f"recipes.{name}"
         self.name, self.source, self.n_layer = name, source, n_layer
@@ -119,14 +124,16 @@ class Recipe:
         self._fn = fn
         self._roles = [(re.compile(p), r) for p, r in _role_rules(fn, roles)] + [
             (re.compile(p), r) for p, r in DEFAULT_ROLES]
-        try:
-            self._layer = re.compile(layer if layer is not None else DEFAULT_LAYER)
-        except (re.error, TypeError) as e:
-            raise _checks.fail(fn, "layer", layer, f"is not a regular expression ({e})",
-                               "a regex whose first group is the layer index") from None
+        self._layer = _regex(fn, "layer", layer, DEFAULT_LAYER,
+                             "a regex whose first group is the layer index")
+        self._stack = _regex(fn, "stack", stack, DEFAULT_STACK,
+                             "a regex matching the paths of a scanned stack's leaves")
         if scan_axis is not None:
             scan_axis = _checks.integer(fn, "scan_axis", scan_axis, minimum=-8)
         self.scan_axis = scan_axis
+        # One initializer object per distinct (role, kind, layer, shape): leaves that share
+        # one share a compiled program in init_tree.
+        self._made: dict[tuple[object, ...], Callable[..., Array]] = {}
 
     # --------------------------------------------------------------------- roles
 
@@ -178,16 +185,24 @@ class Recipe:
         role, kind = found
         spec = self._spec(role, kind, path)
         layer = self.layer_of(path)
+        stacked = layer is None and self.scan_axis is not None and bool(self._stack.search(path))
+        memo = (role, kind, layer if spec.per_layer else None, tuple(shape), stacked)
+        if memo not in self._made:
+            self._made[memo] = self._make(spec, path, tuple(shape), role, kind, layer, stacked)
+        return self._made[memo]
+
+    def _make(self, spec: Spec, path: str, shape: tuple[int, ...], role: str, kind: str,
+              layer: int | None, stacked: bool) -> Callable[..., Array]:
+        if stacked:
+            return _stacked(self, spec, path, shape, role, kind)
         if spec.per_layer and layer is None:
-            if self.scan_axis is None:
-                raise ValueError(_checks.message(
-                    self._fn, "path", path, f"has role {role!r}, whose std depends on the layer "
-                    "index, but no layer index in its path",
-                    "an unrolled path such as 'h/3/...' or 'layers_3/...', or scan_axis=",
-                    "For nn.scan / nnx.vmap stacks pass scan_axis (usually 0); for other "
-                    "namings pass layer=regex."))
-            return _stacked(self, spec, path, tuple(shape), role, kind)
-        return spec.make(Leaf(path, tuple(shape), role, kind, layer, self.n_layer))
+            raise ValueError(_checks.message(
+                self._fn, "path", path, f"has role {role!r}, whose std depends on the layer "
+                "index, but no layer index in its path",
+                "an unrolled path such as 'h/3/...' or 'layers_3/...', or scan_axis=",
+                "For nn.scan / nnx.vmap stacks pass scan_axis (usually 0); for other "
+                "namings pass layer=regex (and stack=regex for a scanned stack)."))
+        return spec.make(Leaf(path, shape, role, kind, layer, self.n_layer))
 
     def _spec(self, role: str, kind: str, path: str) -> Spec:
         for key in ((role, kind), (role, "*"), ("*", kind)):
@@ -225,6 +240,14 @@ class Recipe:
 
     def __repr__(self) -> str:
         return f"<jinit.recipes.{self.name} recipe, n_layer={self.n_layer}>"
+
+
+def _regex(fn: str, arg: str, value: object, default: str, expected: str) -> re.Pattern[str]:
+    try:
+        return re.compile(default if value is None else value)  # type: ignore[arg-type]
+    except (re.error, TypeError) as e:
+        raise _checks.fail(fn, arg, value, f"is not a regular expression ({e})",
+                           expected) from None
 
 
 def _value(spec: Spec, n_layer: int) -> str:
