@@ -32,7 +32,13 @@ KEY = jax.random.key(7)
 _PHI3 = math.exp(-4.5) / math.sqrt(2 * math.pi)
 TRUNC3 = math.sqrt(1 - 6 * _PHI3 / math.erf(3 / math.sqrt(2)))
 TRUNC2 = math.sqrt(1 - 4 * math.exp(-2) / math.sqrt(2 * math.pi) / math.erf(2 / math.sqrt(2)))
-KURTOSIS = {"normal": 3.0, "trunc3": 2.8, "uniform": 1.8}
+KURTOSIS = {"normal": 3.0, "trunc3": 2.8, "trunc2": 2.4, "uniform": 1.8}
+# Support: the largest |w| a law allows, in units of its standard deviation (truncated at
+# ±3σ_pre: 3/τ(3); jax's variance-corrected ±2σ_pre: 2/τ(2); uniform: √3). An untruncated
+# normal leaf of n ≥ 4096 draws exceeds 3σ with probability 1 − (1 − 0.0027)^n ≥ 1 − 1.6e-5,
+# so a truncation planted where the source has none (or dropped where it has one) fails.
+SUPPORT = {"trunc3": 3 / TRUNC3, "trunc2": 2 / TRUNC2, "uniform": math.sqrt(3)}
+TAIL_N = 4096
 
 
 # ------------------------------------------------------------------------------ models
@@ -45,9 +51,10 @@ class GPTAttn(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        if self.split:
-            q, k, v = (nn.Dense(D, use_bias=False, name=n)(x) for n in ("c_q", "c_k", "c_v"))
-            x = q + k + v
+        if self.split:   # grouped-query: k and v are half as wide (fan_out < fan_in)
+            q = nn.Dense(D, use_bias=False, name="c_q")(x)
+            k, v = (nn.Dense(D // 2, use_bias=False, name=n)(x) for n in ("c_k", "c_v"))
+            x = q + jnp.concatenate([k, v], axis=-1)
         else:
             x = nn.Dense(3 * D, name="c_attn")(x)[..., :D]
         return nn.Dense(D, use_bias=not self.split, name="c_proj")(x)
@@ -254,8 +261,19 @@ def _std_ok(x, expected, law):
     return abs(measured / expected - 1) <= rel, measured, rel
 
 
+def _support_ok(x, std, law):
+    peak = float(np.max(np.abs(x))) / std
+    if law in SUPPORT:
+        return peak <= SUPPORT[law] * (1 + 1e-5)
+    return law != "normal" or x.size < TAIL_N or peak > 3.0
+
+
 def check(params, expect):
-    """Every leaf against ``expect(path, shape) -> (law, std)``; returns the failures."""
+    """Every leaf against ``expect(path, shape) -> (law, std)``; returns the failures.
+
+    Checks the standard deviation (within its sampling bound) and the support: bounded laws
+    never leave theirs, and large untruncated normal leaves reach past 3σ.
+    """
     bad = []
     for path, x in _leaves(params).items():
         law, value = expect(path, x.shape)
@@ -267,6 +285,8 @@ def check(params, expect):
         ok, measured, rel = _std_ok(x, value, law)
         if not ok:
             bad.append((path, f"{law} std {value:.4g}", f"measured {measured:.4g} (±{rel:.1%})"))
+        elif not _support_ok(x, value, law):
+            bad.append((path, f"{law} support", f"max |w|/σ = {np.max(np.abs(x)) / value:.3f}"))
     return bad
 
 
@@ -421,43 +441,103 @@ def test_olmo_linen(recipe, expect):
     assert check(init_tree(KEY, olmo_shapes(), recipe), expect) == []
 
 
+def test_support_checks_catch_a_planted_truncation_change():
+    """Negative controls: a ±3σ truncation dropped (torchtitan's output) or planted (an
+    untruncated normal leaf checked as truncated) fails the support check alone."""
+    x = np.asarray(jinit.normal(0.02)(KEY, (64, 64)), np.float64)
+    assert _std_ok(x, 0.02 * TRUNC3, "trunc3")[0] and not _support_ok(x, 0.02 * TRUNC3, "trunc3")
+    t = np.asarray(jinit.truncated_normal(0.02, lower=-3, upper=3)(KEY, (64, 64)), np.float64)
+    assert _std_ok(t, 0.02, "normal")[0] and not _support_ok(t, 0.02, "normal")
+    u = np.asarray(jinit.variance_scaling(1.0, "fan_avg", "normal")(KEY, (64, 64)), np.float64)
+    assert not _support_ok(u, 1 / 8, "uniform")
+
+
 def test_olmo_mitchell_against_megatron_fails():
     params = init_tree(KEY, olmo_shapes(), recipes.olmo_megatron(L, D))
     assert len(check(params, expect_mitchell)) >= 3 * L
 
 
+class OCAttention(nnx.Module):
+    def __init__(self, rngs):
+        for n in ("w_q", "w_k", "w_v", "w_out"):
+            setattr(self, n, nnx.Linear(D, D, use_bias=False, rngs=rngs))
+
+
+class OCFeedForward(nnx.Module):
+    def __init__(self, rngs):
+        self.w1 = nnx.Linear(D, FF, use_bias=False, rngs=rngs)
+        self.w3 = nnx.Linear(D, FF, use_bias=False, rngs=rngs)
+        self.w2 = nnx.Linear(FF, D, use_bias=False, rngs=rngs)
+
+
+class OCBlock(nnx.Module):
+    def __init__(self, rngs):
+        self.attention = OCAttention(rngs)
+        self.attention_norm = nnx.RMSNorm(D, rngs=rngs)
+        self.feed_forward = OCFeedForward(rngs)
+        self.feed_forward_norm = nnx.RMSNorm(D, rngs=rngs)
+
+
+class OCHead(nnx.Module):
+    def __init__(self, rngs):
+        self.norm = nnx.RMSNorm(D, rngs=rngs)
+        self.w_out = nnx.Linear(D, V, use_bias=False, rngs=rngs)
+
+
+class OLMoCore(nnx.Module):
+    """OLMo-core's attribute names: embeddings, blocks/<i>/attention/w_*, lm_head/w_out."""
+
+    def __init__(self, rngs):
+        self.embeddings = nnx.Embed(V, D, rngs=rngs)
+        self.blocks = nnx.List([OCBlock(rngs) for _ in range(L)])
+        self.lm_head = OCHead(rngs)
+
+
 def expect_olmo_core(method):
+    """From OLMo-core's init.py: one std carries w1 -> w3 -> w2 in init_feed_forward."""
+
     def expect(path, shape):
         if "norm" in path:
             return "ones", 1
-        n, root, layer = L, D ** -0.5, (_layer(path) if "layers/" in path else None)
-        emb = {"normal": ("trunc3", 0.02 * TRUNC3), "llama": ("normal", 1.0),
-               "llama_depth": ("normal", 1.0), "normalized": ("normal", root)}[method]
-        if "embed_tokens" in path:
-            return emb
-        if "lm_head" in path:
-            return "trunc3", TRUNC3 * (0.02 if method == "normal" else root)
-        if method == "normalized":
-            base = root
-            out = root / math.sqrt(2 * n)
-            up = root
-        else:
-            base = 0.02
-            out = {"normal": 0.02, "llama": 0.02 / math.sqrt(2 * n)}.get(
-                method, 0.02 / math.sqrt(2 * ((layer or 0) + 1)))
-            up = out
-        if "o_proj" in path or "down_proj" in path:
-            return "trunc3", TRUNC3 * out
-        if "up_proj" in path:
-            return "trunc3", TRUNC3 * up
-        return "trunc3", TRUNC3 * base
+        layer = int(path.split("blocks/")[1].split("/")[0]) if "blocks/" in path else None
+        if path.startswith("embeddings"):
+            return ("trunc3", 0.02 * TRUNC3) if method == "normal" else ("normal", 1.0)
+        if path.startswith("lm_head"):
+            return "trunc3", TRUNC3 * (0.02 if method == "normal" else D ** -0.5)
+        if method == "fan_in":
+            return "trunc3", TRUNC3 / math.sqrt(shape[0])
+        scaled = {"normal": 0.02, "llama": 0.02 / math.sqrt(2 * L),
+                  "llama_depth": 0.02 / math.sqrt(2 * ((layer or 0) + 1))}[method]
+        if any(path.endswith(f"{n}/kernel") for n in ("w_out", "w2", "w3")):
+            return "trunc3", TRUNC3 * scaled
+        return "trunc3", TRUNC3 * 0.02
+
     return expect
+
+
+def olmo_core_state():
+    _, state = nnx.split(nnx.eval_shape(lambda: OLMoCore(nnx.Rngs(0))), nnx.Param)
+    return state
 
 
 @pytest.mark.parametrize("method", recipes._olmo.OLMO_CORE_METHODS)
 def test_olmo_core_nnx(method):
-    state = init_tree(KEY, llama_state(), recipes.olmo_core(method, L, D))
+    state = init_tree(KEY, olmo_core_state(), recipes.olmo_core(method, L, D))
     assert check(state, expect_olmo_core(method)) == []
+
+
+def test_olmo_core_llama_against_normal_fails():
+    """Negative control: llama's scaled w_out/w2/w3 and N(0, 1) embeddings are not 'normal'."""
+    state = init_tree(KEY, olmo_core_state(), recipes.olmo_core("llama", L, D))
+    bad = {b[0] for b in check(state, expect_olmo_core("normal"))}
+    assert {"embeddings/embedding", "lm_head/w_out/kernel"} <= bad
+    assert {f"blocks/{i}/feed_forward/w3/kernel" for i in range(L)} <= bad
+    assert not any("w1" in p or "w_q" in p for p in bad)
+
+
+def test_olmo_core_normalized_is_refused_with_the_reason():
+    with pytest.raises(ValueError, match=r"method='normalized' is nGPT's init.*L2-normalizing"):
+        recipes.olmo_core("normalized", 2, 8)
 
 
 # ------------------------------------------------------------------ maxtext (scanned)
@@ -474,9 +554,10 @@ def expect_maxtext(path, shape):
         return "normal", 1 / math.sqrt(D)
     if path.endswith("out/kernel"):
         return "normal", 1 / math.sqrt(D)           # fan_in = heads · head_dim
+    # MlpBlock and logits_dense: truncated_normal, variance corrected (jax's ±2σ_pre)
     if path.endswith("wo/kernel"):
-        return "normal", 1 / math.sqrt(FF)           # truncated_normal, variance corrected
-    return "normal", 1 / math.sqrt(D)
+        return "trunc2", 1 / math.sqrt(FF)
+    return "trunc2", 1 / math.sqrt(D)
 
 
 def test_maxtext_scanned_stack():
@@ -496,19 +577,23 @@ def test_maxtext_scanned_stack_needs_scan_axis_for_fans():
     assert "params/layers/self_attention/query/kernel" in bad
 
 
-def test_scanned_per_layer_std_equals_unrolled():
-    """A scanned stack gets the same per-layer std as the unrolled model (torchtitan's wo)."""
+@pytest.mark.parametrize("axis", [0, 1])
+def test_scanned_per_layer_std_equals_unrolled(axis):
+    """A scanned stack gets the same per-layer std as the unrolled model (torchtitan's wo),
+    with the layer axis first (nn.scan) or second (MaxText's param_scan_axis=1)."""
     s = jax.ShapeDtypeStruct
-    stacked = {"layers": {"attention": {"wo": {"kernel": s((L, 128, 128), jnp.float32)}}}}
+    shape = (L, 128, 128) if axis == 0 else (128, L, 128)
+    stacked = {"layers": {"attention": {"wo": {"kernel": s(shape, jnp.float32)}}}}
     unrolled = {"layers": {str(i): {"attention": {"wo": {"kernel": s((128, 128), jnp.float32)}}}
                            for i in range(L)}}
-    r = recipes.llama_torchtitan(L, D, scan_axis=0)
+    r = recipes.llama_torchtitan(L, D, scan_axis=axis)
     a = np.asarray(init_tree(KEY, stacked, r)["layers"]["attention"]["wo"]["kernel"], np.float64)
     b = init_tree(KEY, unrolled, r)
     for i in range(L):
         u = np.asarray(b["layers"][str(i)]["attention"]["wo"]["kernel"], np.float64)
-        for x in (a[i], u):
+        for x in (np.take(a, i, axis=axis), u):
             assert _std_ok(x, _titan_std(i), "normal")[0]
+            assert not _std_ok(x, _titan_std(i + 1), "normal")[0]     # control: next layer
 
 
 # --------------------------------------------------------------------------------- ViT
@@ -523,7 +608,7 @@ def expect_vit(path, shape):
     if "pos_embedding" in path:
         return "normal", 0.02
     if path.startswith("params/embedding"):
-        return ("zeros", 0) if last == "bias" else ("trunc3", 1 / math.sqrt(4 * 4 * 3))
+        return ("zeros", 0) if last == "bias" else ("trunc2", 1 / math.sqrt(4 * 4 * 3))
     if "MlpBlock" in path:
         if last == "bias":
             return "normal", 1e-6
@@ -548,7 +633,7 @@ def test_vit_against_gpt2_fails():
 
 
 def test_deepnet_constants_and_fused_qkv():
-    n = 2 * L
+    n = L
     r = recipes.deepnet(n, embedding=jinit.normal(0.02), lm_head=jinit.normal(0.02))
     beta = (8 * n) ** -0.25
     assert r.extras == pytest.approx({"alpha": (2 * n) ** 0.25, "beta": beta})
@@ -590,6 +675,48 @@ def test_hf_flax_namings_get_their_roles():
     assert llama.role_of("model/norm/weight") == ("norm", "scale")
     assert llama.layer_of("model/layers/3/self_attn/o_proj/kernel") == 3
     assert llama.layer_of("params/layers_17/attention/wo/kernel") == 17
+
+
+def test_torchtitan_and_olmo_core_namings_get_their_roles():
+    """torchtitan's w1 is the gate and w3 the up projection (scaled by depth in the recipe)."""
+    r = recipes.llama_torchtitan(32, 4096)
+    roles = {p: r.role_of(p)[0] for p in (
+        "tok_embeddings/embedding", "layers/3/attention/wq/kernel",
+        "layers/3/attention/wo/kernel", "layers/3/feed_forward/w1/kernel",
+        "layers/3/feed_forward/w3/kernel", "layers/3/feed_forward/w2/kernel",
+        "layers/3/attention_norm/scale", "layers/3/ffn_norm/scale", "norm/scale",
+        "output/kernel", "layers/3/attention/wqkv/kernel",
+        "embeddings/embedding", "blocks/2/attention/w_qkv/kernel", "lm_head/w_out/kernel")}
+    assert list(roles.values()) == [
+        "token_embedding", "q", "attn_out", "mlp_gate", "mlp_up", "mlp_out", "norm", "norm",
+        "norm", "lm_head", "qkv", "token_embedding", "qkv", "lm_head"]
+    assert r.initializer_for("layers/3/feed_forward/w3/kernel", (8, 8))._params["std"] == \
+        pytest.approx(0.02 / math.sqrt(8))
+    assert r.initializer_for("layers/3/feed_forward/w1/kernel", (8, 8))._params["std"] == 0.02
+
+
+def test_encoder_outputs_and_routers_are_not_mistaken():
+    r = recipes.nanogpt(2)
+    assert r.role_of("params/encoder/output/kernel") is None
+    assert r.role_of("model/decoder/output/dense/kernel") is None
+    assert r.role_of("layers/0/block_sparse_moe/gate/kernel") is None
+    assert r.role_of("decoder/logits_dense/kernel")[0] == "lm_head"
+
+
+def test_torch_layout_weight_is_refused_where_fans_matter():
+    r = recipes.nanochat(2, 64)
+    with pytest.raises(ValueError, match=r"names a 'weight'.*layout='out_in'"):
+        r.initializer_for("h/0/mlp/c_fc/weight", (256, 64))
+    out_in = recipes.nanochat(2, 64, layout="out_in")
+    assert out_in.initializer_for("h/0/mlp/c_fc/weight", (256, 64))._params["stddev"] == \
+        pytest.approx(1 / 8)
+    assert r.initializer_for("wte/weight", (10, 64)) is not None   # no fans: no layout
+
+
+def test_maxtext_fused_mlp_input_contracts_axis_0():
+    init = recipes.maxtext(2, 1024, 64).initializer_for("layers_0/mlp/wi/kernel", (1024, 2, 4096))
+    w = init(KEY, (1024, 2, 4096))
+    assert _std_ok(np.asarray(w, np.float64), 1 / math.sqrt(1024), "trunc2")[0]
 
 
 def test_unmatched_leaf_is_an_error_naming_it():

@@ -10,8 +10,9 @@ from ._specs import fan_axes, ones, xavier, zeros
 
 def deepnet(n_layer: int, *, embedding: object = None, lm_head: object = None,
             roles: object = None, layer: str | None = None,
-            scan_axis: int | None = None, stack: str | None = None) -> Recipe:
-    r"""DeepNet for a decoder-only (or encoder-only) Transformer with :math:`N` layers.
+            scan_axis: int | None = None, stack: str | None = None,
+        layout: str = "in_out") -> Recipe:
+    r"""DeepNet for a decoder-only (or encoder-only) Transformer with :math:`N` blocks.
 
     .. math::
 
@@ -24,13 +25,19 @@ def deepnet(n_layer: int, *, embedding: object = None, lm_head: object = None,
     three parts (gains 1, 1, :math:`\beta`), each with its own fans. :math:`\alpha` is for
     the forward pass: ``recipe.extras["alpha"]``. DeepNet says nothing of embeddings or the
     LM head: pass their initializers as ``embedding=`` / ``lm_head=``; biases start at 0 and
-    LayerNorm at 1/0.
+    LayerNorm at 1/0. :math:`N` counts blocks (torchscale's ``decoder_layers``), not
+    sublayers.
+
+    This follows the paper's pseudocode. microsoft/torchscale differs in the base draws
+    (``xavier_uniform_`` with gain :math:`1/\sqrt{2}` on q, k, v; PyTorch's default
+    ``nn.Linear`` init for the FFN) before dividing by :math:`(8N)^{1/4}`, with the same
+    :math:`\alpha` and :math:`\beta`.
 
     Args:
-      n_layer: :math:`N`.
+      n_layer: :math:`N`, the number of blocks.
       embedding: the token (and position) embedding initializer, if the model has them.
       lm_head: the untied LM head initializer, if the model has one.
-      roles, layer, scan_axis, stack: as in :func:`jinit.recipes.gpt2`.
+      roles, layer, scan_axis, stack, layout: as in :func:`jinit.recipes.gpt2`.
 
     Returns:
       A :class:`Recipe` with ``extras = {"alpha": α, "beta": β}``.
@@ -72,5 +79,5 @@ def deepnet(n_layer: int, *, embedding: object = None, lm_head: object = None,
             check_initializer(fn, role if role == "lm_head" else "embedding", init)
             specs[(role, "weight")] = Spec(repr(init), "given", lambda leaf, i=init: i)
     return Recipe("deepnet", "Wang et al. 2022, arXiv:2203.00555, Fig. 2", specs, n_layer=n,
-                  roles=roles, layer=layer, scan_axis=scan_axis, stack=stack,
+                  roles=roles, layer=layer, scan_axis=scan_axis, stack=stack, layout=layout,
                   extras={"alpha": alpha, "beta": beta})

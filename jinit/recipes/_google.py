@@ -10,8 +10,9 @@ from ._specs import constant, lecun_normal, normal, ones, variance_scaling, xavi
 
 
 def maxtext(n_layer: int, d_model: int, head_dim: int, d_ff: int | None = None, *,
-            roles: object = None, layer: str | None = None,
-            scan_axis: int | None = None, stack: str | None = None) -> Recipe:
+            query_scaling: bool = True, roles: object = None, layer: str | None = None,
+            scan_axis: int | None = None, stack: str | None = None,
+        layout: str = "in_out") -> Recipe:
     r"""MaxText's decoder init (T5's convention): fan-in variance scaling over multi-axis fans.
 
     ========================================  ============================================
@@ -33,7 +34,10 @@ def maxtext(n_layer: int, d_model: int, head_dim: int, d_ff: int | None = None, 
     Adafactor", ``attentions.py``). The attention layers use ``"normal"`` (the ``Attention``
     default, taken by the Llama-2 decoder layer), the MLP and logits ``"truncated_normal"``
     (``MlpBlock``/``DenseGeneral`` defaults); models whose layer passes another
-    ``kernel_init`` (``config.dense_init_scale``) differ there.
+    ``kernel_init`` (``config.dense_init_scale``) differ there. The query is not scaled when
+    the model uses QK-norm or a ``query_pre_attn_scalar`` other than 1 (pass
+    ``query_scaling=False``), nor is a fused QKV kernel (``init_qkv_w``: plain
+    ``kernel_init``). A fused MLP input ``wi`` of shape ``(d, 2, d_ff)`` contracts axis 0.
 
     Args:
       n_layer: the number of decoder layers (for scanned stacks: MaxText scans by default,
@@ -41,7 +45,9 @@ def maxtext(n_layer: int, d_model: int, head_dim: int, d_ff: int | None = None, 
       d_model: :math:`d`.
       head_dim: :math:`d_h`.
       d_ff: the MLP width (for the table's values; default ``4 * d_model``).
-      roles, layer, scan_axis, stack: as in :func:`jinit.recipes.gpt2`.
+      query_scaling: divide the query kernel by :math:`\sqrt{d_h}` (default, as MaxText
+        without QK-norm).
+      roles, layer, scan_axis, stack, layout: as in :func:`jinit.recipes.gpt2`.
 
     Returns:
       A :class:`Recipe`.
@@ -66,12 +72,17 @@ def maxtext(n_layer: int, d_model: int, head_dim: int, d_ff: int | None = None, 
     d = _checks.integer(fn, "d_model", d_model, minimum=1)
     hd = _checks.integer(fn, "head_dim", head_dim, minimum=1)
     ff = 4 * d if d_ff is None else _checks.integer(fn, "d_ff", d_ff, minimum=1)
+    if not isinstance(query_scaling, bool):
+        raise _checks.fail(fn, "query_scaling", query_scaling, "is not a bool", "True or False",
+                           exc=TypeError)
     root = 1 / math.sqrt(d)
+    q_scale = 1.0 / hd if query_scaling else 1.0
     specs: dict[tuple[str, str], Spec] = {
         ("token_embedding", "weight"): normal(1.0, "1"),
         ("position_embedding", "weight"): normal(1.0, "1"),
-        ("q", "weight"): variance_scaling(1.0 / hd, "fan_in", "normal",
-                                          "1/√d / √head_dim", root / math.sqrt(hd)),
+        ("q", "weight"): variance_scaling(q_scale, "fan_in", "normal",
+                                          "1/√d / √head_dim" if query_scaling else "1/√d",
+                                          root * math.sqrt(q_scale)),
         ("lm_head", "weight"): variance_scaling(1.0, "fan_in", "truncated_normal", "1/√d",
                                                 root),
         ("mlp_out", "weight"): variance_scaling(1.0, "fan_in", "truncated_normal", "1/√d_ff",
@@ -79,17 +90,18 @@ def maxtext(n_layer: int, d_model: int, head_dim: int, d_ff: int | None = None, 
         ("*", "bias"): zeros(),
         ("norm", "scale"): ones(),
     }
-    for role in ("k", "v", "attn_out"):
+    for role in ("qkv", "k", "v", "attn_out"):
         specs[(role, "weight")] = variance_scaling(1.0, "fan_in", "normal", "1/√n_in", root)
     for role in ("mlp_gate", "mlp_up"):
         specs[(role, "weight")] = variance_scaling(1.0, "fan_in", "truncated_normal", "1/√d",
                                                    root)
     return Recipe("maxtext", "AI-Hypercomputer/maxtext src/maxtext/layers", specs, n_layer=n,
-                  roles=roles, layer=layer, scan_axis=scan_axis, stack=stack)
+                  roles=roles, layer=layer, scan_axis=scan_axis, stack=stack, layout=layout)
 
 
-def vit(n_layer: int, d_model: int, *, roles: object = None, layer: str | None = None,
-        scan_axis: int | None = None, stack: str | None = None) -> Recipe:
+def vit(n_layer: int, d_model: int, *, head_bias_init: float = 0.0, roles: object = None, layer: str | None = None,
+        scan_axis: int | None = None, stack: str | None = None,
+        layout: str = "in_out") -> Recipe:
     r"""The Vision Transformer's init (``vit_jax``).
 
     =====================================  ===========================================
@@ -113,7 +125,8 @@ def vit(n_layer: int, d_model: int, *, roles: object = None, layer: str | None =
     Args:
       n_layer: the number of encoder blocks.
       d_model: the hidden size (for the table's values).
-      roles, layer, scan_axis, stack: as in :func:`jinit.recipes.gpt2`.
+      head_bias_init: the classifier bias's constant (``VisionTransformer.head_bias_init``).
+      roles, layer, scan_axis, stack, layout: as in :func:`jinit.recipes.gpt2`.
 
     Returns:
       A :class:`Recipe`.
@@ -136,12 +149,13 @@ def vit(n_layer: int, d_model: int, *, roles: object = None, layer: str | None =
     fn = "recipes.vit"
     n = _checks.integer(fn, "n_layer", n_layer, minimum=1)
     d = _checks.integer(fn, "d_model", d_model, minimum=1)
+    bias0 = _checks.real(fn, "head_bias_init", head_bias_init, minimum=None)
     glorot = math.sqrt(2 / (2 * d))
     specs: dict[tuple[str, str], Spec] = {
         ("position_embedding", "weight"): normal(0.02, "0.02"),
         ("cls_token", "weight"): zeros(),
         ("head", "weight"): zeros(),
-        ("head", "bias"): constant(0.0, "head_bias_init"),
+        ("head", "bias"): constant(bias0, "head_bias_init"),
         ("patch_embedding", "weight"): lecun_normal("1/√(k·k·c_in)", float("nan")),
         ("pre_logits", "weight"): lecun_normal("1/√d", 1 / math.sqrt(d)),
         ("mlp_up", "bias"): normal(1e-6, "1e-6"),
@@ -154,4 +168,4 @@ def vit(n_layer: int, d_model: int, *, roles: object = None, layer: str | None =
     for role in ("mlp_up", "mlp_out"):
         specs[(role, "weight")] = xavier("uniform", 1.0, "√(2/(d + d_mlp))", float("nan"))
     return Recipe("vit", "google-research/vision_transformer vit_jax/models_vit.py", specs,
-                  n_layer=n, roles=roles, layer=layer, scan_axis=scan_axis, stack=stack)
+                  n_layer=n, roles=roles, layer=layer, scan_axis=scan_axis, stack=stack, layout=layout)

@@ -16,7 +16,8 @@ def _common(fn: str, n_layer: object) -> int:
 
 
 def gpt2(n_layer: int, *, roles: object = None, layer: str | None = None,
-         scan_axis: int | None = None, stack: str | None = None) -> Recipe:
+         scan_axis: int | None = None, stack: str | None = None,
+        layout: str = "in_out") -> Recipe:
     r"""GPT-2 as OpenAI released it.
 
     ========================  ==========================  ===========
@@ -44,6 +45,8 @@ def gpt2(n_layer: int, *, roles: object = None, layer: str | None = None,
       scan_axis: the layer axis of scanned (``nn.scan``/``nnx.vmap``) block leaves.
       stack: a regex matching the paths of a scanned stack's leaves (default: a block name
         without an index, such as ``layers/`` or ``blocks/``).
+      layout: ``"in_out"`` (default) for Flax ``(in, out)`` kernels, ``"out_in"`` for
+        PyTorch/Equinox ``(out, in)`` weights; it matters only where a std depends on fans.
 
     Returns:
       A :class:`Recipe`, usable as rules in :func:`jinit.tree.init_tree`.
@@ -72,12 +75,13 @@ def gpt2(n_layer: int, *, roles: object = None, layer: str | None = None,
     specs[("*", "bias")] = zeros("0 (conv1d b)")
     specs[("norm", "scale")] = ones("1 (norm g)")
     return Recipe("gpt2", "openai/gpt-2 src/model.py", specs, n_layer=n, roles=roles,
-                  layer=layer, scan_axis=scan_axis, stack=stack,
+                  layer=layer, scan_axis=scan_axis, stack=stack, layout=layout,
                   notes=("no residual scaling in the released code",))
 
 
 def nanogpt(n_layer: int, *, roles: object = None, layer: str | None = None,
-            scan_axis: int | None = None, stack: str | None = None) -> Recipe:
+            scan_axis: int | None = None, stack: str | None = None,
+        layout: str = "in_out") -> Recipe:
     r"""nanoGPT's GPT-2: :math:`\mathcal{N}(0, 0.02^2)` everywhere, residual projections scaled.
 
     .. math::
@@ -88,13 +92,14 @@ def nanogpt(n_layer: int, *, roles: object = None, layer: str | None = None,
 
     for every Linear and Embedding weight (``wte`` and ``wpe`` both 0.02); biases 0,
     LayerNorm 1/0. ``c_proj`` means both residual projections of a block: the attention
-    output and the MLP output. Hugging Face's ``GPT2PreTrainedModel`` declares the same
-    convention; its ``c_proj`` scaling long went unapplied (transformers #47458), which this
-    recipe and :mod:`jinit.audit` make checkable.
+    output and the MLP output. Hugging Face's ``GPT2PreTrainedModel._init_weights`` declares
+    the same convention with ``initializer_range`` (default 0.02) in place of 0.02; in
+    transformers 5.x its ``c_proj`` scaling went unapplied until PR #47459 (issue #47458),
+    which this recipe and :mod:`jinit.audit` make checkable.
 
     Args:
       n_layer: :math:`n_\text{layer}`, the number of blocks.
-      roles, layer, scan_axis, stack: as in :func:`gpt2`.
+      roles, layer, scan_axis, stack, layout: as in :func:`gpt2`.
 
     Returns:
       A :class:`Recipe`.
@@ -125,7 +130,7 @@ def nanogpt(n_layer: int, *, roles: object = None, layer: str | None = None,
     specs[("*", "bias")] = zeros()
     specs[("norm", "scale")] = ones()
     return Recipe("nanogpt", "karpathy/nanoGPT model.py", specs, n_layer=n, roles=roles,
-                  layer=layer, scan_axis=scan_axis, stack=stack)
+                  layer=layer, scan_axis=scan_axis, stack=stack, layout=layout)
 
 
 def _nanochat_linear(leaf: Leaf):
@@ -134,7 +139,8 @@ def _nanochat_linear(leaf: Leaf):
 
 
 def nanochat(n_layer: int, d_model: int, *, roles: object = None,
-             layer: str | None = None, scan_axis: int | None = None, stack: str | None = None) -> Recipe:
+             layer: str | None = None, scan_axis: int | None = None, stack: str | None = None,
+        layout: str = "in_out") -> Recipe:
     r"""nanochat's initial GPT init: fan-in normal with a fan-out cap, zero projections.
 
     .. math::
@@ -148,13 +154,13 @@ def nanochat(n_layer: int, d_model: int, *, roles: object = None,
     token embedding is :math:`\mathcal{N}(0, 1)`.
 
     This is the initialization of nanochat's first release. Commit 48abd7d (2026-01-01)
-    replaced it (uniform blocks, a 0.001 LM head, per-layer scalars); this recipe does not
-    follow that rework.
+    replaced it (uniform blocks, a 0.001 LM head) and aa530cd (2026-01-11) added learnable
+    per-layer scalars; this recipe does not follow that rework.
 
     Args:
       n_layer: the number of blocks.
       d_model: the model width (for the table's values).
-      roles, layer, scan_axis, stack: as in :func:`gpt2`.
+      roles, layer, scan_axis, stack, layout: as in :func:`gpt2`.
 
     Returns:
       A :class:`Recipe`.
@@ -191,4 +197,4 @@ def nanochat(n_layer: int, d_model: int, *, roles: object = None,
         specs[(role, "weight")] = Spec("normal", law, _nanochat_linear,
                                        lambda layer: 1 / math.sqrt(d))
     return Recipe("nanochat", "karpathy/nanochat nanochat/gpt.py (3a5e0bc)", specs, n_layer=n,
-                  roles=roles, layer=layer, scan_axis=scan_axis, stack=stack)
+                  roles=roles, layer=layer, scan_axis=scan_axis, stack=stack, layout=layout)

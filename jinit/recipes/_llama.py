@@ -12,7 +12,8 @@ _MATRICES = ("qkv", "q", "k", "v", "attn_out", "mlp_gate", "mlp_up", "mlp_out", 
 
 
 def llama_hf(n_layer: int, *, initializer_range: float = 0.02, roles: object = None,
-             layer: str | None = None, scan_axis: int | None = None, stack: str | None = None) -> Recipe:
+             layer: str | None = None, scan_axis: int | None = None, stack: str | None = None,
+        layout: str = "in_out") -> Recipe:
     r"""Llama as Hugging Face's ``LlamaPreTrainedModel`` initializes it.
 
     .. math::
@@ -26,13 +27,13 @@ def llama_hf(n_layer: int, *, initializer_range: float = 0.02, roles: object = N
     Args:
       n_layer: the number of blocks (used for scanned stacks).
       initializer_range: :math:`r`.
-      roles, layer, scan_axis, stack: as in :func:`jinit.recipes.gpt2`.
+      roles, layer, scan_axis, stack, layout: as in :func:`jinit.recipes.gpt2`.
 
     Returns:
       A :class:`Recipe`.
 
     References:
-      huggingface/transformers, ``src/transformers/models/llama/modeling_llama.py``:
+      huggingface/transformers at commit 5dd4a635, ``src/transformers/models/llama/modeling_llama.py``:
       ``LlamaPreTrainedModel._init_weights`` (``normal_(mean=0.0, std=config.initializer_range)``
       for ``nn.Linear`` and ``nn.Embedding``, biases ``zero_()``);
       ``configuration_llama.py`` (``initializer_range=0.02``).
@@ -54,12 +55,13 @@ def llama_hf(n_layer: int, *, initializer_range: float = 0.02, roles: object = N
     specs[("*", "bias")] = zeros()
     specs[("norm", "scale")] = ones()
     return Recipe("llama_hf", "huggingface/transformers models/llama/modeling_llama.py", specs,
-                  n_layer=n, roles=roles, layer=layer, scan_axis=scan_axis, stack=stack)
+                  n_layer=n, roles=roles, layer=layer, scan_axis=scan_axis, stack=stack, layout=layout)
 
 
 def llama_torchtitan(n_layer: int, d_model: int, *, depth_init: bool = True,
                      roles: object = None, layer: str | None = None,
-                     scan_axis: int | None = None, stack: str | None = None) -> Recipe:
+                     scan_axis: int | None = None, stack: str | None = None,
+        layout: str = "in_out") -> Recipe:
     r"""Llama as torchtitan initializes it, with or without ``depth_init``.
 
     ==========================  =========================================  ==============
@@ -85,13 +87,15 @@ def llama_torchtitan(n_layer: int, d_model: int, *, depth_init: bool = True,
       n_layer: :math:`n_\text{layers}`.
       d_model: :math:`d`, the model width (``dim``).
       depth_init: scale by the layer index (default) or by the depth.
-      roles, layer, scan_axis, stack: as in :func:`jinit.recipes.gpt2`.
+      roles, layer, scan_axis, stack, layout: as in :func:`jinit.recipes.gpt2`.
 
     Returns:
       A :class:`Recipe`.
 
     References:
-      pytorch/torchtitan, ``torchtitan/models/llama3/model/model.py``: ``Attention.init_weights``
+      pytorch/torchtitan at commit 238fa995 (the file moved to ``llama3/__init__.py`` and
+      ``common/param_init.py`` later, with the same values),
+      ``torchtitan/models/llama3/model/model.py``: ``Attention.init_weights``
       (``wq, wk, wv``: ``trunc_normal_(std=0.02)``; ``wo``: ``init_std``),
       ``FeedForward.init_weights`` (``w1``: 0.02; ``w2, w3``: ``init_std``),
       ``TransformerBlock.__init__`` (``weight_init_std = 0.02 / (2 * (layer_id + 1)) ** 0.5``
@@ -131,4 +135,4 @@ def llama_torchtitan(n_layer: int, d_model: int, *, depth_init: bool = True,
     specs[("*", "bias")] = zeros()
     specs[("norm", "scale")] = ones()
     return Recipe("llama_torchtitan", "pytorch/torchtitan torchtitan/models/llama3/model/model.py",
-                  specs, n_layer=n, roles=roles, layer=layer, scan_axis=scan_axis, stack=stack)
+                  specs, n_layer=n, roles=roles, layer=layer, scan_axis=scan_axis, stack=stack, layout=layout)

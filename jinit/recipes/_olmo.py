@@ -10,7 +10,7 @@ from ._specs import fan_in_truncated, normal, ones, truncated, zeros
 
 _IN = ("qkv", "q", "k", "v", "mlp_gate", "mlp_up")
 _OUT = ("attn_out", "mlp_out")
-OLMO_CORE_METHODS = ("normal", "llama", "llama_depth", "normalized")
+OLMO_CORE_METHODS = ("normal", "llama", "llama_depth", "fan_in")
 
 
 def _sizes(fn: str, n_layer: object, d_model: object) -> tuple[int, int]:
@@ -25,7 +25,8 @@ def _norms(specs: dict) -> dict:
 
 
 def olmo_mitchell(n_layer: int, d_model: int, d_ff: int | None = None, *, roles: object = None,
-                  layer: str | None = None, scan_axis: int | None = None, stack: str | None = None) -> Recipe:
+                  layer: str | None = None, scan_axis: int | None = None, stack: str | None = None,
+        layout: str = "in_out") -> Recipe:
     r"""OLMo's "mitchell" init: fan-in truncated normals, output projections scaled by depth.
 
     .. math::
@@ -46,16 +47,16 @@ def olmo_mitchell(n_layer: int, d_model: int, d_ff: int | None = None, *, roles:
       d_model: :math:`d`.
       d_ff: the MLP hidden width that ``ff_out`` reads (default ``4 * d_model``; for the
         table's values only, the leaf's own fan-in is used).
-      roles, layer, scan_axis, stack: as in :func:`jinit.recipes.gpt2`.
+      roles, layer, scan_axis, stack, layout: as in :func:`jinit.recipes.gpt2`.
 
     Returns:
       A :class:`Recipe`.
 
     References:
-      allenai/OLMo, ``olmo/model.py``: ``OLMoSequentialBlock.reset_parameters`` (``att_proj``,
+      allenai/OLMo at commit 59a53e3f, ``olmo/model.py``: ``OLMoSequentialBlock.reset_parameters`` (``att_proj``,
       ``ff_proj``: ``1 / math.sqrt(d_model)``), ``OLMoBlock.reset_parameters``
       (``attn_out_std = 1 / math.sqrt(2 * d_model * (layer_id + 1))``, ``ff_out_std = 1 /
-      math.sqrt(2 * ff_out.in_features * (layer_id + 1))``, ``cutoff_factor = 3.0``),
+      math.sqrt(2 * ff_out.in_features * (layer_id + 1))``, ``cutoff_factor = self.config.init_cutoff_factor or 3.0``),
       ``OLMo.reset_parameters`` (``wte``, ``wpe``, ``ff_out``: ``1 / math.sqrt(d_model)``);
       ``olmo/initialization.py`` (``init_normal``).
 
@@ -85,12 +86,13 @@ def olmo_mitchell(n_layer: int, d_model: int, d_ff: int | None = None, *, roles:
     for role in _IN:
         specs[(role, "weight")] = fan_in_truncated(3.0, "1/√d, ±3σ", root)
     return Recipe("olmo_mitchell", "allenai/OLMo olmo/model.py", _norms(specs), n_layer=n,
-                  roles=roles, layer=layer, scan_axis=scan_axis, stack=stack)
+                  roles=roles, layer=layer, scan_axis=scan_axis, stack=stack, layout=layout)
 
 
 def olmo_megatron(n_layer: int, d_model: int, *, init_std: float = 0.02,
                   scale_emb_init: bool = False, roles: object = None, layer: str | None = None,
-                  scan_axis: int | None = None, stack: str | None = None) -> Recipe:
+                  scan_axis: int | None = None, stack: str | None = None,
+        layout: str = "in_out") -> Recipe:
     r"""OLMo's "full_megatron" init: a fixed σ, output projections scaled by :math:`1/\sqrt{2N}`.
 
     ==========================  ====================================================
@@ -110,16 +112,16 @@ def olmo_megatron(n_layer: int, d_model: int, *, init_std: float = 0.02,
       d_model: :math:`d`.
       init_std: :math:`\sigma_0` (OLMo's ``init_std``, default 0.02).
       scale_emb_init: multiply the token embedding's σ by :math:`\sqrt{d}`.
-      roles, layer, scan_axis, stack: as in :func:`jinit.recipes.gpt2`.
+      roles, layer, scan_axis, stack, layout: as in :func:`jinit.recipes.gpt2`.
 
     Returns:
       A :class:`Recipe`.
 
     References:
-      allenai/OLMo, ``olmo/model.py``: ``OLMoBlock.reset_parameters`` (``attn_out_std =
+      allenai/OLMo at commit 59a53e3f, ``olmo/model.py``: ``OLMoBlock.reset_parameters`` (``attn_out_std =
       ff_out_std = init_std / math.sqrt(2.0 * n_layers)``), ``OLMoSequentialBlock.reset_parameters``
       (``std = init_std``), ``OLMo.reset_parameters`` (``wte``, ``wpe``, final ``ff_out`` =
-      ``1 / math.sqrt(d_model)``), each with ``cutoff_factor = 3.0``.
+      ``1 / math.sqrt(d_model)``), each with ``init_cutoff_factor or 3.0``.
 
     Example:
       >>> import jinit
@@ -146,80 +148,106 @@ def olmo_megatron(n_layer: int, d_model: int, *, init_std: float = 0.02,
         specs[(role, "weight")] = truncated(s0 / math.sqrt(2 * n), 3.0,
                                             "init_std/√(2·n_layers), ±3σ")
     return Recipe("olmo_megatron", "allenai/OLMo olmo/model.py", _norms(specs), n_layer=n,
-                  roles=roles, layer=layer, scan_axis=scan_axis, stack=stack)
+                  roles=roles, layer=layer, scan_axis=scan_axis, stack=stack, layout=layout)
 
 
 def olmo_core(method: str, n_layer: int, d_model: int, *, std: float = 0.02,
               roles: object = None, layer: str | None = None,
-              scan_axis: int | None = None, stack: str | None = None) -> Recipe:
-    r"""OLMo-core's ``InitMethod``: ``"normal"``, ``"llama"``, ``"llama_depth"``, ``"normalized"``.
+              scan_axis: int | None = None, stack: str | None = None,
+              layout: str = "in_out") -> Recipe:
+    r"""OLMo-core's ``InitMethod``: ``"normal"``, ``"llama"``, ``"llama_depth"``, ``"fan_in"``.
 
     Every linear weight is :math:`\mathcal{N}(0, \sigma^2)` truncated at :math:`\pm 3\sigma`
     (``init_linear``); with :math:`\sigma_0` = ``std``, :math:`d` = ``d_model``, :math:`N`
-    the number of blocks and :math:`l` the block index:
+    the number of blocks, :math:`l` the block index and :math:`n_\text{in}` a layer's fan-in:
 
-    ===============  ==================  ======================  ===========================  ==========
-    method           embeddings          q, k, v, w1             w_out, w2, w3                LM head
-    ===============  ==================  ======================  ===========================  ==========
-    ``normal``       σ₀, ±3σ             σ₀                      σ₀                           σ₀
-    ``llama``        N(0, 1)             σ₀                      σ₀/√(2N)                     d^-1/2
-    ``llama_depth``  N(0, 1)             σ₀                      σ₀/√(2(l+1))                 d^-1/2
-    ``normalized``   N(0, 1/d)           d^-1/2                  w_out, w2: d^-1/2/√(2N);     d^-1/2
-                                                                 w3: d^-1/2
-    ===============  ==================  ======================  ===========================  ==========
+    ===============  ==================  ==================  ======================  ==========
+    method           embeddings          q, k, v, w1         w_out, w2, w3           LM head
+    ===============  ==================  ==================  ======================  ==========
+    ``normal``       σ₀, ±3σ             σ₀                  σ₀                      σ₀
+    ``llama``        N(0, 1)             σ₀                  σ₀/√(2N)                d^-1/2
+    ``llama_depth``  N(0, 1)             σ₀                  σ₀/√(2(l+1))            d^-1/2
+    ``fan_in``       N(0, 1)             n_in^-1/2           n_in^-1/2               d^-1/2
+    ===============  ==================  ==================  ======================  ==========
 
-    (``w1`` is the SwiGLU gate, ``w3`` the up projection, ``w2`` the down projection; the
-    ``llama`` methods scale ``w3`` with the output projections, as OLMo-core does.)
+    ``w1`` is the SwiGLU gate, ``w3`` the up projection and ``w2`` the down projection. In
+    ``init_feed_forward`` one ``std`` variable carries from ``w1`` to ``w3`` to ``w2``: the
+    ``llama`` methods rescale it for ``w3``, so ``w2`` inherits ``w3``'s std, and both scale
+    with the output projection ``w_out``.
+
+    ``"normalized"`` (nGPT) is not offered: OLMo-core's ``NormalizedTransformer`` draws with
+    it and then L2-normalizes every matrix and embedding (``normalize_matrices``), so its
+    weights are unit-norm rows and columns, not the truncated normals ``InitMethod`` names.
+    Neither is ``embedding_init_std`` of the ``normal`` method (0.02 here).
 
     Args:
-      method: one of ``"normal"``, ``"llama"``, ``"llama_depth"``, ``"normalized"``.
+      method: one of ``"normal"``, ``"llama"``, ``"llama_depth"``, ``"fan_in"``.
       n_layer: :math:`N`.
       d_model: :math:`d`.
       std: :math:`\sigma_0` (default 0.02).
-      roles, layer, scan_axis, stack: as in :func:`jinit.recipes.gpt2`.
+      roles, layer, scan_axis, stack, layout: as in :func:`jinit.recipes.gpt2`.
 
     Returns:
       A :class:`Recipe`.
 
     References:
-      allenai/OLMo-core, ``src/olmo_core/nn/transformer/init.py``: ``init_linear``
-      (``trunc_normal_(std=std, a=-3 * std, b=3 * std)``), ``InitMethod.init_embeddings``,
-      ``init_final_w_out``, ``init_feed_forward``; ``src/olmo_core/nn/attention/__init__.py``:
-      ``Attention.init_weights``.
+      allenai/OLMo-core at commit fa6c5014, ``src/olmo_core/nn/transformer/init.py``:
+      ``init_linear`` (``trunc_normal_(std=std, a=-3 * std, b=3 * std)``),
+      ``InitMethod.init_embeddings``, ``init_final_w_out``, ``init_feed_forward``;
+      ``src/olmo_core/nn/attention/__init__.py``: ``Attention.init_weights``.
 
     Example:
       >>> import jinit
       >>> r = jinit.recipes.olmo_core("llama", 16, 2048)
-      >>> r.initializer_for("blocks/0/attention/w_out/weight", (2048, 2048))
+      >>> r.initializer_for("blocks/0/attention/w_out/kernel", (2048, 2048))
       jinit.truncated_normal(stddev=0.0035355339..., dtype=None, lower=-3.0, upper=3.0)
     """
     fn = "recipes.olmo_core"
+    if method == "normalized":
+        raise _checks.fail(fn, "method", method, "is nGPT's init, which OLMo-core follows by "
+                           "L2-normalizing every matrix (NormalizedTransformer.init_weights), "
+                           "not a truncated normal", "one of " + ", ".join(
+                               repr(m) for m in OLMO_CORE_METHODS))
     _checks.choice(fn, "method", method, OLMO_CORE_METHODS)
     n, d = _sizes(fn, n_layer, d_model)
     s0 = _checks.real(fn, "std", std, minimum=0.0, strict=True)
     root = d ** -0.5
-    if method == "normal":
-        emb = truncated(s0, 3.0, "std, ±3σ")
-        inner, out, up, head = (s0, "std"), (s0, "std"), (s0, "std"), (s0, "std")
-    elif method in ("llama", "llama_depth"):
-        emb = normal(1.0, "1")
-        inner, head = (s0, "std"), (root, "d^-1/2")
-        out = ((lambda layer: s0 / math.sqrt(2 * n)), "std/√(2N)") if method == "llama" else \
-            ((lambda layer: s0 / math.sqrt(2 * (layer + 1))), "std/√(2(layer+1))")
-        up = out
-    else:
-        emb = normal(root, "d^-1/2")
-        inner, up, head = (root, "d^-1/2"), (root, "d^-1/2"), (root, "d^-1/2")
-        out = (root / math.sqrt(2 * n), "d^-1/2/√(2N)")
     per_layer = method == "llama_depth"
-    specs: dict[tuple[str, str], Spec] = {
+    if method == "fan_in":
+        specs: dict[tuple[str, str], Spec] = {
+            ("token_embedding", "weight"): normal(1.0, "1"),
+            ("lm_head", "weight"): truncated(root, 3.0, "d^-1/2, ±3σ"),
+        }
+        for role in ("qkv", "q", "k", "v", "attn_out", "mlp_gate", "mlp_up", "mlp_out"):
+            specs[(role, "weight")] = fan_in_truncated(3.0, "n_in^-1/2, ±3σ", root)
+        return Recipe("olmo_core", "allenai/OLMo-core nn/transformer/init.py, InitMethod.fan_in",
+                      _norms(specs), n_layer=n, roles=roles, layer=layer, scan_axis=scan_axis,
+                      stack=stack, layout=layout)
+    if method == "normal":
+        emb, head = truncated(s0, 3.0, "std, ±3σ"), (s0, "std")
+
+        def out_std(layer):
+            return s0
+        out_text = "std"
+    else:
+        emb, head = normal(1.0, "1"), (root, "d^-1/2")
+        if method == "llama":
+            def out_std(layer):
+                return s0 / math.sqrt(2 * n)
+            out_text = "std/√(2N)"
+        else:
+            def out_std(layer):
+                return s0 / math.sqrt(2 * (layer + 1))
+            out_text = "std/√(2(layer+1))"
+    specs = {
         ("token_embedding", "weight"): emb,
         ("lm_head", "weight"): truncated(head[0], 3.0, head[1] + ", ±3σ"),
-        ("mlp_up", "weight"): truncated(up[0], 3.0, up[1] + ", ±3σ", per_layer=per_layer),
     }
     for role in ("qkv", "q", "k", "v", "mlp_gate"):
-        specs[(role, "weight")] = truncated(inner[0], 3.0, inner[1] + ", ±3σ")
-    for role in _OUT:
-        specs[(role, "weight")] = truncated(out[0], 3.0, out[1] + ", ±3σ", per_layer=per_layer)
+        specs[(role, "weight")] = truncated(s0, 3.0, "std, ±3σ")
+    for role in ("attn_out", "mlp_up", "mlp_out"):
+        specs[(role, "weight")] = truncated(out_std, 3.0, out_text + ", ±3σ",
+                                            per_layer=per_layer)
     return Recipe("olmo_core", f"allenai/OLMo-core nn/transformer/init.py, InitMethod.{method}",
-                  _norms(specs), n_layer=n, roles=roles, layer=layer, scan_axis=scan_axis, stack=stack)
+                  _norms(specs), n_layer=n, roles=roles, layer=layer, scan_axis=scan_axis,
+                  stack=stack, layout=layout)

@@ -23,10 +23,11 @@ ROLES = (
     "lm_head", "head", "pre_logits", "norm",
 )
 KINDS = ("weight", "bias", "scale")
+LAYOUTS = ("in_out", "out_in")
 
 # A path part that follows the model's scope: linen wraps everything in ``params``; Hugging
 # Face's Flax ports add ``transformer`` or ``model``; MaxText adds ``decoder``.
-_TOP = r"^(?:(?:params|model|transformer|decoder|encoder)/)*"
+_TOP = r"^(?:(?:params|model|transformer)/)*(?:decoder/)?"
 _ATTN = r"(?:attn|attention|self_attn|self_attention|MultiHeadDotProductAttention_\d+|mha)"
 _MLP = r"(?:mlp|feed_forward|ffn|ff|MlpBlock_\d+)"
 
@@ -37,18 +38,18 @@ DEFAULT_ROLES: tuple[tuple[str, str], ...] = (
     (r"(?:^|/)cls$", "cls_token"),
     (r"(?:^|/)(?:wpe|pos_embed\w*|position_embed\w*|posembed_input)(?:/|$)", "position_embedding"),
     (r"(?:^|/)(?:embedding|patch_embed\w*|conv_proj)/(?:kernel|bias)$", "patch_embedding"),
-    (r"(?:^|/)(?:wte|embed_tokens|tok_embeddings|token_embedder|word_embeddings|shared|embed|"
-     r"Embed_\d+)/(?:embedding|weight)$", "token_embedding"),
-    (_TOP + r"(?:lm_head|output|logits_dense|ff_out)/(?:[^/]+/)?[^/]+$", "lm_head"),
+    (r"(?:^|/)(?:wte|embed_tokens|tok_embeddings|token_embedder|word_embeddings|embeddings|"
+     r"shared|embed|Embed_\d+)/(?:embedding|weight)$", "token_embedding"),
+    (_TOP + r"(?:lm_head|output|logits_dense|ff_out)/(?:w_out/)?[^/]+$", "lm_head"),
     (_TOP + r"head/[^/]+$", "head"),
     (_TOP + r"pre_logits/[^/]+$", "pre_logits"),
-    (r"(?:^|/)(?:c_attn|att_proj|qkv|qkv_proj|wqkv|in_proj)/[^/]+$", "qkv"),
+    (r"(?:^|/)(?:c_attn|att_proj|qkv|qkv_proj|wqkv|w_qkv|in_proj)/[^/]+$", "qkv"),
     (r"(?:^|/)(?:q_proj|wq|w_q|query|c_q)/[^/]+$", "q"),
     (r"(?:^|/)(?:k_proj|wk|w_k|key|c_k)/[^/]+$", "k"),
     (r"(?:^|/)(?:v_proj|wv|w_v|value|c_v)/[^/]+$", "v"),
     (r"(?:^|/)(?:attn_out|o_proj|out_proj)/[^/]+$", "attn_out"),
     (r"(?:^|/)" + _ATTN + r"/(?:c_proj|wo|w_out|out|proj|dense)/[^/]+$", "attn_out"),
-    (r"(?:^|/)(?:gate_proj|w1|wi_0|gate)/[^/]+$", "mlp_gate"),
+    (r"(?:^|/)(?:gate_proj|w1|wi_0)/[^/]+$", "mlp_gate"),
     (r"(?:^|/)(?:c_fc|up_proj|w3|wi_1|wi|ff_proj|fc1|fc_in|dense_h_to_4h)/[^/]+$", "mlp_up"),
     (r"(?:^|/)MlpBlock_\d+/Dense_0/[^/]+$", "mlp_up"),
     (r"(?:^|/)(?:down_proj|w2|ff_out|fc2|fc_out|dense_4h_to_h)/[^/]+$", "mlp_out"),
@@ -78,6 +79,7 @@ class Leaf:
     kind: str              # "weight", "bias" or "scale"
     layer: int | None      # the block index, None outside the blocks
     n_layer: int
+    layout: str = "in_out"  # "in_out": Flax (in, out) kernels; "out_in": PyTorch/Equinox
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,7 +98,7 @@ class Spec:
     per_layer: bool = False
 
 
-def _kind(fn: str, path: str, role: str) -> str:
+def _kind(path: str, role: str) -> str:
     last = path.rsplit("/", 1)[-1]
     if role == "norm":
         return "bias" if last in _BIAS_NAMES else "scale"
@@ -114,7 +116,7 @@ class Recipe:
     def __init__(self, name: str, source: str, specs: Mapping[tuple[str, str], Spec], *,
                  n_layer: int, roles: object = None, layer: str | None = None,
                  scan_axis: int | None = None, stack: str | None = None,
-                 notes: Sequence[str] = (),
+                 layout: str = "in_out", notes: Sequence[str] = (),
                  extras: Mapping[str, float] | None = None):
         fn = f"recipes.{name}"
         self.name, self.source, self.n_layer = name, source, n_layer
@@ -128,6 +130,7 @@ class Recipe:
                              "a regex whose first group is the layer index")
         self._stack = _regex(fn, "stack", stack, DEFAULT_STACK,
                              "a regex matching the paths of a scanned stack's leaves")
+        self.layout = _checks.choice(fn, "layout", layout, LAYOUTS)
         if scan_axis is not None:
             scan_axis = _checks.integer(fn, "scan_axis", scan_axis, minimum=-8)
         self.scan_axis = scan_axis
@@ -141,7 +144,7 @@ class Recipe:
         """``(role, kind)`` of a leaf path, or ``None`` when no role pattern matches."""
         for regex, role in self._roles:
             if regex.search(path):
-                return role, _kind(self._fn, path, role)
+                return role, _kind(path, role)
         return None
 
     def layer_of(self, path: str) -> int | None:
@@ -202,7 +205,7 @@ class Recipe:
                 "an unrolled path such as 'h/3/...' or 'layers_3/...', or scan_axis=",
                 "For nn.scan / nnx.vmap stacks pass scan_axis (usually 0); for other "
                 "namings pass layer=regex (and stack=regex for a scanned stack)."))
-        return spec.make(Leaf(path, shape, role, kind, layer, self.n_layer))
+        return spec.make(Leaf(path, shape, role, kind, layer, self.n_layer, self.layout))
 
     def _spec(self, role: str, kind: str, path: str) -> Spec:
         for key in ((role, kind), (role, "*"), ("*", kind)):
@@ -298,7 +301,7 @@ def _stacked(recipe: Recipe, spec: Spec, path: str, shape: tuple[int, ...], role
             f"{path!r} with shape {shape}", f"an axis of size n_layer={recipe.n_layer}"))
     axis %= rank
     sliced = shape[:axis] + shape[axis + 1:]
-    inits = [spec.make(Leaf(path, sliced, role, kind, i, recipe.n_layer))
+    inits = [spec.make(Leaf(path, sliced, role, kind, i, recipe.n_layer, recipe.layout))
              for i in range(recipe.n_layer)]
 
     def body(key: KeyArray, shp: tuple[int, ...], dt: np.dtype, out_sharding: OutSharding

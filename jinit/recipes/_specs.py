@@ -5,23 +5,41 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from .. import _basic, _constant, _variance
+from .. import _basic, _checks, _constant, _variance
 from .. import presets as _presets
 from .._fans import compute_fans
 from ._recipe import Leaf, Spec, split
 
 
 def fan_axes(leaf: Leaf) -> tuple[object, object]:
-    """``(in_axis, out_axis)`` of a kernel in the Flax layout, multi-axis kernels included.
+    """``(in_axis, out_axis)`` of a kernel, multi-axis kernels included.
 
-    A DenseGeneral query/key/value kernel ``(d, heads, head_dim)`` contracts axis 0 and
-    produces the rest; an attention output kernel ``(heads, head_dim, d)`` contracts all
-    but the last. Every other kernel is ``(..., in, out)`` (Dense ``(in, out)``, conv HWIO).
+    In the Flax layout (``layout="in_out"``), a DenseGeneral query/key/value kernel
+    ``(d, heads, head_dim)`` or a fused MLP input kernel ``(d, 2, d_ff)`` contracts axis 0
+    and produces the rest; an attention or MLP output kernel ``(heads, head_dim, d)``
+    contracts all but the last. Every other kernel is ``(..., in, out)`` (Dense
+    ``(in, out)``, conv HWIO). With ``layout="out_in"`` (PyTorch and Equinox ``weight``)
+    a matrix is ``(out, in)``.
+
+    A leaf named ``weight`` in the Flax layout is refused: that is PyTorch's and Equinox's
+    name for an ``(out, in)`` matrix, whose fans would silently swap.
     """
     rank = len(leaf.shape)
-    if rank >= 3 and leaf.role in ("q", "k", "v", "qkv"):
+    if leaf.layout == "out_in":
+        if rank != 2:
+            raise ValueError(_checks.message(
+                "recipes", "shape", leaf.shape, f"of leaf {leaf.path!r} has {rank} axes",
+                "a 2-axis (out, in) weight with layout='out_in'"))
+        return -1, -2
+    if leaf.path.rsplit("/", 1)[-1] == "weight" and rank >= 2:
+        raise ValueError(_checks.message(
+            "recipes", "path", leaf.path, "names a 'weight', PyTorch's and Equinox's name for "
+            "an (out, in) matrix, while this recipe computes fans in the Flax (in, out) layout",
+            "a Flax 'kernel', or layout='out_in' for (out, in) weights",
+            "Pass layout='out_in' to the recipe if this leaf is (out, in)."))
+    if rank >= 3 and leaf.role in ("q", "k", "v", "qkv", "mlp_gate", "mlp_up"):
         return 0, tuple(range(1, rank))
-    if rank >= 3 and leaf.role == "attn_out":
+    if rank >= 3 and leaf.role in ("attn_out", "mlp_out"):
         return tuple(range(rank - 1)), rank - 1
     return -2, -1
 
