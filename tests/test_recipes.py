@@ -23,7 +23,7 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 import jinit
-from jinit import recipes
+from jinit import audit, recipes
 from jinit.tree import init_tree, path_str
 
 Z = 5.3
@@ -336,6 +336,7 @@ def expect_nanochat(path, shape):
 def test_gpt_family_linen(name, recipe, expect, split):
     params = init_tree(KEY, gpt_shapes(split), recipe)
     assert check(params, expect) == []
+    assert audit.check(params, recipe).ok
 
 
 def test_gpt2_and_nanogpt_tell_each_other_apart():
@@ -343,8 +344,10 @@ def test_gpt2_and_nanogpt_tell_each_other_apart():
     two differ: every c_proj (0.02 against 0.02/√(2L)) and wpe (0.01 against 0.02)."""
     params = init_tree(KEY, gpt_shapes(), recipes.gpt2(L))
     bad = {b[0] for b in check(params, expect_nanogpt)}
-    assert bad == {f"params/h_{i}/{m}/c_proj/kernel" for i in range(L) for m in ("attn", "mlp")
-                   } | {"params/wpe/embedding"}
+    planted = {f"params/h_{i}/{m}/c_proj/kernel" for i in range(L) for m in ("attn", "mlp")
+               } | {"params/wpe/embedding"}
+    assert bad == planted
+    assert set(audit.check(params, recipes.nanogpt(L)).flagged) == planted
 
 
 # ---------------------------------------------------------------------------- llama (nnx)
@@ -382,8 +385,10 @@ def _state_params(state):
 
 @pytest.mark.parametrize("depth_init", [True, False])
 def test_llama_torchtitan_nnx(depth_init):
-    state = init_tree(KEY, llama_state(), recipes.llama_torchtitan(L, D, depth_init=depth_init))
+    recipe = recipes.llama_torchtitan(L, D, depth_init=depth_init)
+    state = init_tree(KEY, llama_state(), recipe)
     assert check(state, lambda p, s: expect_torchtitan(p, s, depth_init)) == []
+    assert audit.check(state, recipe).ok
 
 
 def test_llama_hf_nnx_merges_into_a_working_model():
@@ -438,7 +443,9 @@ def olmo_shapes():
     (recipes.olmo_megatron(L, D), expect_megatron),
 ])
 def test_olmo_linen(recipe, expect):
-    assert check(init_tree(KEY, olmo_shapes(), recipe), expect) == []
+    params = init_tree(KEY, olmo_shapes(), recipe)
+    assert check(params, expect) == []
+    assert audit.check(params, recipe).ok
 
 
 def test_support_checks_catch_a_planted_truncation_change():
@@ -455,6 +462,7 @@ def test_support_checks_catch_a_planted_truncation_change():
 def test_olmo_mitchell_against_megatron_fails():
     params = init_tree(KEY, olmo_shapes(), recipes.olmo_megatron(L, D))
     assert len(check(params, expect_mitchell)) >= 3 * L
+    assert len(audit.check(params, recipes.olmo_mitchell(L, D, FF)).flagged) >= 3 * L
 
 
 class OCAttention(nnx.Module):
@@ -522,8 +530,10 @@ def olmo_core_state():
 
 @pytest.mark.parametrize("method", recipes._olmo.OLMO_CORE_METHODS)
 def test_olmo_core_nnx(method):
-    state = init_tree(KEY, olmo_core_state(), recipes.olmo_core(method, L, D))
+    recipe = recipes.olmo_core(method, L, D)
+    state = init_tree(KEY, olmo_core_state(), recipe)
     assert check(state, expect_olmo_core(method)) == []
+    assert audit.check(state, recipe).ok
 
 
 def test_olmo_core_llama_against_normal_fails():
@@ -564,8 +574,10 @@ def test_maxtext_scanned_stack():
     shapes = maxtext_shapes()
     q = shapes["params"]["layers"]["self_attention"]["query"]["kernel"]
     assert q.shape == (L, D, H, D // H)
-    params = init_tree(KEY, shapes, recipes.maxtext(L, D, D // H, FF, scan_axis=0))
+    recipe = recipes.maxtext(L, D, D // H, FF, scan_axis=0)
+    params = init_tree(KEY, shapes, recipe)
     assert check(params, expect_maxtext) == []
+    assert audit.check(params, recipe).ok         # each layer's slice against its own law
 
 
 def test_maxtext_scanned_stack_needs_scan_axis_for_fans():
@@ -594,6 +606,11 @@ def test_scanned_per_layer_std_equals_unrolled(axis):
         for x in (np.take(a, i, axis=axis), u):
             assert _std_ok(x, _titan_std(i), "normal")[0]
             assert not _std_ok(x, _titan_std(i + 1), "normal")[0]     # control: next layer
+    assert audit.check(init_tree(KEY, stacked, r), r).ok
+    # Negative control: the unrolled layer 0 values stacked in every slice fail slices 1..L-1.
+    same = np.stack([np.asarray(b["layers"]["0"]["attention"]["wo"]["kernel"])] * L, axis=axis)
+    report = audit.check({"layers": {"attention": {"wo": {"kernel": jnp.asarray(same)}}}}, r)
+    assert list(report.flagged) == ["layers/attention/wo/kernel"]
 
 
 # --------------------------------------------------------------------------------- ViT
@@ -622,6 +639,7 @@ def expect_vit(path, shape):
 def test_vit():
     params = init_tree(KEY, vit_shapes(), recipes.vit(L, D))
     assert check(params, expect_vit) == []
+    assert audit.check(params, recipes.vit(L, D)).ok
 
 
 def test_vit_against_gpt2_fails():
@@ -653,6 +671,7 @@ def test_deepnet_constants_and_fused_qkv():
 
     leaves = _leaves(params)
     assert [b for b in check(params, expect) if "c_attn" not in b[0]] == []
+    assert audit.check(params, r).ok          # the fused QKV part by part
     for i in range(L):   # fused QKV: q and k at gain 1, v at gain beta
         w = leaves[f"params/h_{i}/attn/c_attn/kernel"]
         std = math.sqrt(2 / (D + D))
@@ -770,3 +789,16 @@ def test_sharded_values_equal_unsharded():
         assert np.array_equal(np.asarray(x), np.asarray(y))
     kernel = a["params"]["h_0"]["mlp"]["c_fc"]["kernel"]
     assert len(kernel.sharding.device_set) == 8
+
+
+def test_recipes_example_runs(capsys):
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).parent.parent / "examples" / "recipes.py"
+    spec = importlib.util.spec_from_file_location("recipes_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--layers", "2", "--width", "32", "--vocab", "64"]) == 0
+    out = capsys.readouterr().out
+    assert "audit: PASS" in out and "exactly the residual projections and wpe: yes" in out

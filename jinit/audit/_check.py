@@ -93,8 +93,33 @@ def _exact(leaf: jax.Array, init: Callable, law: _laws.Exact, key: Callable, row
                         bound=bound, passed=differ == 0, info={"differ": differ, "worst": worst})]
 
 
+def _audit_pieces(path: str, leaf: jax.Array, init: Callable, alpha: float, seed: int) -> Leaf:
+    """A leaf made of per-slice initializers (a recipe's scanned stack or fused QKV).
+
+    Each piece is audited against its own initializer's law at ``alpha / pieces``, so the
+    leaf keeps its false-flag rate; the leaf is flagged when any piece is.
+    """
+    axis, inits, mode = init.pieces
+    shape, dtype = tuple(int(d) for d in leaf.shape), np.dtype(leaf.dtype)
+    if mode == "stack":
+        parts = [jnp.take(leaf, i, axis=axis) for i in range(len(inits))]
+    else:
+        parts = jnp.split(leaf, len(inits), axis=axis)
+    subs = [audit_leaf(f"{path}[{i}]", part, piece, alpha / len(inits), seed)
+            for i, (part, piece) in enumerate(zip(parts, inits, strict=True))]
+    out = Leaf(path, _laws.label_of(init), shape, dtype.name, "ok")
+    out.method = f"{len(inits)} {'layers' if mode == 'stack' else 'parts'}"
+    out.checks = [c for sub in subs for c in sub.checks]
+    out.detectable = max(sub.detectable for sub in subs)
+    if any(sub.verdict == "FLAGGED" for sub in subs):
+        out.verdict = "FLAGGED"
+    return out
+
+
 def audit_leaf(path: str, leaf: jax.Array, init: Callable, alpha: float, seed: int) -> Leaf:
     """One leaf against the law ``init`` declares (a fresh draw of ``init`` when none)."""
+    if getattr(init, "pieces", None) is not None:
+        return _audit_pieces(path, leaf, init, alpha, seed)
     shape, dtype = tuple(int(d) for d in leaf.shape), np.dtype(leaf.dtype)
     resolved = _laws.resolve(init, shape, dtype)
     out = Leaf(path, resolved.label, shape, dtype.name, "ok")
