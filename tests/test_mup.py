@@ -260,7 +260,9 @@ def test_errors():
         jinit.mup.plan(params, 32)
     with pytest.raises(ValueError, match=r"gives no role for 'Dense_0/kernel'"):
         jinit.mup.plan(params, 32, width=256)
-    with pytest.raises(ValueError, match=r"base=.* lists parameters that do not match"):
+    with pytest.raises(ValueError, match=r"mup.plan\(\): base='<1 leaves>' does not match params: "
+                                         r"first path only in params: 'Dense_0/bias'; first "
+                                         r"path only in base: 'other'; expected"):
         jinit.mup.plan(params, {"other": jnp.zeros((2, 2))})
     with pytest.raises(ValueError, match=r"mup.initializer\(\): base_fan_in=None is missing"):
         jinit.mup.initializer("output")
@@ -269,6 +271,8 @@ def test_errors():
     with pytest.raises(ValueError, match=r"head_dim=0 is out of range"):
         jinit.mup.attention_scale(0)
     plan = jinit.mup.plan(params, base)
+    with pytest.raises(TypeError, match=r"mup.plan\(\): width=None is missing"):
+        jinit.mup.plan(params, 32.0)
     with pytest.raises(KeyError, match=r"params='params/Dense_0/bias' names a parameter"):
         plan.transform().init({"params": params})
 
@@ -322,3 +326,32 @@ def test_mup_transfer_example_smoke(tmp_path, capsys):
     assert set(out["best_log2_lr"]) == {(p, w) for p in ("sp", "mup") for w in (16, 32)}
     assert (tmp_path / "t.png").stat().st_size > 0
     assert "best log2 lr" in capsys.readouterr().out
+
+
+def test_plan_names_an_extra_or_missing_top_level():
+    # The full linen `variables` as base, `variables["params"]` as params: the message says
+    # the base has an extra "params/" level (and the reverse names the missing one).
+    x = jnp.ones((2, 8))
+    variables = MLP(256).init(jax.random.key(0), x)
+    base_vars = jax.eval_shape(MLP(32).init, jax.random.key(0), x)
+    with pytest.raises(ValueError, match=r"^mup.plan\(\): base='params/...' has an extra top "
+                                         r"level 'params/' compared with params; expected a base "
+                                         r"tree with the same paths as params. "
+                                         r"Pass base\['params'\].$"):
+        jinit.mup.plan(variables["params"], base_vars)
+    with pytest.raises(ValueError, match=r"base='params/...' has a missing top level 'params/' "
+                                         r".* Pass params\['params'\]"):
+        jinit.mup.plan(variables, base_vars["params"])
+    # Same paths but one renamed leaf: the first differing path on each side.
+    other = dict(base_vars["params"])
+    other["Head"] = other.pop("Dense_2")
+    with pytest.raises(ValueError, match=r"first path only in params: 'Dense_2/bias'; first path "
+                                         r"only in base: 'Head/bias'"):
+        jinit.mup.plan(variables["params"], other)
+
+
+def test_roles_rule_that_matches_nothing_warns():
+    params, base = _linen(256)
+    with pytest.warns(jinit.tree.UnmatchedRuleWarning, match=r"mup.plan\(\): roles='Dense_9' "
+                                                              r"has a pattern that matched no leaf"):
+        jinit.mup.plan(params, base, roles={"Dense_9": "hidden"})

@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jinit import _checks, mup
+from jinit._rules import path_str
 
 PARAMETRIZATIONS = ("sp", "mup")
 # Thresholds on the last-step log-log slopes with the defaults (Adam, widths 64..1024, 8
@@ -168,7 +169,7 @@ def _factors(width: int, base_width: int, parametrization: str, *, in_dim: int, 
 
     def as_tree(table):
         return jax.tree_util.tree_map_with_path(
-            lambda p, _: np.float32(table[mup.path_name(p)]), tree)
+            lambda p, _: np.float32(table[path_str(p)]), tree)
 
     return as_tree(init), as_tree(lr)
 
