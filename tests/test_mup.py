@@ -545,7 +545,8 @@ def test_unit_helpers_scales():
         total += a * a
         var += a * a
     assert math.isclose(total, 0.25, rel_tol=1e-12)
-    assert unit.transformer_taus(1) == pytest.approx([2 ** -0.5, 3 ** -0.5])
+    # Reference rule at 1 layer: tau = alpha / sqrt(1 + a alpha_attn^2 + b alpha_mlp^2).
+    assert unit.transformer_taus(1) == pytest.approx([1.0, 2 ** -0.5])
     # Gradients of the residual pair are the true gradients of the forward.
     f = lambda x: unit.residual_apply(jnp.sin, x, 0.7)  # noqa: E731
     g = lambda x: (x + 0.7 * jnp.sin(x)) / math.sqrt(1 + 0.49)  # noqa: E731

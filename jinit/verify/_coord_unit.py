@@ -167,7 +167,7 @@ def unit_check(widths: Sequence[int] = (64, 256, 1024), *, depth: int = 4, steps
         plan = unit.plan(p, roles={"^head$": "output"})
         tx = optax.chain(optax.adam(lr), plan.transform())
 
-        def train(p):
+        def train(p, tx=tx):
             def step(carry, _):
                 q, s = carry
                 u, s = tx.update(jax.grad(loss)(q, None), s, q)
