@@ -63,3 +63,17 @@ def test_unit_check_widths_64_to_1024():
 
     r = unit_check()
     assert r.passed, r.table()
+
+
+def test_cli_rejects_an_unknown_coord_check_kind():
+    import shutil
+    import subprocess
+
+    exe = shutil.which("jinit")
+    if exe is None:
+        pytest.skip("the jinit console command is not installed")
+    proc = subprocess.run([exe, "verify", "--only", "he_normal", "--coord-check", "depht"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "--coord-check 'depht' is not a check; expected width, depth, unit" in proc.stderr
+    assert "Traceback" not in proc.stderr
