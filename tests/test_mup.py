@@ -507,3 +507,20 @@ def test_unit_helpers_scales():
     dense = unit.Dense(16)
     y, _ = dense.init_with_output(jax.random.key(0), jnp.ones((4, 256), jnp.bfloat16))
     assert y.dtype == jnp.bfloat16 and y.shape == (4, 16)
+
+
+@pytest.mark.standard_promotion  # jax.nn.dot_product_attention in bfloat16
+def test_unit_attention_output_has_unit_rms():
+    # Unit q, k, v of head_dim 64 give near-uniform attention; the output is a mean of s
+    # values (RMS s^-1/2), which u-μP's scale (~sqrt(s) here) brings back to 1.
+    from jinit.mup import unit
+
+    s = 256
+    q, k, v = jax.random.normal(jax.random.key(7), (3, 4, s, 2, 64), jnp.float32)
+    out = unit.attention(q.astype(jnp.bfloat16), k.astype(jnp.bfloat16), v.astype(jnp.bfloat16))
+    rms = float(jnp.sqrt(jnp.mean(jnp.square(out.astype(jnp.float32)))))
+    assert 0.8 < rms < 1.25, rms
+    plain = jax.nn.dot_product_attention(q, k, v, scale=1 / 64)   # negative control
+    assert float(jnp.sqrt(jnp.mean(jnp.square(plain)))) < 0.2
+    gv = jax.grad(lambda t: jnp.sum(unit.attention(q, k, t) * v))(v)
+    assert 0.5 < float(jnp.sqrt(jnp.mean(jnp.square(gv)))) < 2.0
