@@ -6,6 +6,7 @@ float32/float64) the same bits, plus correct low-precision sampling and clear er
 
 from . import lsuv as lsuv
 from . import mup as mup
+from . import recipes as recipes
 from . import presets as presets
 from . import residual as residual
 from . import theory as theory
@@ -79,6 +80,7 @@ __all__ = [
     "lsuv",
     "mup",
     "presets",
+    "recipes",
     "residual",
     "theory",
     "tree",
