@@ -10,6 +10,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+_COORD_KINDS = ("width", "depth", "unit")
 _DTYPES = ("float32", "bfloat16", "float16", "float64", "complex64", "float8_e4m3fn",
            "float8_e5m2")
 
@@ -61,9 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--full", action="store_true",
                    help="every variant x shape x dtype (float8 included); takes longer")
     v.add_argument("--no-signal", action="store_true", help="skip signal propagation")
-    v.add_argument("--coord-check", action="store_true",
-                   help="also run the muP coordinate check (needs optax; with --plot, "
-                        "draws it to FILE-coord.png)")
+    v.add_argument("--coord-check", nargs="?", const=list(_COORD_KINDS), type=_names,
+                   metavar="KINDS",
+                   help="also run coordinate checks (needs optax): comma-separated among "
+                        f"{', '.join(_COORD_KINDS)} (muP, CompleteP, u-muP; default all); with "
+                        "--plot, draws the width check to FILE-coord.png")
     v.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     v.add_argument("-v", "--verbose", action="store_true", help="print every check, not one row "
                                                                 "per initializer x shape x dtype")
@@ -115,6 +118,9 @@ def _verify(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             print("jinit verify: error: --plot needs matplotlib; install it with "
                   "pip install 'jinit[plot]'", file=sys.stderr)
             return 2
+    for k in args.coord_check or ():
+        if k not in _COORD_KINDS:
+            parser.error(f"--coord-check {k!r} is not a check; expected {', '.join(_COORD_KINDS)}")
     if args.coord_check:
         try:
             import optax  # noqa: F401

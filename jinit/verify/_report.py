@@ -58,8 +58,7 @@ class Report:
         if self.signal is not None:
             parts.append(self._signal_table())
         if self.coord is not None:
-            parts.append("μP coordinate check (log-log slope of update size against width)\n"
-                         + self.coord.table())
+            parts.append("coordinate checks\n" + self.coord.table())
         parts.append(self.summary())
         return "\n\n".join(p for p in parts if p)
 
@@ -127,7 +126,7 @@ class Report:
             if len(bad) > 20:
                 lines.append(f"  ... and {len(bad) - 20} more (see --json)")
         if self.coord is not None and not self.coord.passed:
-            lines.append("FAILED: the μP coordinate check.")
+            lines.append("FAILED: a coordinate check.")
         lines.append("PASS" if self.passed else "FAIL")
         return "\n".join(lines)
 
@@ -210,7 +209,7 @@ def stderr_progress(start: float | None = None) -> Callable[[str], None]:
 def run(only: Sequence[str] | None = None, *, samples: int = _suite.DEFAULT_SAMPLES,
         dtypes: Sequence[str] | None = None, full: bool = False, signal: bool = True,
         depth: int = 32, width: int = 256, activations: Sequence[str] | None = None,
-        coord_check: bool = False, seed: int = 0, alpha: float = ALPHA,
+        coord_check: bool | Sequence[str] = False, seed: int = 0, alpha: float = ALPHA,
         progress: Callable[[str], None] | None = None) -> Report:
     """Runs the verification suite and returns a :class:`Report`.
 
@@ -223,7 +222,8 @@ def run(only: Sequence[str] | None = None, *, samples: int = _suite.DEFAULT_SAMP
       signal: run signal propagation (relu, tanh, gelu, selu over the main schemes).
       depth, width: the signal-propagation stack.
       activations: restrict signal propagation to these activations.
-      coord_check: also run the μP coordinate check (needs optax).
+      coord_check: also run the coordinate checks (needs optax): ``True`` for all, or kinds
+        among ``"width"`` (μP), ``"depth"`` (CompleteP), ``"unit"`` (u-μP).
       seed: the base seed; every check is deterministic given it.
       alpha: the false-failure rate of each statistical check.
       progress: called with progress lines (e.g. :func:`stderr_progress`).
@@ -260,11 +260,10 @@ def run(only: Sequence[str] | None = None, *, samples: int = _suite.DEFAULT_SAMP
         checks.extend(sig.checks())
     coord = None
     if coord_check:
-        from ._coord import coord_check as run_coord
+        from ._coord import COORD_KINDS, coord_checks
 
-        if progress:
-            progress("coord-check: training MLPs at widths 64..1024 (SP and μP)")
-        coord = run_coord(seed=seed)
+        kinds = COORD_KINDS if coord_check is True else tuple(coord_check)
+        coord = coord_checks(kinds, seed=seed, progress=progress)
     config = {"only": list(only or []), "samples": samples, "dtypes": list(dtypes or []),
               "full": full, "signal": sig is not None, "depth": depth, "width": width,
               "coord_check": coord_check, "seed": seed, "alpha": alpha}
