@@ -62,34 +62,35 @@ def assert_promised(samples, variance, law):
 K = jax.random.key(0)
 HE = {r"weight": jinit.he_normal()}
 
-# (layer, leaf getter, fan_in by Equinox's meaning of its axes)
+# (layer constructor, leaf getter, fan_in by Equinox's meaning of its axes)
 LAYERS = {
-    "Linear(32->128)": (eqx.nn.Linear(32, 128, key=K), lambda m: m.weight, 32),
-    "Linear(128->10)": (eqx.nn.Linear(128, 10, key=K), lambda m: m.weight, 128),
-    "Conv1d(6->16, k=5)": (eqx.nn.Conv1d(6, 16, 5, key=K), lambda m: m.weight, 6 * 5),
-    "Conv2d(4->8, k=3)": (eqx.nn.Conv2d(4, 8, 3, key=K), lambda m: m.weight, 4 * 9),
-    "Conv3d(2->4, k=3)": (eqx.nn.Conv3d(2, 4, 3, key=K), lambda m: m.weight, 2 * 27),
-    "Conv2d(8->16, k=3, groups=4)": (eqx.nn.Conv2d(8, 16, 3, groups=4, key=K),
+    "Linear(32->128)": (lambda: eqx.nn.Linear(32, 128, key=K), lambda m: m.weight, 32),
+    "Linear(128->10)": (lambda: eqx.nn.Linear(128, 10, key=K), lambda m: m.weight, 128),
+    "Conv1d(6->16, k=5)": (lambda: eqx.nn.Conv1d(6, 16, 5, key=K), lambda m: m.weight, 6 * 5),
+    "Conv2d(4->8, k=3)": (lambda: eqx.nn.Conv2d(4, 8, 3, key=K), lambda m: m.weight, 4 * 9),
+    "Conv3d(2->4, k=3)": (lambda: eqx.nn.Conv3d(2, 4, 3, key=K), lambda m: m.weight, 2 * 27),
+    "Conv2d(8->16, k=3, groups=4)": (lambda: eqx.nn.Conv2d(8, 16, 3, groups=4, key=K),
                                      lambda m: m.weight, 2 * 9),
-    "ConvTranspose2d(6->4, k=3)": (eqx.nn.ConvTranspose2d(6, 4, 3, key=K),
+    "ConvTranspose2d(6->4, k=3)": (lambda: eqx.nn.ConvTranspose2d(6, 4, 3, key=K),
                                    lambda m: m.weight, 6 * 9),
-    "ConvTranspose1d(8->4, k=4, groups=2)": (eqx.nn.ConvTranspose1d(8, 4, 4, groups=2, key=K),
+    "ConvTranspose1d(8->4, k=4, groups=2)": (lambda: eqx.nn.ConvTranspose1d(8, 4, 4, groups=2, key=K),
                                              lambda m: m.weight, 4 * 4),
-    "MLP layer 0": (eqx.nn.MLP(16, 4, 64, 2, key=K), lambda m: m.layers[0].weight, 16),
-    "MLP layer 2": (eqx.nn.MLP(16, 4, 64, 2, key=K), lambda m: m.layers[2].weight, 64),
-    "MultiheadAttention query_proj": (eqx.nn.MultiheadAttention(4, 32, qk_size=16, key=K),
+    "MLP layer 0": (lambda: eqx.nn.MLP(16, 4, 64, 2, key=K), lambda m: m.layers[0].weight, 16),
+    "MLP layer 2": (lambda: eqx.nn.MLP(16, 4, 64, 2, key=K), lambda m: m.layers[2].weight, 64),
+    "MultiheadAttention query_proj": (lambda: eqx.nn.MultiheadAttention(4, 32, qk_size=16, key=K),
                                       lambda m: m.query_proj.weight, 32),
-    "MultiheadAttention output_proj": (eqx.nn.MultiheadAttention(4, 32, vo_size=16, key=K),
+    "MultiheadAttention output_proj": (lambda: eqx.nn.MultiheadAttention(4, 32, vo_size=16, key=K),
                                        lambda m: m.output_proj.weight, 4 * 16),
-    "GRUCell weight_ih": (eqx.nn.GRUCell(12, 20, key=K), lambda m: m.weight_ih, 12),
-    "GRUCell weight_hh": (eqx.nn.GRUCell(12, 20, key=K), lambda m: m.weight_hh, 20),
-    "LSTMCell weight_ih": (eqx.nn.LSTMCell(12, 20, key=K), lambda m: m.weight_ih, 12),
+    "GRUCell weight_ih": (lambda: eqx.nn.GRUCell(12, 20, key=K), lambda m: m.weight_ih, 12),
+    "GRUCell weight_hh": (lambda: eqx.nn.GRUCell(12, 20, key=K), lambda m: m.weight_hh, 20),
+    "LSTMCell weight_ih": (lambda: eqx.nn.LSTMCell(12, 20, key=K), lambda m: m.weight_ih, 12),
 }
 
 
 @pytest.mark.parametrize("name", list(LAYERS))
 def test_plain_he_normal_gets_equinox_fans(name):
-    layer, get, fan_in = LAYERS[name]
+    make, get, fan_in = LAYERS[name]
+    layer = make()
     assert_promised(draws(layer, HE, get), 2.0 / fan_in, "truncated_normal")
 
 
@@ -116,7 +117,7 @@ def test_naive_default_axes_are_wrong_and_the_adapter_is_right():
     for n_in, n_out in ((32, 128), (128, 10)):
         layer = eqx.nn.Linear(n_in, n_out, key=K)
         keys = jax.random.split(K, -(-N_DRAWS // (n_in * n_out)))
-        naive = jax.vmap(lambda k: jinit.he_normal()(k, layer.weight.shape))(keys)
+        naive = jax.vmap(lambda k, s=layer.weight.shape: jinit.he_normal()(k, s))(keys)
         ratio = float(np.mean(np.asarray(naive, np.float64) ** 2)) * n_in / 2
         assert ratio == pytest.approx(n_in / n_out, rel=0.02)
         assert not passes(naive, 2.0 / n_in, "truncated_normal")
