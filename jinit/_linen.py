@@ -74,8 +74,9 @@ def rules_from(model: Any, *inputs: Any, method: Any = None, **init_kwargs: Any
 
     Parameters a module creates with an initializer that is not a ``*_init`` field
     (``self.param('w', some_fn, shape)``) get no rule: add one, or ``init_tree`` names the
-    leaf. Rules are a ``dict``: merge it with your own (earlier keys win in ``init_tree``:
-    put overrides first, ``{**overrides, **rules_from(model, x)}``).
+    leaf. The keys are exact paths: to override a leaf, assign its key
+    (``rules['^params/Dense_0/kernel$'] = jinit.zeros``); a broader pattern placed before it
+    would leave the declared rule matching nothing, which ``init_tree`` reports.
 
     Args:
       model: a ``flax.linen.Module``.
