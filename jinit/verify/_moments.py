@@ -50,7 +50,6 @@ from ._laws import (
 )
 
 ALPHA = 1e-6
-DEFAULT_SAMPLES = 2 ** 22
 EDGES = 255          # test points for the DKW statistic
 _HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -274,7 +273,11 @@ def _stats(task: Task, x: jax.Array) -> dict:
     base = law.base if isinstance(law, _laws.Rounded) else law
     edges = np.sort(np.asarray(base.ppf(np.arange(1, EDGES + 1) / (EDGES + 1)), cdt))
     xf = x.astype(cdt)
-    out = dict(_real_reduce(xf.reshape(-1)[:n], np.asarray(law.mean, cdt), edges))
+    # Centre at the mean of the law as delivered in this dtype (the rounded law below 32 bits),
+    # the same number the host adds back: the sums are then of x - centre exactly.
+    centre = np.asarray(_laws.for_dtype(base, dtype).mean, cdt)
+    out = dict(_real_reduce(xf.reshape(-1)[:n], centre, edges))
+    out["centre"] = centre
     zeros_per = getattr(base, "zeros_per", None)
     if zeros_per is not None:
         counts = jnp.sum(xf.reshape(task.arrays, -1, shape[-1]) == 0, axis=zeros_per[0] + 1)
@@ -378,7 +381,7 @@ def _real_checks(task: Task, st: dict, row: dict, alpha: float) -> list[Check]:
     mu, var, kurt = law.mean, law.variance, law.kurtosis
     s1, s2 = float(np.sum(st["s1"], dtype=np.float64)), float(np.sum(st["s2"], dtype=np.float64))
     mean_d = s1 / n
-    mean = mu + mean_d
+    mean = float(st["centre"]) + mean_d  # the sums are of x - centre
     svar = (s2 - n * mean_d * mean_d) / (n - 1)
     checks = [_finite(st, row, n)]
     half = z * math.sqrt(var / n)
