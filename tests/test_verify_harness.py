@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import jinit
-from jinit.verify import _expectations, _laws, _moments
+from jinit.verify import _complex_laws, _expectations, _laws, _moments, _verdicts
 
 DTYPES = ("float32", "bfloat16", "float16", "float8_e4m3fn", "float8_e5m2", "complex64")
 SAMPLES = 2 ** 18
@@ -27,7 +27,7 @@ SUBJECTS = {
     "normal(mean)": (jinit.presets.keras_random_normal(mean=0.2, stddev=0.1),
                      lambda shape, dtype, a: (_laws.Normal(0.1, 0.2) if not
                                               np.issubdtype(dtype, np.complexfloating)
-                                              else _laws.ComplexNormal(0.01))),
+                                              else _complex_laws.ComplexNormal(0.01))),
     "he_normal": (jinit.he_normal(), _expectations.vs(2.0, "fan_in", "truncated_normal")),
 }
 SHAPE = (256, 128)
@@ -57,7 +57,7 @@ def test_statistics_equal_float64_numpy(name, dtype):
     flat = np.asarray(x).reshape(-1)[:n]
     stats = _moments.run_tasks([task])[0]
     assert not isinstance(stats, Exception), stats
-    checks = _moments.evaluate(task, stats)
+    checks = _verdicts.evaluate(task, stats)
     if dtype == "complex64":
         w = flat.astype(np.complex128)
         mean = _measured(checks, "|mean|")
@@ -72,7 +72,7 @@ def test_statistics_equal_float64_numpy(name, dtype):
         counts = np.bincount(np.searchsorted(edges.astype(np.float64), r, side="left"),
                              minlength=256)
         # the device takes |w| in float32; a value within an ulp of an edge may fall either side
-        assert np.abs(_moments._counts(stats["hist_r"]) - counts).sum() <= n * 1e-4
+        assert np.abs(_verdicts.bin_counts(stats["hist_r"]) - counts).sum() <= n * 1e-4
         assert int(np.sum(stats["zeros"])) == int(np.sum(w == 0))
         return
     v = flat.astype(np.float64)
@@ -88,7 +88,7 @@ def test_statistics_equal_float64_numpy(name, dtype):
     edges = np.sort(np.asarray(task.law.ppf(np.arange(1, 256) / 256), np.float32)).astype(
         np.float64)
     counts = np.bincount(np.searchsorted(edges, v, side="left"), minlength=256)
-    assert np.array_equal(_moments._counts(stats["hist"]), counts)
+    assert np.array_equal(_verdicts.bin_counts(stats["hist"]), counts)
     # and the CDF the DKW check reports is that histogram's
     cdf = _laws.for_dtype(task.law, task.dtype).cdf(edges)
     dkw = _measured(checks, "cdf (DKW)")
@@ -99,7 +99,7 @@ def test_statistics_equal_float64_numpy(name, dtype):
 def test_the_float8_mean_is_the_plain_mean():
     """The case that failed, at the run's 2**20 values: the mean of the rounded law is -2^-11."""
     task = _task("glorot_uniform", "float8_e5m2", samples=2 ** 20)
-    checks = _moments.evaluate(task, _moments.run_tasks([task])[0])
+    checks = _verdicts.evaluate(task, _moments.run_tasks([task])[0])
     mean = _measured(checks, "mean")
     assert mean.expected == pytest.approx(-2.0 ** -11)
     assert mean.passed, mean

@@ -17,7 +17,8 @@ import numpy as np
 
 from . import _expectations
 from ._expectations import REAL_DTYPES
-from ._moments import ALPHA, Check, Task, arrays_for, evaluate, run_tasks
+from ._moments import ALPHA, Check, Task, arrays_for, run_tasks
+from ._verdicts import evaluate
 
 DEFAULT_SAMPLES = 2 ** 20
 # Schemes that take seconds per shape (many small QRs, per-unit sorts): the default run verifies
