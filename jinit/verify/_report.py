@@ -95,12 +95,12 @@ class Report:
                 rows.append((init if first else "", shape if first else "",
                              dtype if first else "", c.check, _text(c.expected),
                              _text(c.measured), c.bound, verdict))
-        return _grid(rows, width)
+        return _grid(rows, width, keep=(2, 5, 6, 7))
 
     def _signal_table(self, width: int) -> str:
         sig = self.signal
-        rows = [("scheme", "activation", "sigma_w^2", "forward q_L/q_0 (theory)",
-                 "backward g_0/g_L (theory)", "fate (fwd/bwd)", "verdict")]
+        rows = [("scheme", "act", "sigma_w^2", "forward q_L/q_0 (theory)",
+                 "backward g_0/g_L (theory)", "fate (fwd/bwd)", "vs theory")]
         for r in sig.rows:
             f, ft = r.forward[-1] / r.forward[0], r.forward_theory[-1] / r.forward_theory[0]
             b, bt = r.backward[0] / r.backward[-1], r.backward_theory[0] / r.backward_theory[-1]
@@ -108,13 +108,13 @@ class Report:
                     f"{r.forward_class}/{r.backward_class}")
             rows.append((r.scheme, r.activation, f"{r.sigma_w2:.3g}", f"{f:.3g} ({ft:.3g})",
                          f"{b:.3g} ({bt:.3g})", fate,
-                         "agrees with theory" if r.passed else "DISAGREES with theory"))
+                         "agrees" if r.passed else "DISAGREES"))
         head = (f"signal propagation: depth {sig.depth}, width {sig.width}, batch {sig.batch}, "
                 f"{sig.keys} keys, sigma_b^2 {sig.sigma_b2:g}. Fate: the measured factor is "
                 f"vanishing below 1/{sig.band:g}, exploding above {sig.band:g}, else stable. "
-                "The verdict says whether that fate is one mean-field theory predicts "
-                "(a scheme that explodes as predicted agrees).")
-        return _wrap(head, width) + "\n" + _grid(rows, width)
+                "'vs theory' says whether that fate is one mean-field theory predicts: it "
+                "agrees, or DISAGREES (a scheme that explodes as predicted agrees).")
+        return _wrap(head, width) + "\n" + _grid(rows, width, gap=1, keep=(1, 2, 5, 6))
 
     def summary(self, width: int | None = None) -> str:
         """One paragraph: counts, the detectable variance error, failures, time."""
@@ -220,10 +220,10 @@ def _wrap(line: str, width: int, indent: str = "") -> str:
 _GAP = 2
 
 
-def _fit(widths: list[int], floors: list[int], width: int) -> list[int]:
+def _fit(widths: list[int], floors: list[int], width: int, gap: int) -> list[int]:
     """Narrows the widest columns, one character at a time, until the row fits ``width``."""
     widths = list(widths)
-    while sum(widths) + _GAP * (len(widths) - 1) > width:
+    while sum(widths) + gap * (len(widths) - 1) > width:
         cands = [i for i, w in enumerate(widths) if w > floors[i]]
         if not cands:
             break
@@ -232,9 +232,9 @@ def _fit(widths: list[int], floors: list[int], width: int) -> list[int]:
     return widths
 
 
-# A long label breaks after a space, ',', '/', '=', a '(' that follows a name, or a '.' that a
-# name follows.
-_BREAK = re.compile(r"(?<=[ ,/=])|(?<=\w\()|(?<=\.)(?=[A-Za-z_])")
+# A long label breaks after a space, ',', '/', a '(' that follows a name, or a '.' that a name
+# follows.
+_BREAK = re.compile(r"(?<=[ ,/])|(?<=\w\()|(?<=\.)(?=[A-Za-z_])")
 
 
 def _tokens(text: str) -> list[str]:
@@ -245,12 +245,13 @@ def _cell(text: str, w: int) -> list[str]:
     """``text`` in lines of at most ``w`` characters, broken after separators where it can."""
     lines, line = [], ""
     for tok in _tokens(text):
-        while len(tok) > w:  # a token longer than the column: hard break
+        while len(tok) > w:  # a token longer than the column: break after a '_' if one fits
             if line:
                 lines.append(line.rstrip())
                 line = ""
-            lines.append(tok[:w])
-            tok = tok[w:]
+            cut = tok.rfind("_", 0, w) + 1 or w
+            lines.append(tok[:cut])
+            tok = tok[cut:]
         if len(line) + len(tok.rstrip()) > w:
             lines.append(line.rstrip())
             line = tok.lstrip()
@@ -260,25 +261,31 @@ def _cell(text: str, w: int) -> list[str]:
     return [ln for ln in lines if ln] or [""]
 
 
-def _grid(rows: Sequence[Sequence[str]], width: int = 100) -> str:
-    """A text table whose rows fit ``width`` columns: long cells wrap onto more lines."""
+def _grid(rows: Sequence[Sequence[str]], width: int = 100, gap: int = _GAP,
+          keep: Sequence[int] = ()) -> str:
+    """A text table whose rows fit ``width`` columns: long cells wrap onto more lines.
+
+    Columns in ``keep`` (verdicts, dtypes, bounds) never wrap while the others can.
+    """
     rows = [[str(c) for c in r] for r in rows]
     # headers wrap at their words; the body sets the width
     natural = [max([len(r[i]) for r in rows[1:]] + [len(w) for w in rows[0][i].split()])
                for i in range(len(rows[0]))]
     floors = [min(n, max(6, max(len(t.strip()) for r in rows for t in _tokens(r[i])),
-                         max(len(word) for word in rows[0][i].split())), 24)
+                         max(len(word) for word in rows[0][i].split())), 14)
               for i, n in enumerate(natural)]
-    widths = _fit(natural, floors, width)
-    widths = _fit(widths, [6] * len(widths), width)  # still too wide: break long tokens
+    for i in keep:
+        floors[i] = natural[i]
+    widths = _fit(natural, floors, width, gap)
+    widths = _fit(widths, [6] * len(widths), width, gap)  # still too wide: break long tokens
     lines = []
     for j, r in enumerate(rows):
         cells = [_cell(c, w) for c, w in zip(r, widths, strict=True)]
         for k in range(max(len(c) for c in cells)):
-            lines.append((" " * _GAP).join((c[k] if k < len(c) else "").ljust(w)
-                                           for c, w in zip(cells, widths, strict=True)).rstrip())
+            lines.append((" " * gap).join((c[k] if k < len(c) else "").ljust(w)
+                                          for c, w in zip(cells, widths, strict=True)).rstrip())
         if j == 0:
-            lines.append((" " * _GAP).join("-" * w for w in widths))
+            lines.append((" " * gap).join("-" * w for w in widths))
     return "\n".join(lines)
 
 
