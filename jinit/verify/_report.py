@@ -95,7 +95,7 @@ class Report:
                 rows.append((init if first else "", shape if first else "",
                              dtype if first else "", c.check, _text(c.expected),
                              _text(c.measured), c.bound, verdict))
-        return _grid(rows, width, keep=(2, 5, 6, 7))
+        return _grid(rows, width, gap=1, keep=(2, 5, 6, 7), room={0: 20})
 
     def _signal_table(self, width: int) -> str:
         sig = self.signal
@@ -262,10 +262,12 @@ def _cell(text: str, w: int) -> list[str]:
 
 
 def _grid(rows: Sequence[Sequence[str]], width: int = 100, gap: int = _GAP,
-          keep: Sequence[int] = ()) -> str:
+          keep: Sequence[int] = (), room: dict[int, int] | None = None) -> str:
     """A text table whose rows fit ``width`` columns: long cells wrap onto more lines.
 
-    Columns in ``keep`` (verdicts, dtypes, bounds) never wrap while the others can.
+    Columns in ``keep`` (verdicts, dtypes, bounds) never wrap while the others can; ``room``
+    gives a column at least that many characters (e.g. for initializer labels) before the
+    others narrow below their own floors.
     """
     rows = [[str(c) for c in r] for r in rows]
     # headers wrap at their words; the body sets the width
@@ -276,6 +278,8 @@ def _grid(rows: Sequence[Sequence[str]], width: int = 100, gap: int = _GAP,
               for i, n in enumerate(natural)]
     for i in keep:
         floors[i] = natural[i]
+    for i, w in (room or {}).items():
+        floors[i] = max(floors[i], min(w, natural[i]))
     widths = _fit(natural, floors, width, gap)
     widths = _fit(widths, [6] * len(widths), width, gap)  # still too wide: break long tokens
     lines = []
