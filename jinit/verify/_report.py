@@ -117,7 +117,8 @@ class Report:
         return _wrap(head, width) + "\n" + _grid(rows, width, gap=1, keep=(1, 2, 5, 6))
 
     def summary(self, width: int | None = None) -> str:
-        """One paragraph: counts, the detectable variance error, failures, time."""
+        """One paragraph: counts, the detectable variance error, failures, time (lines wrapped
+        to ``width`` when given)."""
         n = len(self.checks)
         bad = self.failures
         tasks = len({(c.initializer, c.shape, c.dtype) for c in self.checks
@@ -144,7 +145,8 @@ class Report:
         if not self.checks and self.coord is None:
             lines.append("Nothing was checked.")
         lines.append("PASS" if self.passed else "FAIL")
-        width = terminal_width() if width is None else width
+        if width is None:
+            return "\n".join(lines)
         return "\n".join(_wrap(line, width, "    " if line.startswith("  ") else "")
                          for line in lines)
 
