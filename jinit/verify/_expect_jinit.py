@@ -134,11 +134,11 @@ declare("orthogonal",
 declare("delta_orthogonal",
         lambda shape, dtype, a: DeltaOrthogonal(float(a.get("scale", 1.0)), int(a.get("column_axis", -1))),
         cases=(case((3, 3, 16, 32)), case((3, 8, 8)), case((2, 3, 3, 4, 8))), complex=True,
-        promise="zero off the centre tap (k-1)//2; centre = scale * orthogonal (c_in, c_out)")
+        heavy=True, promise="zero off the centre tap (k-1)//2; centre = scale * orthogonal (c_in, c_out)")
 declare("conv_orthogonal",
         lambda shape, dtype, a: ConvIsometry(float(a.get("scale", 1.0))),
         cases=(case((3, 3, 8, 16)), case((3, 16, 16)), case((2, 3, 4, 8))), complex=True,
-        promise="circular convolution is scale times an isometry at every frequency")
+        heavy=True, promise="circular convolution is scale times an isometry at every frequency")
 declare("identity", exact(_identity), cases=(case((64, 64)), case((4, 32, 48))),
         variants=({}, {"scale": 0.5}), complex=True,
         promise="scale * I over the last two axes, broadcast over leading axes")
@@ -150,9 +150,9 @@ declare("zero_init", exact(_zero_init),
                case((16, 48), normalization="paper")),
         complex=True, promise="identity / c * Hadamard, c = 1/sqrt(p) (isometry) or sqrt(2/p)")
 declare("sparse_columns", _sparse_columns, variants=({"sparsity": 0.25},), cases=(DENSE,),
-        complex=True, promise="each row: ceil(sparsity * n_out) zeros, rest N(0, std^2)")
+        complex=True, heavy=True, promise="each row: ceil(sparsity * n_out) zeros, rest N(0, std^2)")
 declare("sparse_incoming", _sparse_incoming, cases=(DENSE, CONV, STACKED), complex=True,
-        promise="each unit: exactly k non-zero incoming weights, N(0, scale^2)")
+        heavy=True, promise="each unit: exactly k non-zero incoming weights, N(0, scale^2)")
 
 
 def _for_activation(shape, dtype, args):

@@ -87,6 +87,8 @@ class Declaration:
         (``""`` for ``jinit`` itself, ``"presets"``, ``"residual"``, ``"mup"``).
       aliases: other public names bound to the same object.
       promise: the promise in words, for listings.
+      heavy: seconds per shape to draw (many small QRs, per-unit sorts): the default run
+        verifies it on its first shape in the real dtypes only.
     """
 
     name: str
@@ -98,6 +100,7 @@ class Declaration:
     module: str = ""
     aliases: tuple[str, ...] = ()
     promise: str = ""
+    heavy: bool = False
 
     @property
     def qualname(self) -> str:
