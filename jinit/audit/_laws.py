@@ -23,22 +23,22 @@ import numpy as np
 from jinit._base import Init, public_name
 from jinit.verify import Check as Check
 from jinit.verify import declarations as declarations
+from jinit.verify._complex_laws import ComplexLaw as ComplexLaw
 from jinit.verify._expectations import lookup as lookup
-from jinit.verify._laws import ComplexLaw as ComplexLaw
-from jinit.verify._laws import ConvIsometry as ConvIsometry
-from jinit.verify._laws import DeltaOrthogonal as DeltaOrthogonal
-from jinit.verify._laws import Exact as Exact
-from jinit.verify._laws import Orthogonal as Orthogonal
 from jinit.verify._laws import RealLaw as RealLaw
 from jinit.verify._laws import ZeroInflated as ZeroInflated
 from jinit.verify._laws import for_dtype as for_dtype
 from jinit.verify._laws import is_rounded as is_rounded
 from jinit.verify._laws import ndtri as ndtri
 from jinit.verify._moments import dkw_bound as dkw_bound
-from jinit.verify._moments import gram_bound as gram_bound
 from jinit.verify._moments import z_value as z_value
 from jinit.verify._signal import BAND as BAND
 from jinit.verify._signal import classify as classify
+from jinit.verify._structured_laws import ConvIsometry as ConvIsometry
+from jinit.verify._structured_laws import DeltaOrthogonal as DeltaOrthogonal
+from jinit.verify._structured_laws import Exact as Exact
+from jinit.verify._structured_laws import Orthogonal as Orthogonal
+from jinit.verify._verdicts import gram_bound as gram_bound
 
 STRUCTURED = (Orthogonal, DeltaOrthogonal, ConvIsometry)
 

@@ -159,9 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="signal-propagation width (default: %(default)s)")
     v.add_argument("--no-signal", action="store_true",
                    help="skip signal propagation (default: run it)")
-    v.add_argument("--coord-check", action="store_true",
-                   help="also run the muP coordinate check (needs optax; with --plot, draws it "
-                        "to FILE-coord.png) (default: off)")
+    v.add_argument("--coord-check", nargs="?", const=list(_COORD_KINDS),
+                   type=_typed(_coord_kinds, "check"), metavar="KINDS",
+                   help="also run coordinate checks (needs optax): comma-separated among "
+                        f"{', '.join(_COORD_KINDS)} (muP, CompleteP, u-muP; all when no list "
+                        "is given); with --plot, draws the width check to FILE-coord.png "
+                        "(default: off)")
     v.add_argument("--seed", type=_typed(_seed, "seed"), default=0,
                    help="base seed (default: %(default)s)")
     v.add_argument("--json", nargs="?", const="-", type=_typed(_json_target, "JSON target"),
