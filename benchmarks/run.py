@@ -17,7 +17,7 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SCRIPTS = ["throughput", "compile_time", "orthogonal", "whole_model", "sharded"]
+SCRIPTS = ["throughput", "compile_time", "orthogonal", "whole_model", "sharded", "audit"]
 
 
 def main(argv=None):

@@ -7,6 +7,7 @@ float32/float64) the same bits, plus correct low-precision sampling and clear er
 from . import lsuv as lsuv
 from . import mup as mup
 from . import presets as presets
+from . import recipes as recipes
 from . import residual as residual
 from . import theory as theory
 from . import tree as tree
@@ -79,7 +80,20 @@ __all__ = [
     "lsuv",
     "mup",
     "presets",
+    "recipes",
     "residual",
     "theory",
     "tree",
 ]
+
+# Submodules that import more than the initializers need are loaded on first use, so
+# ``import jinit`` stays light and ``jinit.audit.check(...)`` still works without an import.
+_LAZY = ("audit", "verify")
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -31,12 +31,26 @@ def compute_fans(
     (``jax.nn.initializers`` computes the same floats, so variance-scaling results match bit
     for bit), including its treatment of overlapping axes, which Flax's ``Embed`` relies on.
 
-    Layouts:
+    Layouts (``k`` the spatial kernel axes, ``g`` the groups):
 
-    * Dense kernel ``(in, out)`` and Flax convolution kernels HWIO ``(*spatial, in, out)``:
-      the defaults. ``(3, 3, 16, 32)`` gives ``(144, 288)``.
-    * PyTorch OIHW ``(out, in, *spatial)``: ``in_axis=1, out_axis=0``; ``(32, 16, 3, 3)``
-      gives the same ``(144, 288)``.
+    ==============  ===============  ===========================  ============================
+    framework       Dense / Linear   convolution                  axes to pass
+    ==============  ===============  ===========================  ============================
+    Flax (linen,    ``(in, out)``    HWIO ``(*k, in/g, out)``     none (the defaults)
+    nnx)
+    Keras 3         ``(in, out)``    ``(*k, in/g, out)``          none (the defaults)
+    PyTorch         ``(out, in)``    OIHW ``(out, in/g, *k)``;    ``in_axis=1, out_axis=0``
+                                     ConvTranspose                (ConvTranspose: ``in_axis=0,
+                                     ``(in, out/g, *k)``          out_axis=1``)
+    Equinox         ``(out, in)``    ``(out, in/g, *k)``, also    ``in_axis=1, out_axis=0``, or
+                                     ConvTranspose                none through
+                                                                  :func:`jinit.equinox.init`
+    ==============  ===============  ===========================  ============================
+
+    * HWIO ``(3, 3, 16, 32)`` gives ``(144, 288)``; OIHW ``(32, 16, 3, 3)`` with
+      ``in_axis=1, out_axis=0`` gives the same. With the default axes an ``(out, in)``
+      weight swaps the two fans silently: He on an Equinox ``Linear(32, 128)`` weight
+      ``(128, 32)`` then has a quarter of its variance.
     * Several input axes, e.g. an attention output projection ``(heads, head_dim, d_model)``:
       ``in_axis=(0, 1)``.
     * Stacked layers ``(layers, in, out)``: ``batch_axis=0``.

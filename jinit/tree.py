@@ -39,10 +39,11 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec, Sharding
 
 from . import _checks, _programs, _rules
+from ._linen import rules_from as rules_from
 from ._rules import UnmatchedRuleWarning, path_str
 from ._typing import Array, DTypeLike, KeyArray
 
-__all__ = ["UnmatchedRuleWarning", "init_tree", "leaf_key", "path_str"]
+__all__ = ["UnmatchedRuleWarning", "init_tree", "leaf_key", "path_str", "rules_from"]
 
 Rule = Callable[[str, tuple[int, ...], np.dtype], Callable[..., Array] | None]
 Rules = Mapping[str, Callable[..., Array]] | Sequence[tuple[str, Callable[..., Array]]] | Rule

@@ -1,71 +1,353 @@
-"""The ``jinit`` console command (``jinit verify``), called through ``main(argv)``."""
+"""The ``jinit`` console command, run as a user runs it: every message and exit status pinned.
+
+Exit status: 0 every check passed, 1 a check failed or nothing was checked, 2 a usage error,
+which is one line on stderr, found before any work. The tests run the installed console
+command (``jinit`` next to this interpreter; ``python -m jinit`` when it is not installed).
+"""
 
 import json
+import os
+import re
+import shutil
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
-from jinit.verify._cli import main
+from jinit.verify import _cli, _report, _suite  # noqa: F401 - imported before the timed calls
 
-SMALL = ["verify", "--only", "he_normal,presets.torch_linear_kernel", "--samples", "4096",
-         "--dtype", "float32", "-q"]
-
-
-def test_small_run_passes(capsys):
-    assert main(SMALL) == 0
-    out = capsys.readouterr().out
-    assert "he_normal" in out and "presets.torch_linear_kernel" in out
-    assert out.rstrip().endswith("PASS")
+_SCRIPT = shutil.which("jinit", path=os.path.dirname(sys.executable))
+COMMAND = [_SCRIPT] if _SCRIPT else [sys.executable, "-m", "jinit"]
+SMALL = ["--only", "he_normal,presets.torch_linear_kernel", "--samples", "4096", "--depth", "4",
+         "--width", "16", "-q"]
 
 
-def test_json_parses(capsys):
-    assert main([*SMALL, "--json"]) == 0
-    data = json.loads(capsys.readouterr().out)
+def jinit(*args, columns=None, timeout=300):
+    env = dict(os.environ)
+    env.pop("COLUMNS", None)
+    if columns is not None:
+        env["COLUMNS"] = str(columns)
+    return subprocess.run([*COMMAND, *args], capture_output=True, text=True, env=env,
+                          timeout=timeout)
+
+
+def usage_error(*args):
+    """Runs a usage error: exit 2, exactly one line on stderr, nothing on stdout."""
+    out = jinit(*args)
+    assert out.returncode == 2, out
+    assert "Traceback" not in out.stderr and out.stdout == ""
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1, out.stderr
+    return lines[0]
+
+
+HELP = " (see 'jinit verify --help')"
+
+
+# ----------------------------------------------------------------------- usage errors
+
+
+def test_output_targets_are_checked_before_any_work(tmp_path):
+    missing = tmp_path / "nonexistent" / "dir"
+    assert usage_error("verify", "--json", f"{missing}/x.json") == (
+        f"jinit verify: error: argument --json: '{missing}/x.json': directory '{missing}' "
+        f"does not exist{HELP}")
+    assert usage_error("verify", "--plot", f"{missing}/x.png") == (
+        f"jinit verify: error: argument --plot: '{missing}/x.png': directory '{missing}' "
+        f"does not exist{HELP}")
+    assert usage_error("verify", "--json", str(tmp_path)) == (
+        f"jinit verify: error: argument --json: '{tmp_path}' is a directory; expected a JSON "
+        f"file name{HELP}")
+    (tmp_path / "d.png").mkdir()
+    assert usage_error("verify", "--plot", str(tmp_path / "d.png")) == (
+        f"jinit verify: error: argument --plot: '{tmp_path / 'd.png'}' is a directory; "
+        f"expected a .png file name{HELP}")
+    assert usage_error("verify", "--plot", "out.pdf") == (
+        f"jinit verify: error: argument --plot: 'out.pdf' is not a .png file name{HELP}")
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
+                    reason="root may write anywhere")
+def test_unwritable_target_is_a_usage_error(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        assert usage_error("verify", "--json", f"{locked}/r.json") == (
+            f"jinit verify: error: argument --json: '{locked}/r.json': directory '{locked}' "
+            f"is not writable{HELP}")
+    finally:
+        locked.chmod(0o700)
+
+
+def test_unwritable_target_is_refused_in_process(tmp_path, monkeypatch, capsys):
+    """The same refusal, with ``os.access`` answering as for an unprivileged user."""
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p).startswith(
+        str(tmp_path)) else real(p, mode))
+    assert _cli.main(["verify", "--json", str(tmp_path / "r.json")]) == 2
+    assert capsys.readouterr().err == (
+        f"jinit verify: error: argument --json: '{tmp_path / 'r.json'}': directory "
+        f"'{tmp_path}' is not writable{HELP}\n")
+
+
+def test_flags_and_values():
+    assert usage_error("verify", "--bogus") == (
+        f"jinit verify: error: unrecognized arguments: --bogus{HELP}")
+    assert usage_error("verify", "--samples", "zero") == (
+        f"jinit verify: error: argument --samples: 'zero' is not an int{HELP}")
+    assert usage_error("verify", "--depth", "-3") == (
+        f"jinit verify: error: argument --depth: '-3' is not a positive int{HELP}")
+    assert usage_error("verify", "--dtype", "float12") == (
+        "jinit verify: error: argument --dtype: invalid choice: 'float12' (choose from "
+        f"float32, bfloat16, float16, complex64, float8_e4m3fn, float8_e5m2){HELP}")
+    assert usage_error("verify", "--only", "he_normall") == (
+        "jinit verify: error: argument --only: 'he_normall' is not a public initializer; did "
+        "you mean he_normal, normal? (names as after 'jinit.': he_normal, "
+        f"presets.torch_linear_kernel, residual.fixup){HELP}")
+    assert usage_error() == ("jinit: error: a command is required; expected 'verify' or "
+                             "'audit' (see 'jinit --help')")
+    assert usage_error("frobnicate") == (
+        "jinit: error: argument COMMAND: invalid choice: 'frobnicate' (choose from 'verify', "
+        "'audit') (see 'jinit --help')")
+
+
+def test_plot_that_would_draw_nothing_is_refused():
+    assert usage_error("verify", "--no-signal", "--plot", "x.png") == (
+        "jinit verify: error: --plot draws signal propagation, which --no-signal turns off; "
+        f"drop one of them{HELP}")
+    assert usage_error("verify", "--only", "zeros", "--plot", "x.png") == (
+        "jinit verify: error: --plot draws signal propagation, but --only selects none of the "
+        "schemes it covers (lecun_normal, lecun_uniform, glorot_normal, glorot_uniform, "
+        f"he_normal, he_uniform, orthogonal, for_activation, presets.torch_linear_kernel){HELP}")
+    assert usage_error("verify", "--dtype", "bfloat16", "--plot", "x.png") == (
+        "jinit verify: error: --plot draws signal propagation, but --dtype leaves out float32, "
+        f"the dtype signal propagation runs in{HELP}")
+
+
+def test_python_dash_m_is_the_same_command():
+    out = subprocess.run([sys.executable, "-m", "jinit", "verify", "--bogus"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and out.stderr == (
+        f"jinit verify: error: unrecognized arguments: --bogus{HELP}\n")
+
+
+# ------------------------------------------------------------------------------ help
+
+
+def test_help_lists_both_commands_and_every_default():
+    top = jinit("--help")
+    assert top.returncode == 0
+    assert "verify" in top.stdout and "audit" in top.stdout
+    sub = jinit("verify", "--help", columns=200)
+    assert sub.returncode == 0
+    for text in ("--depth L", "(default: 32)", "(default: 256)", "(default: 1048576 = 2**20)",
+                 "(default: 0)"):
+        assert text in sub.stdout, text
+    actions = [a for a in _cli.build_parser()._subparsers._group_actions[0].choices[
+        "verify"]._actions if a.dest not in ("help", "parser")]
+    assert all("(default: " in a.help for a in actions), [a.dest for a in actions
+                                                          if "(default: " not in a.help]
+    assert _cli.DEFAULT_SAMPLES == _suite.DEFAULT_SAMPLES == 2 ** 20
+
+
+# ----------------------------------------------------------------------------- audit
+
+
+def test_audit_is_delegated_or_reported_missing(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "jinit.audit", None)  # as if not installed
+    assert _cli.main(["audit", "model.py:make"]) == 2
+    assert capsys.readouterr().err == (
+        "jinit audit: error: this jinit has no audit command (jinit.audit._cli is missing)\n")
+
+
+def test_audit_receives_its_own_arguments(monkeypatch):
+    import types
+
+    seen = []
+    fake = types.ModuleType("jinit.audit._cli")
+    fake.main = lambda argv: seen.append(argv) or 1
+    pkg = types.ModuleType("jinit.audit")
+    pkg._cli = fake
+    monkeypatch.setitem(sys.modules, "jinit.audit", pkg)
+    monkeypatch.setitem(sys.modules, "jinit.audit._cli", fake)
+    assert _cli.main(["audit", "m.py:f", "--strict"]) == 1
+    assert seen == [["m.py:f", "--strict"]]
+
+
+# ------------------------------------------------------------------------------ runs
+
+
+def test_nothing_checked_exits_1_and_says_why():
+    out = jinit("verify", "--only", "he_normal", "--dtype", "float8_e4m3fn")
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr == (
+        "jinit verify: nothing was checked: he_normal is verified in float32, bfloat16, float16, "
+        "complex64, and float8_e4m3fn, float8_e5m2 with --full; --dtype float8_e4m3fn selects "
+        "none of them (add --full); signal propagation runs in float32, which --dtype leaves "
+        "out\n")
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "report.json"
+    out = jinit("verify", *SMALL, "--json", str(path), columns=80)
+    return out, path
+
+
+def test_small_run_passes_and_writes_json(small_run):
+    out, path = small_run
+    assert out.returncode == 0, out.stderr
+    assert "Traceback" not in out.stderr
+    assert out.stdout.rstrip().endswith("PASS")
+    data = json.loads(path.read_text())
     assert data["summary"]["passed"] is True
     assert {c["initializer"] for c in data["checks"]} == {"he_normal",
                                                          "presets.torch_linear_kernel"}
+    # --only runs signal propagation for the selected schemes it covers
+    assert {r["scheme"] for r in data["signal"]["rows"]} == {"he_normal",
+                                                           "presets.torch_linear_kernel"}
 
 
-def test_json_to_file_and_only_alias(tmp_path, capsys):
-    path = tmp_path / "report.json"
-    assert main(["verify", "--only", "kaiming_normal", "--samples", "4096", "--dtype",
-                 "float32", "-q", "--json", str(path)]) == 0
-    assert "he_normal" in capsys.readouterr().out
-    assert json.loads(path.read_text())["config"]["only"] == ["kaiming_normal"]
+def test_tables_fit_the_terminal(small_run):
+    out, _ = small_run
+    assert max(len(line) for line in out.stdout.splitlines()) <= 80
+    wide = jinit("verify", "--only", "presets.torch_kaiming_uniform", "--samples", "4096",
+                 "--dtype", "float32", "-q")
+    assert wide.returncode == 0
+    assert max(len(line) for line in wide.stdout.splitlines()) <= 100  # COLUMNS unset
 
 
-@pytest.mark.parametrize("argv", [["verify", "--bogus"], ["verify", "--samples", "zero"],
-                                  ["verify", "--samples", "-3"], ["frobnicate"]])
-def test_bad_flags_exit_2_with_usage(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    assert exc.value.code == 2
-    err = capsys.readouterr().err
-    assert err.startswith("usage: jinit") and "error:" in err and "Traceback" not in err
+def test_signal_table_separates_fate_from_verdict(small_run):
+    out, _ = small_run
+    text = out.stdout[out.stdout.index("signal propagation:"):]
+    table = text[:text.index("checks passed")]
+    header = table.split("\n---")[0]  # the header may wrap at 80 columns
+    assert {"fate", "vs", "theory"} <= set(header.split()) and "PASS" not in table
+    from jinit import verify
+
+    planted = ("he_at_1.8", jinit_module().variance_scaling(1.8, "fan_in", "truncated_normal"),
+               2.0)
+    res = verify.signal_propagation(["relu", "selu"], ["he_normal", planted], depth=16,
+                                    width=64, batch=16, keys=2)
+    rows = {tuple(line.split()[:2]): line for line in _report.Report(
+        res.checks(), signal=res)._signal_table(200).splitlines()[3:]}
+    assert re.search(r" stable +agrees$", rows[("he_normal", "relu")])
+    assert re.search(r" exploding +agrees$", rows[("he_normal", "selu")])
+    assert re.search(r" vanishing +DISAGREES$", rows[("he_at_1.8", "relu")])
 
 
-def test_no_command_exits_2(capsys):
-    assert main([]) == 2
-    assert "a command is required" in capsys.readouterr().err
+def jinit_module():
+    import jinit as module
+
+    return module
 
 
-def test_unknown_initializer_exits_2(capsys):
-    assert main(["verify", "--only", "he_normall"]) == 2
-    err = capsys.readouterr().err
-    assert "--only 'he_normall' is not a public initializer" in err
-    assert "Did you mean he_normal" in err and "Traceback" not in err
+def test_json_to_stdout_parses():
+    out = jinit("verify", "--only", "kaiming_normal", "--samples", "4096", "--dtype", "float32",
+                "--no-signal", "-q", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["config"]["only"] == ["kaiming_normal"]
+    assert {c["initializer"] for c in data["checks"]} == {"he_normal"}
 
 
-def test_unknown_dtype_and_bad_plot_name_exit_2(capsys):
-    assert main(["verify", "--dtype", "float12"]) == 2
-    assert "--dtype 'float12' is not supported" in capsys.readouterr().err
-    assert main(["verify", "--plot", "out.pdf"]) == 2
-    assert "not a .png file name" in capsys.readouterr().err
+def test_a_failing_check_exits_1(capsys):
+    """Negative control: a declaration that no longer matches its initializer fails the run."""
+    from jinit.verify import _expectations
+
+    decl = _expectations.lookup("he_normal")
+    right = decl.law
+    object.__setattr__(decl, "law", _expectations.vs(2.2, "fan_in", "truncated_normal"))
+    try:  # the declaration now promises 10% more variance than he_normal draws
+        assert _cli.main(["verify", "--only", "he_normal", "--samples", "65536", "--dtype",
+                          "float32", "--no-signal", "-q"]) == 1
+    finally:
+        object.__setattr__(decl, "law", right)
+    out = capsys.readouterr().out
+    assert "FAIL" in out.splitlines()[-1]
 
 
-def test_python_dash_m_bad_flag_has_no_traceback():
-    out = subprocess.run([sys.executable, "-m", "jinit", "verify", "--bogus"],
-                         capture_output=True, text=True)
-    assert out.returncode == 2
-    assert "usage: jinit" in out.stderr and "Traceback" not in out.stderr
+# ------------------------------------------------------------------------------ fuzz
+
+hypothesis = pytest.importorskip("hypothesis")
+st = hypothesis.strategies
+
+# Valid values keep every run small (tiny stacks, few values); at most one flag goes wrong.
+_GOOD = {
+    "--only": ["zeros", "he_normal", "residual.rezero", "glorot_uniform,zeros"],
+    "--dtype": ["float32", "bfloat16,float16", "float8_e5m2", "complex64"],
+    "--samples": ["64", "4096"],
+    "--seed": ["0", "7"],
+    "--depth": ["2", "3"],
+    "--width": ["8"],
+    "--json": ["-", "{tmp}/r.json"],
+    "--plot": ["{tmp}/p.png"],
+}
+_BAD = {
+    "--only": ["he_normall", "", ","],
+    "--dtype": ["float12", "float64", ""],
+    "--samples": ["0", "-1", "x"],
+    "--seed": ["-1", "x"],
+    "--depth": ["0", "x"],
+    "--width": ["-4"],
+    "--json": ["{tmp}", "{tmp}/no/such/r.json"],
+    "--plot": ["{tmp}/p.pdf", "{tmp}/no/p.png", "{tmp}"],
+}
+_SWITCHES = ["--full", "--no-signal", "-v", "-q"]
+
+
+@st.composite
+def _argvs(draw):
+    flags = ["--only", "--depth", "--width", "--samples"]  # always set: runs stay small
+    flags += draw(st.lists(st.sampled_from(["--dtype", "--seed", "--json", "--plot"]),
+                           max_size=2, unique=True))
+    wrong = draw(st.sampled_from([None, None, "--bogus", "--only", *flags]))
+    argv = ["verify"]
+    for flag in dict.fromkeys(flags):
+        table = _BAD if flag == wrong else _GOOD
+        argv += [flag, draw(st.sampled_from(table[flag]))]
+    argv += draw(st.lists(st.sampled_from(_SWITCHES), max_size=2, unique=True))
+    if wrong == "--bogus":
+        argv.append("--bogus")
+    return argv
+
+
+@hypothesis.settings(max_examples=30, derandomize=True, deadline=None, database=None,
+                     suppress_health_check=list(hypothesis.HealthCheck))
+@hypothesis.given(argv=_argvs())
+def test_fuzz_flag_combinations(argv, tmp_path_factory):
+    """Random flag combinations: exit 0/1/2 only, no exception escapes, usage errors fast.
+
+    ``main`` is called in the test's process (jinit already imported), so the time measured
+    for a usage error is the CLI's own, before any work; real runs are not timed.
+    """
+    import contextlib
+    import io
+
+    tmp = tmp_path_factory.mktemp("fuzz")
+    argv = [a.replace("{tmp}", str(tmp)) for a in argv]
+    err = io.StringIO()
+    t0 = time.perf_counter()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = _cli.main(argv)
+    elapsed = time.perf_counter() - t0
+    assert code in (0, 1, 2), (argv, code)
+    assert "Traceback" not in err.getvalue()
+    if code == 2:
+        assert len(err.getvalue().splitlines()) == 1, (argv, err.getvalue())
+        assert elapsed < 1.0, (argv, elapsed)
+
+
+@hypothesis.settings(max_examples=4, derandomize=True, deadline=None, database=None,
+                     suppress_health_check=list(hypothesis.HealthCheck))
+@hypothesis.given(argv=_argvs())
+def test_fuzz_console_command_never_prints_a_traceback(argv, tmp_path_factory):
+    """The same combinations through the console command: exit 0/1/2, no traceback."""
+    tmp = tmp_path_factory.mktemp("fuzz")
+    out = jinit(*[a.replace("{tmp}", str(tmp)) for a in argv])
+    assert out.returncode in (0, 1, 2), (argv, out.stderr)
+    assert "Traceback" not in out.stderr, (argv, out.stderr)
+    assert Path(tmp).exists()

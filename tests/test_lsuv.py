@@ -298,7 +298,7 @@ def test_bad_arguments():
         lsuv_linen(model, variables, x, key, target=-1.0)
     with pytest.raises(TypeError, match=r"max_iters=2\.5 is not an int"):
         lsuv_linen(model, variables, x, key, max_iters=2.5)
-    with pytest.raises(ValueError, match=r"max_iters=-1 is negative"):
+    with pytest.raises(ValueError, match=r"max_iters=-1 is out of range; expected an int >= 0"):
         lsuv_linen(model, variables, x, key, max_iters=-1)
     with pytest.raises(TypeError, match=r"orthogonal_first=1 is not a bool"):
         lsuv_linen(model, variables, x, key, orthogonal_first=1)
@@ -321,3 +321,121 @@ def test_bad_arguments():
 
         normed = Normed()
         lsuv_linen(normed, normed.init(key, x), x, key, layers=(nn.Dense, nn.LayerNorm))
+
+
+# ------------------------------------------------------------------ selection by path
+
+
+class GPTBlock(nnx.Module):
+    def __init__(self, d, n_layers, rngs):
+        residual = jinit.normal(0.02 / math.sqrt(2 * n_layers))  # GPT-2's scaled projections
+        self.ln1 = nnx.LayerNorm(d, rngs=rngs)
+        self.qkv = nnx.Linear(d, 3 * d, kernel_init=jinit.normal(0.02), rngs=rngs)
+        self.attn_proj = nnx.Linear(d, d, kernel_init=residual, rngs=rngs)
+        self.ln2 = nnx.LayerNorm(d, rngs=rngs)
+        self.fc = nnx.Linear(d, 4 * d, kernel_init=jinit.normal(0.02), rngs=rngs)
+        self.mlp_proj = nnx.Linear(4 * d, d, kernel_init=residual, rngs=rngs)
+
+    def __call__(self, x):
+        q, k, v = jnp.split(self.qkv(self.ln1(x)), 3, axis=-1)
+        t = x.shape[1]
+        scores = jnp.where(jnp.tril(jnp.ones((t, t), bool)),
+                           q @ jnp.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1]), -jnp.inf)
+        x = x + self.attn_proj(jax.nn.softmax(scores, axis=-1) @ v)
+        return x + self.mlp_proj(jax.nn.gelu(self.fc(self.ln2(x))))
+
+
+class GPT(nnx.Module):
+    def __init__(self, rngs, vocab=96, d=32, n_layers=2, context=16):
+        self.wte = nnx.Embed(vocab, d, embedding_init=jinit.normal(0.02), rngs=rngs)
+        self.wpe = nnx.Embed(context, d, embedding_init=jinit.normal(0.01), rngs=rngs)
+        self.blocks = nnx.List([GPTBlock(d, n_layers, rngs) for _ in range(n_layers)])
+        self.ln_f = nnx.LayerNorm(d, rngs=rngs)
+        self.lm_head = nnx.Linear(d, vocab, use_bias=False, kernel_init=jinit.normal(0.02),
+                                  rngs=rngs)
+
+    def __call__(self, tokens):
+        x = self.wte(tokens) + self.wpe(jnp.arange(tokens.shape[1]))
+        for block in self.blocks:
+            x = block(x)
+        return self.lm_head(self.ln_f(x))
+
+
+def _kernels(model):
+    return {path: np.asarray(v) for path, v in
+            ((jinit.tree.path_str(p), v) for p, v in
+             jax.tree_util.tree_flatten_with_path(nnx.state(model, nnx.Param))[0])
+            if path.endswith("kernel")}
+
+
+def test_nnx_gpt_exclude_keeps_head_and_residual_projections_bit_identical():
+    model = GPT(nnx.Rngs(0))
+    tokens = jax.random.randint(jax.random.key(1), (64, 16), 0, 96)
+    before = _kernels(model)
+    new, report = lsuv_nnx(model, tokens, jax.random.key(2), exclude=r"lm_head|_proj/kernel$")
+    after = _kernels(new)
+    assert [r.layer for r in report] == ["blocks/0/qkv", "blocks/0/fc", "blocks/1/qkv",
+                                         "blocks/1/fc"]
+    assert all(r.converged for r in report)
+    for path in before:
+        same = np.array_equal(before[path], after[path])
+        assert same == ("lm_head" in path or "_proj" in path), path
+    reasons = dict(report.skipped)
+    assert set(reasons) == {"wte", "wpe", "ln_f", "lm_head", "blocks/0/ln1", "blocks/0/ln2",
+                            "blocks/1/ln1", "blocks/1/ln2", "blocks/0/attn_proj",
+                            "blocks/0/mlp_proj", "blocks/1/attn_proj", "blocks/1/mlp_proj"}
+    assert re.fullmatch(r"Embed is not in layers=\(Linear, Conv\); an embedding is a table "
+                        r"lookup, not a kernel applied to its input", reasons["wte"])
+    assert reasons["lm_head"] == ("its kernel 'lm_head/kernel' matches "
+                                  "exclude='lm_head|_proj/kernel$'")
+    assert reasons["blocks/0/ln1"] == "LayerNorm is not in layers=(Linear, Conv)"
+    # Negative control: without exclude= the head and the projections are rescaled.
+    _, everything = lsuv_nnx(model, tokens, jax.random.key(2))
+    assert "lm_head" in [r.layer for r in everything] and len(everything) == 9
+
+
+def test_include_selects_by_path_and_dead_patterns_are_reported():
+    model = GPT(nnx.Rngs(0))
+    tokens = jax.random.randint(jax.random.key(1), (64, 16), 0, 96)
+    new, report = lsuv_nnx(model, tokens, jax.random.key(2), include=[r"^blocks/0/"])
+    assert [r.layer for r in report] == ["blocks/0/qkv", "blocks/0/attn_proj", "blocks/0/fc",
+                                         "blocks/0/mlp_proj"]
+    assert dict(report.skipped)["blocks/1/fc"] == \
+        "its kernel 'blocks/1/fc/kernel' matches no include= pattern"
+    np.testing.assert_array_equal(new.blocks[1].fc.kernel[...], model.blocks[1].fc.kernel[...])
+    with pytest.warns(jinit.tree.UnmatchedRuleWarning, match=r"lsuv_nnx\(\): exclude='decoder'"):
+        lsuv_nnx(model, tokens, jax.random.key(2), exclude="decoder")
+    with pytest.raises(TypeError, match=r"lsuv_nnx\(\): exclude=3 is not a pattern"):
+        lsuv_nnx(model, tokens, jax.random.key(2), exclude=3)
+    with pytest.raises(ValueError, match=r"calls no layer of the given types.*skipped: 'blocks/0/attn_proj' \(its kernel .* and 12 more\.$"), \
+            pytest.warns(jinit.tree.UnmatchedRuleWarning, match="include='nothing_matches'"):
+        lsuv_nnx(model, tokens, jax.random.key(2), include="nothing_matches")
+
+
+def test_linen_exclude_and_nnx_layers_not_called_are_reported():
+    class Unused(nn.Module):
+        def setup(self):
+            self.used, self.head, self.spare = nn.Dense(16), nn.Dense(4), nn.Dense(3)
+
+        def __call__(self, x):
+            return self.head(nn.tanh(self.used(x)))
+
+    model, x = Unused(), inputs(jax.random.key(0), (256, 8))
+    variables = model.init(jax.random.key(1), x)
+    new, report = lsuv_linen(model, variables, x, jax.random.key(2), exclude=r"head|spare")
+    assert [r.layer for r in report] == ["used"]
+    assert dict(report.skipped) == {"head": "its kernel 'params/head/kernel' matches "
+                                            "exclude='head|spare'"}
+    np.testing.assert_array_equal(new["params"]["head"]["kernel"],
+                                  variables["params"]["head"]["kernel"])
+
+    class Spare(nnx.Module):  # an NNX layer exists whether or not it is called
+        def __init__(self, rngs):
+            self.used, self.spare = nnx.Linear(8, 16, rngs=rngs), nnx.Linear(8, 3, rngs=rngs)
+
+        def __call__(self, x):
+            return self.used(x)
+
+    _, report = lsuv_nnx(Spare(nnx.Rngs(0)), x, jax.random.key(2))
+    assert [r.layer for r in report] == ["used"]
+    assert report.skipped == (("spare", "not called on the batch"),)

@@ -260,7 +260,9 @@ def test_errors():
         jinit.mup.plan(params, 32)
     with pytest.raises(ValueError, match=r"gives no role for 'Dense_0/kernel'"):
         jinit.mup.plan(params, 32, width=256)
-    with pytest.raises(ValueError, match=r"base=.* lists parameters that do not match"):
+    with pytest.raises(ValueError, match=r"mup.plan\(\): base='<1 leaves>' does not match params: "
+                                         r"first path only in params: 'Dense_0/bias'; first "
+                                         r"path only in base: 'other'; expected"):
         jinit.mup.plan(params, {"other": jnp.zeros((2, 2))})
     with pytest.raises(ValueError, match=r"mup.initializer\(\): base_fan_in=None is missing"):
         jinit.mup.initializer("output")
@@ -269,6 +271,8 @@ def test_errors():
     with pytest.raises(ValueError, match=r"head_dim=0 is out of range"):
         jinit.mup.attention_scale(0)
     plan = jinit.mup.plan(params, base)
+    with pytest.raises(TypeError, match=r"mup.plan\(\): width=None is missing"):
+        jinit.mup.plan(params, 32.0)
     with pytest.raises(KeyError, match=r"params='params/Dense_0/bias' names a parameter"):
         plan.transform().init({"params": params})
 
@@ -322,3 +326,201 @@ def test_mup_transfer_example_smoke(tmp_path, capsys):
     assert set(out["best_log2_lr"]) == {(p, w) for p in ("sp", "mup") for w in (16, 32)}
     assert (tmp_path / "t.png").stat().st_size > 0
     assert "best log2 lr" in capsys.readouterr().out
+
+
+def test_plan_names_an_extra_or_missing_top_level():
+    # The full linen `variables` as base, `variables["params"]` as params: the message says
+    # the base has an extra "params/" level (and the reverse names the missing one).
+    x = jnp.ones((2, 8))
+    variables = MLP(256).init(jax.random.key(0), x)
+    base_vars = jax.eval_shape(MLP(32).init, jax.random.key(0), x)
+    with pytest.raises(ValueError, match=r"^mup.plan\(\): base='params/...' has an extra top "
+                                         r"level 'params/' compared with params; expected a base "
+                                         r"tree with the same paths as params. "
+                                         r"Pass base\['params'\].$"):
+        jinit.mup.plan(variables["params"], base_vars)
+    with pytest.raises(ValueError, match=r"base='params/...' has a missing top level 'params/' "
+                                         r".* Pass params\['params'\]"):
+        jinit.mup.plan(variables, base_vars["params"])
+    # Same paths but one renamed leaf: the first differing path on each side.
+    other = dict(base_vars["params"])
+    other["Head"] = other.pop("Dense_2")
+    with pytest.raises(ValueError, match=r"first path only in params: 'Dense_2/bias'; first path "
+                                         r"only in base: 'Head/bias'"):
+        jinit.mup.plan(variables["params"], other)
+
+
+def test_roles_rule_that_matches_nothing_warns():
+    params, base = _linen(256)
+    with pytest.warns(jinit.tree.UnmatchedRuleWarning, match=r"mup.plan\(\): roles='Dense_9' "
+                                                              r"has a pattern that matched no leaf"):
+        jinit.mup.plan(params, base, roles={"Dense_9": "hidden"})
+
+
+# ------------------------------------------------------------------ depth: CompleteP, depth-μP
+# Expected factors written from the papers' tables, m_L = L / L_0 = 16 / 4 = 4, inside blocks:
+#   branch multiplier m_L^-alpha; Adam lr m_L^(alpha-1); SGD lr m_L^(2 alpha-1); Adam eps
+#   m_L^-alpha; init x1. CompleteP (alpha=1): 1/4, 1, 4, 1/4. depth-μP (alpha=1/2): 1/2, 1/2, 1, 1/2.
+DEPTH = {1.0: {"branch": 0.25, "adam": 1.0, "sgd": 4.0, "eps": 0.25},
+         0.5: {"branch": 0.5, "adam": 0.5, "sgd": 1.0, "eps": 0.5}}
+
+
+def _blocks_tree(n_blocks, width=64):
+    z = jax.ShapeDtypeStruct
+    return {"embed": z((8, width), jnp.float32),
+            "layers": [{"w": z((width, width), jnp.float32), "b": z((width,), jnp.float32)}
+                       for _ in range(n_blocks)],
+            "head": z((width, 10), jnp.float32)}
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.5])
+def test_depth_plan_factors_from_a_base_with_fewer_blocks(alpha):
+    tree, base = _blocks_tree(16), _blocks_tree(4)
+    want = DEPTH[alpha]
+    adam = jinit.mup.plan(tree, base, alpha=alpha, optimizer="adam")
+    sgd = jinit.mup.plan(tree, base, alpha=alpha, optimizer="sgd")
+    assert (adam.depth, adam.base_depth) == (16, 4)
+    assert math.isclose(adam.branch_multiplier, want["branch"])
+    for name in ("layers/0/w", "layers/15/w", "layers/7/b"):
+        assert adam.blocks[name], name
+        assert math.isclose(adam.lr_multipliers[name], want["adam"]), name
+        assert math.isclose(sgd.lr_multipliers[name], want["sgd"]), name
+        assert math.isclose(adam.eps_multipliers[name], want["eps"]), name
+        assert adam.init_multipliers[name] == 1.0
+    for name in ("embed", "head"):
+        assert not adam.blocks[name]
+        assert adam.lr_multipliers[name] == sgd.lr_multipliers[name] == 1.0
+        assert adam.eps_multipliers[name] == 1.0
+    # The same from numbers: base_depth and depth given, a base width.
+    by_number = jinit.mup.plan(tree, 64, width=64, depth=16, base_depth=4, alpha=alpha,
+                               roles={"embed": "input", "layers/.*/w": "hidden", "head": "output"})
+    assert by_number.lr_multipliers == adam.lr_multipliers
+    # At the base depth every factor is 1 (depth-μP equals SP there).
+    at_base = jinit.mup.plan(base, base, alpha=alpha)
+    assert at_base.branch_multiplier == 1.0
+    assert set(at_base.lr_multipliers.values()) == {1.0}
+
+
+def test_depth_and_width_factors_multiply():
+    tree, base = _blocks_tree(16, width=256), _blocks_tree(4, width=64)
+    p = jinit.mup.plan(tree, base, alpha=0.5, optimizer="adam")
+    # hidden Adam: width 1/m = 1/4, depth m_L^(-1/2) = 1/2; eps: width 1/4, depth 1/2.
+    assert p.roles["layers/3/w"] == "hidden"
+    assert math.isclose(p.lr_multipliers["layers/3/w"], 1 / 8)
+    assert math.isclose(p.eps_multipliers["layers/3/w"], 1 / 8)
+    # Decay per step lr * lr_mult * decay_mult keeps the depth factor only (CompleteP).
+    assert math.isclose(p.lr_multipliers["layers/3/w"] * p.decay_multipliers["layers/3/w"], 0.5)
+    assert p.roles["head"] == "output" and math.isclose(p.lr_multipliers["head"], 1 / 4)
+
+
+def test_blocks_found_in_linen_names_and_stacked_axes():
+    class Block(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return x + nn.Dense(x.shape[-1])(nn.relu(nn.Dense(x.shape[-1])(x)))
+
+    class Net(nn.Module):
+        depth: int
+
+        @nn.compact
+        def __call__(self, x):
+            x = nn.Dense(32)(x)
+            for _ in range(self.depth):
+                x = Block()(x)
+            return nn.Dense(4)(x)
+
+    x = jnp.ones((2, 8))
+    tree = jax.eval_shape(Net(8).init, jax.random.key(0), x)["params"]
+    base = jax.eval_shape(Net(2).init, jax.random.key(0), x)["params"]
+    p = jinit.mup.plan(tree, base, alpha=1.0)
+    assert p.blocks["Block_5/Dense_1/kernel"] and not p.blocks["Dense_0/kernel"]
+    assert (p.depth, p.base_depth, p.branch_multiplier) == (8, 2, 0.25)
+    # A plain MLP's Dense_1/kernel is not a block: alpha finds none and says so.
+    params, mbase = _linen(64)
+    with pytest.raises(ValueError, match=r"mup.plan\(\): alpha=1.0 needs residual blocks, and "
+                                         r"none were found"):
+        jinit.mup.plan(params, mbase, alpha=1.0)
+    # Scanned blocks: a leading axis of L; fans exclude it (width 4x, depth 4x).
+    z = jax.ShapeDtypeStruct
+    stacked = {"emb": z((8, 256), jnp.float32), "blocks": {"w": z((16, 256, 256), jnp.float32)}}
+    sbase = {"emb": z((8, 64), jnp.float32), "blocks": {"w": z((4, 64, 64), jnp.float32)}}
+    q = jinit.mup.plan(stacked, sbase, alpha=1.0, depth=16, base_depth=4)
+    assert q.blocks["blocks/w"] and q.roles["blocks/w"] == "hidden"
+    assert math.isclose(q.lr_multipliers["blocks/w"], 1 / 4) and q.branch_multiplier == 0.25
+    # roles= overrides: the first block kept out of the depth rules.
+    r = jinit.mup.plan(_blocks_tree(16), _blocks_tree(4), alpha=1.0, roles={"layers/0/": "trunk"})
+    assert not r.blocks["layers/0/w"] and r.blocks["layers/1/w"]
+    with pytest.raises(ValueError, match=r"mup.plan\(\): alpha=0.7 is not valid; expected 0.5 "):
+        jinit.mup.plan(_blocks_tree(16), _blocks_tree(4), alpha=0.7)
+
+
+@pytest.mark.standard_promotion  # optax's adam
+def test_scale_eps_is_adam_with_a_per_parameter_epsilon():
+    plan = jinit.mup.plan(_blocks_tree(16), _blocks_tree(4), alpha=1.0)
+    params = jax.tree.map(lambda s: jnp.zeros(s.shape), _blocks_tree(16))
+    grads = jax.tree.map(lambda p: jnp.full(p.shape, 1e-3), params)
+    eps = 1e-3                             # comparable to the gradient, so epsilon matters
+    tx = optax.chain(plan.scale_eps(), optax.adam(1e-2, eps=eps))
+    u, _ = tx.update(grads, tx.init(params), params)
+    for name, leaf in (("layers/4/w", u["layers"][4]["w"]), ("embed", u["embed"])):
+        ref = optax.adam(1e-2, eps=eps * plan.eps_multipliers[name])
+        want, _ = ref.update(grads["embed"] if name == "embed" else grads["layers"][4]["w"],
+                             ref.init(leaf), leaf)
+        assert np.allclose(leaf, want, rtol=1e-6), name
+    # Negative control: without scale_eps the block update differs (eps 4x larger relative).
+    plain, _ = optax.adam(1e-2, eps=eps).update(grads, optax.adam(1e-2).init(params), params)
+    assert not np.allclose(plain["layers"][4]["w"], u["layers"][4]["w"], rtol=1e-3)
+
+
+def test_add_decayed_weights_uses_the_decay_multipliers():
+    plan = jinit.mup.plan(_blocks_tree(16, 256), _blocks_tree(4, 64), alpha=1.0)
+    params = jax.tree.map(lambda s: jnp.ones(s.shape), _blocks_tree(16, 256))
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    u, _ = plan.add_decayed_weights(0.1).update(zeros, None, params)
+    assert np.allclose(u["layers"][2]["w"], 0.1 * 4.0)      # 1 / (width lr factor 1/4)
+    assert np.allclose(u["embed"], 0.1)
+
+
+def test_unit_helpers_scales():
+    from jinit.mup import unit
+
+    # Appendix G, one kind of layer: the branches together contribute mult^2 of the embedding.
+    taus = unit.residual_taus(8, mult=0.5)
+    var, total = 1.0, 0.0
+    for t in taus:   # unnormalized stream: x + a f with a_l = tau_l * sqrt(1 + sum a^2 so far)
+        a = t * math.sqrt(var)
+        total += a * a
+        var += a * a
+    assert math.isclose(total, 0.25, rel_tol=1e-12)
+    # Reference rule at 1 layer: tau = alpha / sqrt(1 + a alpha_attn^2 + b alpha_mlp^2).
+    assert unit.transformer_taus(1) == pytest.approx([1.0, 2 ** -0.5])
+    # Gradients of the residual pair are the true gradients of the forward.
+    f = lambda x: unit.residual_apply(jnp.sin, x, 0.7)  # noqa: E731
+    g = lambda x: (x + 0.7 * jnp.sin(x)) / math.sqrt(1 + 0.49)  # noqa: E731
+    x = jnp.linspace(-1, 1, 5)
+    assert np.allclose(jax.grad(lambda v: f(v).sum())(x), jax.grad(lambda v: g(v).sum())(x))
+    p = unit.plan({"emb": jnp.zeros((100, 64)), "out": jnp.zeros((64, 100))},
+                  roles={"emb": "embedding", "out": "output"}, optimizer="adam")
+    assert p.lr_multipliers == {"emb": 1 / 8, "out": 1.0}
+    with pytest.raises(ValueError, match=r"mup.unit.plan\(\): roles\['emb'\]='input' is not valid"):
+        unit.plan({"emb": jnp.zeros((4, 4))}, roles={"emb": "input"})
+    dense = unit.Dense(16)
+    y, _ = dense.init_with_output(jax.random.key(0), jnp.ones((4, 256), jnp.bfloat16))
+    assert y.dtype == jnp.bfloat16 and y.shape == (4, 16)
+
+
+@pytest.mark.standard_promotion  # jax.nn.dot_product_attention in bfloat16
+def test_unit_attention_output_has_unit_rms():
+    # Unit q, k, v of head_dim 64 give near-uniform attention; the output is a mean of s
+    # values (RMS s^-1/2), which u-μP's scale (~sqrt(s) here) brings back to 1.
+    from jinit.mup import unit
+
+    s = 256
+    q, k, v = jax.random.normal(jax.random.key(7), (3, 4, s, 2, 64), jnp.float32)
+    out = unit.attention(q.astype(jnp.bfloat16), k.astype(jnp.bfloat16), v.astype(jnp.bfloat16))
+    rms = float(jnp.sqrt(jnp.mean(jnp.square(out.astype(jnp.float32)))))
+    assert 0.8 < rms < 1.25, rms
+    plain = jax.nn.dot_product_attention(q, k, v, scale=1 / 64)   # negative control
+    assert float(jnp.sqrt(jnp.mean(jnp.square(plain)))) < 0.2
+    gv = jax.grad(lambda t: jnp.sum(unit.attention(q, k, t) * v))(v)
+    assert 0.5 < float(jnp.sqrt(jnp.mean(jnp.square(gv)))) < 2.0

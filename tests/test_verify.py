@@ -12,32 +12,78 @@ import pytest
 
 import jinit
 from jinit import verify
-from jinit.verify import _expectations, _moments, _report, _signal, _suite
+from jinit.verify import _expectations, _moments, _report, _signal, _structured_laws, _suite
 
 
 def test_every_public_initializer_is_declared():
     names = verify.public_initializers()
-    assert "he_normal" in names and "presets.torch_linear_kernel" in names
+    assert {"he_normal", "presets.torch_linear_kernel", "residual.fixup", "residual.tfixup",
+            "residual.tfixup_embedding", "residual.rezero", "mup.initializer"} <= set(names)
     assert verify.undeclared() == [], (
-        "public initializers without a declaration in jinit/verify/_expectations.py: "
+        "public initializers without a declaration in jinit/verify/_expect_*.py: "
         f"{verify.undeclared()}")
 
 
+def _plant(monkeypatch, module, name):
+    def brand_new_normal(stddev: float = 1.0) -> "Init":  # noqa: F821 - annotation text only
+        return jinit.normal(stddev)
+
+    monkeypatch.setattr(module, name, brand_new_normal, raising=False)
+    monkeypatch.setattr(module, "__all__", [*module.__all__, name])
+
+
 def test_completeness_check_catches_a_new_initializer(monkeypatch):
-    """A negative control: a new public initializer with no declaration is reported."""
-    monkeypatch.setattr(jinit, "brand_new_normal", lambda stddev=1.0: jinit.normal(stddev),
-                        raising=False)
-    monkeypatch.setattr(jinit, "__all__", [*jinit.__all__, "brand_new_normal"])
-    jinit.brand_new_normal.__annotations__["return"] = "Init"
+    """Negative control: a new public initializer with no declaration is reported."""
+    _plant(monkeypatch, jinit, "brand_new_normal")
     assert verify.undeclared() == ["brand_new_normal"]
+
+
+@pytest.mark.parametrize("module", ["residual", "mup", "presets"])
+def test_completeness_check_reaches_every_submodule(monkeypatch, module):
+    """Negative control: a new initializer in any public submodule is reported."""
+    _plant(monkeypatch, getattr(jinit, module), "brand_new_normal")
+    assert verify.undeclared() == [f"{module}.brand_new_normal"]
+
+
+def test_completeness_check_finds_a_new_submodule(monkeypatch):
+    """Negative control: a submodule added to ``jinit.__all__`` is scanned without naming it."""
+    import types
+
+    mod = types.ModuleType("jinit.brand_new")
+    mod.__all__ = []
+    monkeypatch.setattr(jinit, "brand_new", mod, raising=False)
+    monkeypatch.setattr(jinit, "__all__", [*jinit.__all__, "brand_new"])
+    _plant(monkeypatch, mod, "scaled_normal")
+    assert verify.undeclared() == ["brand_new.scaled_normal"]
 
 
 def test_declarations_name_public_objects():
     for decl in verify.declarations():
         assert callable(decl.obj), decl.qualname
+        assert decl.qualname in verify.public_initializers(), decl.qualname
         for alias in decl.aliases:
-            module = jinit if decl.module == "jinit" else jinit.presets
-            assert getattr(module, alias) is decl.obj, alias
+            assert getattr(decl.home, alias) is decl.obj, alias
+
+
+def test_submodule_laws_are_the_docstrings_formulas():
+    """Spot values of the declared laws, worked by hand from each docstring."""
+    def law(name, args, shape=(256, 128)):
+        return _expectations.lookup(name).law(shape, np.dtype(np.float32), args)
+
+    # Fixup: 2 * L^(-1/(m-1)) / fan_in = 2 / 8 / 256
+    assert law("residual.fixup", {"num_branches": 8, "layers_per_branch": 2}).variance == (
+        pytest.approx(2 / 8 / 256))
+    # T-Fixup decoder: (9 * 6)^(-1/2) * 2 / (256 + 128)
+    assert law("residual.tfixup", {"num_layers": 6, "part": "decoder"}).variance == (
+        pytest.approx(54 ** -0.5 * 2 / 384))
+    assert law("residual.tfixup", {"num_layers": 6}).variance == pytest.approx(
+        0.67 ** 2 * 6 ** -0.5 * 2 / 384)
+    assert law("residual.tfixup_embedding", {"num_layers": 6}, (1000, 64)).variance == (
+        pytest.approx(54 ** -0.5 / 64))
+    # muP output: base_fan_in / fan_in^2 = 64 / 256^2
+    assert law("mup.initializer", {"role": "output", "base_fan_in": 64}).variance == (
+        pytest.approx(64 / 256 ** 2))
+    assert law("mup.initializer", {"role": "hidden"}).variance == pytest.approx(1 / 256)
 
 
 def test_default_plan_covers_every_declaration_shape_and_dtype():
@@ -53,8 +99,9 @@ def test_default_plan_covers_every_declaration_shape_and_dtype():
     assert {t.dtype.name for t in tasks if t.label == "he_normal"} == {
         "float32", "bfloat16", "float16", "complex64"}
     assert all(t.values == _suite.DEFAULT_SAMPLES for t in tasks
-               if not isinstance(t.law, (_moments.Exact, _moments.Orthogonal,
-                                         _moments.DeltaOrthogonal, _moments.ConvIsometry)))
+               if not isinstance(t.law, (_structured_laws.Exact, _structured_laws.Orthogonal,
+                                         _structured_laws.DeltaOrthogonal,
+                                         _structured_laws.ConvIsometry)))
 
 
 def test_full_plan_is_a_superset():
@@ -140,20 +187,46 @@ def test_signal_propagation_matches_theory(signal_result):
     assert len(res.checks()) == 2 * len(res.rows)
 
 
-def test_signal_check_flags_a_wrong_theory(signal_result):
-    """Negative control: a row whose measured class theory does not allow fails."""
-    import copy
+def test_signal_check_flags_a_misscaled_he():
+    """Negative control: He drawn at sigma^2 = 1.8/fan_in while declaring 2/fan_in must FAIL.
 
-    res = copy.deepcopy(signal_result)
-    row = next(r for r in res.rows if r.scheme == "he_normal" and r.activation == "relu")
-    row.forward_allowed = ("vanishing",)
-    assert not row.passed and not all(c.passed for c in res.checks())
+    Through 32 ReLU layers the forward variance falls by 0.9^32 = 0.034 (vanishing) where
+    theory for sigma_w^2 = 2 admits only "stable"; the correct He in the same run passes.
+    """
+    planted = ("he_normal (1.8)", jinit.variance_scaling(1.8, "fan_in", "truncated_normal"), 2.0)
+    right = ("he_normal (2.0)", jinit.he_normal(), 2.0)
+    res = verify.signal_propagation(["relu"], [planted, right], depth=32, width=128, batch=32,
+                                    keys=2)
+    bad, good = res.rows
+    assert (bad.forward_class, bad.forward_allowed) == ("vanishing", ("stable",))
+    assert not bad.passed and good.passed
+    verdicts = {c.initializer: c.passed for c in res.checks()}
+    assert verdicts == {"he_normal (1.8)": False, "he_normal (2.0)": True}
+
+
+def test_signal_predictions_do_not_use_jinit_theory(monkeypatch):
+    """The suite predicts with its own quadrature: a broken jinit.theory changes nothing."""
+    from jinit import theory
+
+    before = _signal.theory_curves("tanh", 1.5, 0.1, 8)
+
+    def broken(*args, **kwargs):
+        raise AssertionError("jinit.theory was called")
+
+    for name in theory.__all__:
+        monkeypatch.setattr(theory, name, broken)
+    after = _signal.theory_curves("tanh", 1.5, 0.1, 8)
+    assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+    # relu at sigma_w^2 = 1 halves q per layer: the closed form, by hand
+    q, g = _signal.theory_curves("relu", 1.0, 0.0, 6)
+    assert np.allclose(q, 0.5 ** np.arange(7), rtol=1e-12)
+    assert np.allclose(g, 0.5 ** np.arange(6, -1, -1), rtol=1e-12)
 
 
 def test_signal_rejects_bad_arguments():
     with pytest.raises(ValueError, match=r"activation='swish' is not supported"):
         verify.signal_propagation(["swish"])
-    with pytest.raises(ValueError, match=r"scheme='kaiming_magic' is not known"):
+    with pytest.raises(ValueError, match=r"scheme='kaiming_magic' is not known; expected one of"):
         verify.signal_propagation(["relu"], ["kaiming_magic"], depth=2, width=8, batch=2, keys=1)
     with pytest.raises(ValueError, match=r"depth=0 is not a positive int"):
         verify.signal_propagation(depth=0)

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 import jinit
-from jinit.verify import _expectations, _moments
-from jinit.verify._laws import Normal, Orthogonal, TruncatedNormal, Uniform
+from jinit.verify import _expectations, _moments, _verdicts
+from jinit.verify._laws import Normal, TruncatedNormal, Uniform
+from jinit.verify._structured_laws import Orthogonal
 
 N = 2 ** 20
 DENSE = (256, 128)  # fan_in 256, fan_out 128
@@ -27,7 +28,7 @@ def checks_of(init, law, shape=DENSE, dtype=jnp.float32, seed=0, samples=N):
     task = _moments.Task("planted", init, law, shape, dtype, str(shape),
                          _moments.arrays_for(law, shape, samples), seed,
                          min(samples, _moments.arrays_for(law, shape, samples) * math.prod(shape)))
-    return {c.check: c for c in _moments.evaluate(task, _moments.run_tasks([task])[0])}
+    return {c.check: c for c in _verdicts.evaluate(task, _moments.run_tasks([task])[0])}
 
 
 def failed(checks):

@@ -8,7 +8,9 @@ jax form (for the networks), written here from their definitions:
     \mathbb{E}[f(\sqrt{q}\,z)] = \int f(\sqrt{q}\,z)\,\varphi(z)\,dz, \qquad z \sim \mathcal{N}(0, 1),
 
 by composite Simpson's rule on :math:`[-12, 0]` and :math:`[0, 12]` (the kinks of ReLU-like
-functions sit at 0, a node, so the rule stays accurate to ~1e-12). This rule is kept apart from
+functions sit at 0, a node, so the rule stays accurate to ~1e-12). Each half evaluates its end
+at 0 as a one-sided limit (at :math:`\mp` the smallest normal float), so a jump at 0, as in
+the derivative of ReLU, is integrated exactly too. This rule is kept apart from
 :mod:`jinit._quadrature` on purpose: the suite's predictions must not reuse the code it checks.
 """
 
@@ -67,11 +69,15 @@ def _simpson_weights() -> tuple[np.ndarray, np.ndarray]:
 
 
 _Z, _W = _simpson_weights()
+_ZERO_LEFT, _ZERO_RIGHT = _NODES, _NODES + 1  # the two copies of z = 0, ends of the halves
+_TINY = float(np.finfo(np.float64).tiny)
 
 
 def gauss(f: Callable[[np.ndarray], np.ndarray], q: float = 1.0) -> float:
     r""":math:`\mathbb{E}[f(\sqrt{q}\,z)]`, :math:`z \sim \mathcal{N}(0, 1)`."""
-    return float(np.sum(_W * f(math.sqrt(q) * _Z)))
+    x = math.sqrt(q) * _Z
+    x[_ZERO_LEFT], x[_ZERO_RIGHT] = -_TINY, _TINY
+    return float(np.sum(_W * f(x)))
 
 
 def derivative(name: str) -> Callable[[np.ndarray], np.ndarray]:

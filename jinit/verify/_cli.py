@@ -1,25 +1,36 @@
-"""The ``jinit`` console command: ``jinit verify [options]``.
+"""The ``jinit`` console command: ``jinit verify [options]`` and ``jinit audit [options]``.
 
-Exit status: 0 when every check passes, 1 when any fails, 2 for a usage error.
+Exit status: 0 when every check passes, 1 when any fails (or nothing was checked), 2 for a
+usage error. Every usage error is one line on stderr, found before any long work: flags and
+their values, ``--only`` names, and the ``--json``/``--plot`` targets (parent directory
+exists, target is not a directory, writable).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-_DTYPES = ("float32", "bfloat16", "float16", "float64", "complex64", "float8_e4m3fn",
-           "float8_e5m2")
+from ._suite import DEFAULT_SAMPLES
+
+# Every dtype some declaration is verified in (float8 under --full).
+DTYPES = ("float32", "bfloat16", "float16", "complex64", "float8_e4m3fn", "float8_e5m2")
+_COORD_KINDS = ("width", "depth", "unit")
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error exits with status 2 and a one-line message, never a traceback."""
+    """argparse whose usage errors are one line on stderr (exit 2), never a traceback."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+class _Help(argparse.HelpFormatter):
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=30)
 
 
 def _positive(text: str) -> int:
@@ -28,113 +39,228 @@ def _positive(text: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an int") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not positive")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive int")
     return value
 
 
-def _names(text: str) -> list[str]:
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an int") from None
+    if not 0 <= value < 2 ** 32:
+        raise argparse.ArgumentTypeError(f"{text!r} is not in [0, 2**32)")
+    return value
+
+
+def _items(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+def _dtypes(text: str) -> list[str]:
+    items = _items(text)
+    if not items:
+        raise argparse.ArgumentTypeError(f"{text!r} names no dtype; expected some of "
+                                         f"{', '.join(DTYPES)}")
+    for d in items:
+        if d not in DTYPES:
+            raise argparse.ArgumentTypeError(f"invalid choice: {d!r} (choose from "
+                                             f"{', '.join(DTYPES)})")
+    return items
+
+
+def _names(text: str) -> list[str]:
+    from . import _expectations
+
+    items = _items(text)
+    if not items:
+        raise argparse.ArgumentTypeError(f"{text!r} names no initializer")
+    for name in items:
+        try:
+            _expectations.lookup(name)
+        except ValueError:
+            close = [n for n in sorted(_expectations.REGISTRY) if name in n or n in name]
+            hint = f"; did you mean {', '.join(close[:5])}?" if close else ""
+            raise argparse.ArgumentTypeError(
+                f"{name!r} is not a public initializer{hint} (names as after 'jinit.': "
+                "he_normal, presets.torch_linear_kernel, residual.fixup)") from None
+    return items
+
+
+def _coord_kinds(text: str) -> list[str]:
+    items = _items(text)
+    if not items:
+        raise argparse.ArgumentTypeError(f"{text!r} names no check; expected some of "
+                                         f"{', '.join(_COORD_KINDS)}")
+    for k in items:
+        if k not in _COORD_KINDS:
+            raise argparse.ArgumentTypeError(f"{k!r} is not a coordinate check; expected "
+                                             f"{', '.join(_COORD_KINDS)}")
+    return items
+
+
+def _target(text: str, what: str) -> str:
+    """A file the run will write: its directory exists, it is not a directory, writable."""
+    path = os.path.abspath(os.path.expanduser(text))
+    parent = os.path.dirname(path)
+    if os.path.isdir(path):
+        raise argparse.ArgumentTypeError(f"{text!r} is a directory; expected a {what} file name")
+    if not os.path.isdir(parent):
+        raise argparse.ArgumentTypeError(f"{text!r}: directory {parent!r} does not exist")
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise argparse.ArgumentTypeError(f"{text!r} is not writable")
+    if not os.path.exists(path) and not os.access(parent, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"{text!r}: directory {parent!r} is not writable")
+    return text
+
+
+def _json_target(text: str) -> str:
+    return text if text == "-" else _target(text, "JSON")
+
+
+def _png_target(text: str) -> str:
+    if not text.lower().endswith(".png"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a .png file name")
+    return _target(text, ".png")
+
+
+def _typed(fn: Callable[[str], object], name: str) -> Callable[[str], object]:
+    fn.__name__ = name  # argparse names the type in its "invalid <name> value" message
+    return fn
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="jinit", description="jinit: weight initializers for JAX, verified.")
+    parser = _Parser(prog="jinit", description="jinit: weight initializers for JAX, verified.",
+                     formatter_class=_Help)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     v = sub.add_parser(
-        "verify", help="verify every initializer's moments, distribution and signal propagation",
+        "verify", formatter_class=_Help,
+        help="verify every initializer's moments, distribution and signal propagation",
         description="Checks every public initializer's mean, variance, support and distribution "
                     "(against closed forms, with bounds from the sample size), orthogonality, "
-                    "and signal propagation through deep stacks next to mean-field theory. "
-                    "Exits 1 when any check fails.")
-    v.add_argument("--json", nargs="?", const="-", metavar="FILE",
-                   help="write the full report as JSON to FILE (or to stdout with no FILE)")
-    v.add_argument("--plot", metavar="FILE.png",
-                   help="draw forward and backward variance against depth to a PNG")
-    v.add_argument("--only", type=_names, metavar="NAMES",
-                   help="comma-separated initializer names (e.g. he_normal,orthogonal,"
-                        "presets.torch_linear_kernel); skips signal propagation")
-    v.add_argument("--samples", type=_positive, metavar="N",
-                   help="values per moment check (default 2**20)")
-    v.add_argument("--depth", type=_positive, default=32, help="signal-propagation depth")
-    v.add_argument("--width", type=_positive, default=256, help="signal-propagation width")
-    v.add_argument("--dtype", type=_names, metavar="DTYPES",
-                   help=f"comma-separated dtypes among {', '.join(_DTYPES)}")
+                    "and signal propagation through deep stacks next to mean-field theory.",
+        epilog="Exit status: 0 all checks pass, 1 a check fails or nothing was checked, "
+               "2 usage error.")
+    v.add_argument("--only", type=_typed(_names, "name"), action="extend", metavar="NAMES",
+                   help="comma-separated initializers (he_normal,presets.torch_linear_kernel,"
+                        "residual.fixup): their moments, and signal propagation for those it "
+                        "covers (default: all)")
+    v.add_argument("--dtype", type=_typed(_dtypes, "dtype"), action="extend", metavar="DTYPES",
+                   help=f"comma-separated dtypes among {', '.join(DTYPES)} (default: each "
+                        "initializer's own; signal propagation runs in float32)")
+    v.add_argument("--samples", type=_typed(_positive, "positive int"), default=DEFAULT_SAMPLES,
+                   metavar="N", help="values per moment check (default: %(default)s = 2**20)")
     v.add_argument("--full", action="store_true",
-                   help="every variant x shape x dtype (float8 included); takes longer")
-    v.add_argument("--no-signal", action="store_true", help="skip signal propagation")
-    v.add_argument("--coord-check", action="store_true",
-                   help="also run the muP coordinate check (needs optax; with --plot, "
-                        "draws it to FILE-coord.png)")
-    v.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
-    v.add_argument("-v", "--verbose", action="store_true", help="print every check, not one row "
-                                                                "per initializer x shape x dtype")
-    v.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+                   help="every variant x shape x dtype, float8 included; takes minutes "
+                        "(default: off)")
+    v.add_argument("--depth", type=_typed(_positive, "positive int"), default=32, metavar="L",
+                   help="signal-propagation depth (default: %(default)s)")
+    v.add_argument("--width", type=_typed(_positive, "positive int"), default=256, metavar="N",
+                   help="signal-propagation width (default: %(default)s)")
+    v.add_argument("--no-signal", action="store_true",
+                   help="skip signal propagation (default: run it)")
+    v.add_argument("--coord-check", nargs="?", const=list(_COORD_KINDS),
+                   type=_typed(_coord_kinds, "check"), metavar="KINDS",
+                   help="also run coordinate checks (needs optax): comma-separated among "
+                        f"{', '.join(_COORD_KINDS)} (muP, CompleteP, u-muP; all when no list "
+                        "is given); with --plot, draws the width check to FILE-coord.png "
+                        "(default: off)")
+    v.add_argument("--seed", type=_typed(_seed, "seed"), default=0,
+                   help="base seed (default: %(default)s)")
+    v.add_argument("--json", nargs="?", const="-", type=_typed(_json_target, "JSON target"),
+                   metavar="FILE",
+                   help="write the full report as JSON to FILE, or to stdout with no FILE "
+                        "(default: none)")
+    v.add_argument("--plot", type=_typed(_png_target, "PNG target"), metavar="FILE.png",
+                   help="draw forward and backward variance against depth to a PNG (needs "
+                        "matplotlib) (default: none)")
+    v.add_argument("-v", "--verbose", action="store_true",
+                   help="print every check, not one row per initializer x shape x dtype "
+                        "(default: off)")
+    v.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress lines on stderr (default: off)")
+    v.set_defaults(parser=v)
+    sub.add_parser("audit", add_help=False,
+                   help="check a model's parameters against the laws of their declared "
+                        "initializers (see 'jinit audit --help')")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``jinit``; returns the exit status."""
+    """Entry point of ``jinit``: dispatches to ``verify`` or ``audit``; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["audit"]:
+        return _audit(argv[1:])
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command != "verify":
-        parser.print_usage(sys.stderr)
-        print("jinit: error: a command is required; expected 'verify' "
-              "(try 'jinit verify --help')", file=sys.stderr)
-        return 2
-    return _verify(parser, args)
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            getattr(args, "parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
+        if args.command is None:
+            parser.error("a command is required; expected 'verify' or 'audit'")
+        return _verify(args)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else 2
 
 
-def _verify(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from . import _expectations
-
-    for d in args.dtype or ():
-        if d not in _DTYPES:
-            parser.print_usage(sys.stderr)
-            print(f"jinit verify: error: --dtype {d!r} is not supported; expected one of "
-                  f"{', '.join(_DTYPES)}", file=sys.stderr)
-            return 2
-    for name in args.only or ():
-        try:
-            _expectations.lookup(name)
-        except ValueError:
-            parser.print_usage(sys.stderr)
-            close = [n for n in sorted(_expectations.REGISTRY) if name in n or n in name]
-            hint = f" Did you mean {', '.join(close[:5])}?" if close else ""
-            print(f"jinit verify: error: --only {name!r} is not a public initializer.{hint} "
-                  "The names are those of jinit (he_normal) and jinit.presets "
-                  "(presets.torch_linear_kernel).", file=sys.stderr)
-            return 2
-    if args.plot and not args.plot.lower().endswith(".png"):
-        parser.print_usage(sys.stderr)
-        print(f"jinit verify: error: --plot {args.plot!r} is not a .png file name",
+def _audit(argv: list[str]) -> int:
+    try:
+        from jinit.audit import _cli as audit_cli
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) in ("jinit.audit", "jinit.audit._cli")
+        print("jinit audit: error: " + ("this jinit has no audit command (jinit.audit._cli is "
+                                        "missing)" if missing else
+                                        f"jinit.audit could not be imported: {exc}"),
               file=sys.stderr)
         return 2
+    try:
+        return int(audit_cli.main(argv) or 0)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from . import _report, _signal, _suite
+
+    prog = args.parser.prog
+    error = args.parser.error
+    signal = not args.no_signal
+    if args.plot and args.no_signal and not args.coord_check:
+        error("--plot draws signal propagation, which --no-signal turns off; drop one of them")
+    schemes = _report.signal_schemes(args.only, args.dtype) if signal else ()
+    if args.plot and not schemes and not args.coord_check:
+        why = ("--dtype leaves out float32, the dtype signal propagation runs in"
+               if args.dtype and "float32" not in args.dtype else
+               f"--only selects none of the schemes it covers ({', '.join(_signal.KNOWN)})")
+        error(f"--plot draws signal propagation, but {why}")
     if args.plot:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            print("jinit verify: error: --plot needs matplotlib; install it with "
-                  "pip install 'jinit[plot]'", file=sys.stderr)
-            return 2
+            error("--plot needs matplotlib; install it with pip install 'jinit[plot]'")
+        if args.coord_check:
+            _target_or_error(error, args.plot[:-4] + "-coord.png")
     if args.coord_check:
         try:
             import optax  # noqa: F401
         except ImportError:
-            print("jinit verify: error: --coord-check needs optax; install it with "
-                  "pip install 'jinit[flax]'", file=sys.stderr)
-            return 2
-
-    from . import _report, _suite
+            error("--coord-check needs optax; install it with pip install 'jinit[flax]'")
+    tasks = _suite.plan(args.only, samples=args.samples, dtypes=args.dtype, full=args.full,
+                        seed=args.seed)
+    if not tasks and not schemes and not args.coord_check:
+        print(f"{prog}: nothing was checked: {_nothing_reason(args)}", file=sys.stderr)
+        return 1
 
     progress = None if args.quiet else _report.stderr_progress()
     report = _report.run(
-        args.only, samples=args.samples or _suite.DEFAULT_SAMPLES, dtypes=args.dtype,
-        full=args.full, signal=not args.no_signal, depth=args.depth, width=args.width,
-        coord_check=args.coord_check, seed=args.seed, progress=progress)
+        args.only, samples=args.samples, dtypes=args.dtype, full=args.full, signal=signal,
+        depth=args.depth, width=args.width, coord_check=args.coord_check, seed=args.seed,
+        progress=progress, tasks=tasks)
     if args.json == "-":
         json.dump(report.to_json(), sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
-        print(report.table(verbose=args.verbose))
+        print(report.table(verbose=args.verbose, width=_report.terminal_width()))
         if args.json:
             with open(args.json, "w", encoding="utf-8") as f:
                 json.dump(report.to_json(), f, indent=1)
@@ -145,8 +271,6 @@ def _verify(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             plot_signal(report.signal, args.plot)
             if progress:
                 progress(f"plot: wrote {args.plot}")
-        elif progress:
-            progress("plot: no signal-propagation run (--only or --no-signal); nothing drawn")
         if report.coord is not None:
             from ._coord import plot_coord_check
 
@@ -155,6 +279,32 @@ def _verify(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             if progress:
                 progress(f"plot: wrote {coord_path}")
     return 0 if report.passed else 1
+
+
+def _target_or_error(error: Callable[[str], None], path: str) -> None:
+    try:
+        _target(path, ".png")
+    except argparse.ArgumentTypeError as exc:
+        error(f"argument --plot: {exc}")
+
+
+def _nothing_reason(args: argparse.Namespace) -> str:
+    """Why a selection holds no check, in terms of the flags that made it empty."""
+    from . import _suite
+
+    decls = _suite.select(args.only)
+    defined = list(dict.fromkeys(d for decl in decls for d in decl.dtypes(False)))
+    extra = [d for d in dict.fromkeys(d for decl in decls for d in decl.dtypes(True))
+             if d not in defined]
+    who = decls[0].qualname + " is" if len(decls) == 1 else "the selected initializers are"
+    where = ", ".join(defined) + (f", and {', '.join(extra)} with --full" if extra and not
+                                  args.full else (", " + ", ".join(extra) if extra else ""))
+    fix = " (add --full)" if not args.full and set(args.dtype or ()) & set(extra) else ""
+    signal = ("" if args.no_signal else
+              "; signal propagation runs in float32, which --dtype leaves out"
+              if "float32" not in (args.dtype or ("float32",)) else "")
+    return (f"{who} verified in {where}; --dtype {','.join(args.dtype)} selects none of them"
+            f"{fix}{signal}")
 
 
 if __name__ == "__main__":  # pragma: no cover

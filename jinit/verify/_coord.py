@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jinit import _checks, mup
+from jinit._rules import path_str
 
 PARAMETRIZATIONS = ("sp", "mup")
 # Thresholds on the last-step log-log slopes with the defaults (Adam, widths 64..1024, 8
@@ -168,7 +169,7 @@ def _factors(width: int, base_width: int, parametrization: str, *, in_dim: int, 
 
     def as_tree(table):
         return jax.tree_util.tree_map_with_path(
-            lambda p, _: np.float32(table[mup.path_name(p)]), tree)
+            lambda p, _: np.float32(table[path_str(p)]), tree)
 
     return as_tree(init), as_tree(lr)
 
@@ -283,9 +284,13 @@ def plot_coord_check(data: CoordCheck, path: str) -> None:
     one column per step, one line per layer; writes a PNG to ``path``.
 
     Args:
-      data: a :class:`CoordCheck`.
+      data: a :class:`CoordCheck` (or :class:`CoordChecks`, whose width check is drawn).
       path: the output file.
     """
+    if isinstance(data, CoordChecks):
+        if "width" not in data.results:
+            return
+        data = data.results["width"]
     import matplotlib
 
     matplotlib.use("Agg")
@@ -315,3 +320,59 @@ def plot_coord_check(data: CoordCheck, path: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+# ------------------------------------------------------------------ the three checks together
+
+COORD_KINDS = ("width", "depth", "unit")
+
+
+@dataclass(frozen=True)
+class CoordChecks:
+    """The coordinate checks of ``jinit verify --coord-check``: ``{kind: result}``.
+
+    ``width``: :class:`CoordCheck` (μP); ``depth``: ``DepthCheck`` (CompleteP against SP);
+    ``unit``: ``UnitCheck`` (u-μP in bfloat16).
+    """
+
+    results: dict[str, object]
+
+    @property
+    def passed(self) -> bool:
+        return all(bool(r.passed) for r in self.results.values())
+
+    def table(self) -> str:
+        titles = {"width": "width (μP): log-log slope of update size against width",
+                  "depth": "depth (CompleteP): log-log slope of update size against depth",
+                  "unit": "unit scale (u-μP)"}
+        return "\n\n".join(f"{titles[k]}\n{r.table()}" for k, r in self.results.items())
+
+    def to_json(self) -> dict[str, object]:
+        return {"check": "coord_checks", "passed": self.passed,
+                **{k: r.to_json() for k, r in self.results.items()}}
+
+
+def coord_checks(kinds: Sequence[str] = COORD_KINDS, *, seed: int = 0,
+                 progress=None) -> CoordChecks:
+    """Runs the width, depth and unit-scale coordinate checks named in ``kinds``."""
+    for k in kinds:
+        _checks.choice("verify.coord_checks", "kinds", k, COORD_KINDS)
+    out: dict[str, object] = {}
+    for k in kinds:
+        if k == "width":
+            if progress:
+                progress("coord-check: training MLPs at widths 64..1024 (SP and μP)")
+            out[k] = coord_check(seed=seed)
+        elif k == "depth":
+            from ._coord_depth import depth_coord_check
+
+            if progress:
+                progress("coord-check: residual MLPs at depths 4..64 (SP and CompleteP)")
+            out[k] = depth_coord_check(seed=seed)
+        else:
+            from ._coord_unit import unit_check
+
+            if progress:
+                progress("coord-check: u-μP residual MLP in bfloat16 at widths 64..1024")
+            out[k] = unit_check(seed=seed)
+    return CoordChecks(out)

@@ -13,14 +13,17 @@ Adding an initializer is a few lines::
     declare("he_normal", vs(2.0, "fan_in", "truncated_normal"), cases=FANNED, complex=True,
             aliases=("kaiming_normal",))
 
-``tests/test_verify.py`` fails when a public initializer in ``jinit`` or ``jinit.presets``
-has no declaration.
+The declarations themselves are written by family: :mod:`jinit.verify._expect_jinit` (the
+top-level schemes), :mod:`jinit.verify._expect_presets` (framework defaults) and
+:mod:`jinit.verify._expect_submodules` (residual, μP). :func:`public_initializers` discovers
+every initializer of ``jinit`` and of each public submodule named in ``jinit.__all__``, and
+``tests/test_verify.py`` fails when one has no declaration.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
+import functools
 import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -28,21 +31,9 @@ from collections.abc import Callable, Mapping, Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from . import _activations
-from ._laws import (
-    ComplexDisk,
-    ComplexNormal,
-    ComplexTruncatedNormal,
-    ComplexZeroInflated,
-    ConvIsometry,
-    DeltaOrthogonal,
-    Exact,
-    Normal,
-    Orthogonal,
-    TruncatedNormal,
-    Uniform,
-    ZeroInflated,
-)
+from ._complex_laws import ComplexDisk, ComplexNormal, ComplexTruncatedNormal
+from ._laws import Normal, TruncatedNormal, Uniform
+from ._structured_laws import Exact
 
 REAL_DTYPES = ("float32", "bfloat16", "float16")
 FLOAT8_DTYPES = ("float8_e4m3fn", "float8_e5m2")
@@ -92,9 +83,12 @@ class Declaration:
       cases: shapes (with per-shape extra arguments) to verify on; the first is the primary.
       complex: whether complex dtypes are defined (verified as ``complex64``).
       float8: whether float8 dtypes are verified under ``--full``.
-      module: ``"jinit"`` or ``"jinit.presets"``.
+      module: the public submodule holding it, as an attribute path from ``jinit``
+        (``""`` for ``jinit`` itself, ``"presets"``, ``"residual"``, ``"mup"``).
       aliases: other public names bound to the same object.
       promise: the promise in words, for listings.
+      heavy: seconds per shape to draw (many small QRs, per-unit sorts): the default run
+        verifies it on its first shape in the real dtypes only.
     """
 
     name: str
@@ -103,17 +97,26 @@ class Declaration:
     cases: tuple[Case, ...] = ANY
     complex: bool = False
     float8: bool = True
-    module: str = "jinit"
+    module: str = ""
     aliases: tuple[str, ...] = ()
     promise: str = ""
+    heavy: bool = False
 
     @property
     def qualname(self) -> str:
-        return self.name if self.module == "jinit" else f"{self.module.split('.')[-1]}.{self.name}"
+        """The name a user types after ``jinit.``: ``he_normal``, ``residual.fixup``."""
+        return qualify(self.module, self.name)
+
+    @property
+    def home(self) -> object:
+        """The public module holding the object (``jinit``, ``jinit.presets``, ...)."""
+        import jinit
+
+        return functools.reduce(getattr, self.module.split("."), jinit) if self.module else jinit
 
     @property
     def obj(self) -> object:
-        return getattr(importlib.import_module(self.module), self.name)
+        return getattr(self.home, self.name)
 
     def build(self, args: Mapping[str, object]) -> Callable:
         """The initializer for factory arguments ``args`` (the object itself if not a factory)."""
@@ -124,14 +127,18 @@ class Declaration:
         return out + (COMPLEX_DTYPES if self.complex else ())
 
 
+def qualify(module: str, name: str) -> str:
+    """``module.name``, or ``name`` for the top level."""
+    return f"{module}.{name}" if module else name
+
+
 REGISTRY: dict[str, Declaration] = {}
 
 
 def declare(name: str, law: LawFn, **kwargs: object) -> Declaration:
     """Adds a declaration (and its aliases) to the registry."""
     decl = Declaration(name, law, **kwargs)  # type: ignore[arg-type]
-    for key in (decl.qualname,) + tuple(
-            a if decl.module == "jinit" else f"{decl.module.split('.')[-1]}.{a}" for a in decl.aliases):
+    for key in (decl.qualname,) + tuple(qualify(decl.module, a) for a in decl.aliases):
         REGISTRY[key] = decl
     return decl
 
@@ -145,11 +152,16 @@ def declarations() -> list[Declaration]:
 
 
 def lookup(name: str) -> Declaration:
-    """The declaration of a public name (``"he_normal"``, ``"presets.torch_linear_kernel"``)."""
+    """The declaration of a public name (``"he_normal"``, ``"presets.torch_linear_kernel"``).
+
+    A submodule's initializer may be named without its module (``"torch_linear_kernel"``)
+    when no other module has that name.
+    """
     if name in REGISTRY:
         return REGISTRY[name]
-    if f"presets.{name}" in REGISTRY:
-        return REGISTRY[f"presets.{name}"]
+    found = {id(d): d for key, d in REGISTRY.items() if key.rpartition(".")[2] == name}
+    if len(found) == 1:
+        return next(iter(found.values()))
     listed = ", ".join(sorted(REGISTRY))
     raise ValueError(f"verify: no declaration named {name!r}; expected one of: {listed}")
 
@@ -234,235 +246,6 @@ def exact(fn: Callable[[tuple[int, ...], dict], np.ndarray], ulps: float = 1.0) 
     return lambda shape, dtype, args: Exact(np.asarray(fn(shape, args)), ulps)
 
 
-# ------------------------------------------------------------ structured arrays
-
-
-def _identity(shape, args):
-    eye = np.eye(shape[-2], shape[-1]) * float(args.get("scale", 1.0))
-    return np.broadcast_to(eye, shape)
-
-
-def _centre_upper(shape):
-    return tuple(k // 2 for k in shape[:-2])
-
-
-def _dirac(shape, args):
-    out = np.zeros(shape)
-    groups, s = int(args.get("groups", 1)), float(args.get("scale", 1.0))
-    per_group = shape[-1] // groups
-    centre = _centre_upper(shape)
-    for j in range(shape[-1]):
-        i = j % per_group
-        if i < shape[-2]:
-            out[centre + (i, j)] = s
-    return out
-
-
-def _hadamard(p: int) -> np.ndarray:
-    h = np.ones((1, 1))
-    while h.shape[0] < p:
-        h = np.kron(np.array([[1.0, 1.0], [1.0, -1.0]]), h)
-    return h
-
-
-def _zero_init(shape, args):
-    n_in, n_out = shape[-2:]
-    if n_in >= n_out:
-        matrix = np.eye(n_in, n_out)
-    else:
-        p = 1 << (n_out - 1).bit_length()
-        c = math.sqrt((2.0 if args.get("normalization", "isometry") == "paper" else 1.0) / p)
-        matrix = c * _hadamard(p)[:n_in, :n_out]
-    if len(shape) == 2:
-        return matrix
-    out = np.zeros(shape)
-    out[_centre_upper(shape)] = matrix
-    return out
-
-
-def _sparse_columns(shape, dtype, args):
-    z = math.ceil(float(args["sparsity"]) * shape[1])
-    std = float(args.get("std", 0.01))
-    base = ComplexNormal(std * std) if is_complex(dtype) else Normal(std)
-    wrap = ComplexZeroInflated if is_complex(dtype) else ZeroInflated
-    return wrap(base, z / shape[1], zeros_per=(1, z))  # every row of (in, out): z zeros
-
-
-def _sparse_incoming(shape, dtype, args):
-    k, s = int(args.get("k", 15)), float(args.get("scale", 1.0))
-    fan_in = math.prod(shape[:-1])
-    base = ComplexNormal(s * s) if is_complex(dtype) else Normal(s)
-    wrap = ComplexZeroInflated if is_complex(dtype) else ZeroInflated
-    return wrap(base, 1 - k / fan_in, zeros_per=(0, fan_in - k))  # every unit: fan_in - k zeros
-
-
-# ------------------------------------------------------------------------ jinit
-
-_VS_FAMILY = (
-    ("glorot_uniform", 1.0, "fan_avg", "uniform", ("xavier_uniform",)),
-    ("glorot_normal", 1.0, "fan_avg", "truncated_normal", ("xavier_normal",)),
-    ("he_uniform", 2.0, "fan_in", "uniform", ("kaiming_uniform",)),
-    ("he_normal", 2.0, "fan_in", "truncated_normal", ("kaiming_normal",)),
-    ("lecun_uniform", 1.0, "fan_in", "uniform", ()),
-    ("lecun_normal", 1.0, "fan_in", "truncated_normal", ()),
-)
-
-declare("zeros", exact(lambda shape, a: np.zeros(shape), 0), variants=None, cases=(DENSE, CONV),
-        complex=True, promise="every value 0")
-declare("ones", exact(lambda shape, a: np.ones(shape), 0), variants=None, cases=(DENSE, CONV),
-        complex=True, promise="every value 1")
-declare("constant", exact(lambda shape, a: np.full(shape, float(a["value"]))),
-        variants=({"value": -0.3},), cases=(DENSE, CONV), complex=True,
-        promise="every value equals value (rounded to the dtype)")
-declare("normal", normal_law("stddev", 1e-2), complex=True,
-        promise="N(0, stddev^2); complex: E|w|^2 = stddev^2")
-declare("uniform", lambda shape, dtype, a: Uniform(0.0, float(a.get("scale", 1e-2))),
-        promise="U[0, scale)")
-declare("truncated_normal",
-        lambda shape, dtype, a: TruncatedNormal(float(a.get("stddev", 1e-2)),
-                                                float(a.get("lower", -2.0)),
-                                                float(a.get("upper", 2.0))),
-        variants=({}, {"stddev": 0.5, "lower": -1.0, "upper": 3.0}),
-        promise="stddev * N(0,1) conditioned on [lower, upper], no variance correction")
-declare("variance_scaling", vs(),
-        variants=({"scale": 0.5, "mode": "fan_out", "distribution": "normal"},
-                  {"scale": 3.0, "mode": "fan_geo_avg", "distribution": "uniform"}),
-        cases=FANNED, complex=True, promise="E|w|^2 = scale / n(mode), mean 0")
-for _name, _scale, _mode, _dist, _aliases in _VS_FAMILY:
-    declare(_name, vs(_scale, _mode, _dist), cases=FANNED, complex=True, aliases=_aliases,
-            promise=f"variance_scaling({_scale}, {_mode!r}, {_dist!r})")
-declare("orthogonal",
-        lambda shape, dtype, a: Orthogonal(float(a.get("scale", 1.0)), int(a.get("column_axis", -1))),
-        variants=({}, {"scale": 2.0, "column_axis": 0}),
-        cases=(case((64, 32)), case((3, 3, 8, 16)), case((16, 64))), complex=True,
-        promise="scale * Haar-random matrix with orthonormal columns (rows if fewer)")
-declare("delta_orthogonal",
-        lambda shape, dtype, a: DeltaOrthogonal(float(a.get("scale", 1.0)), int(a.get("column_axis", -1))),
-        cases=(case((3, 3, 16, 32)), case((3, 8, 8)), case((2, 3, 3, 4, 8))), complex=True,
-        promise="zero off the centre tap (k-1)//2; centre = scale * orthogonal (c_in, c_out)")
-declare("conv_orthogonal",
-        lambda shape, dtype, a: ConvIsometry(float(a.get("scale", 1.0))),
-        cases=(case((3, 3, 8, 16)), case((3, 16, 16)), case((2, 3, 4, 8))), complex=True,
-        promise="circular convolution is scale times an isometry at every frequency")
-declare("identity", exact(_identity), cases=(case((64, 64)), case((4, 32, 48))),
-        variants=({}, {"scale": 0.5}), complex=True,
-        promise="scale * I over the last two axes, broadcast over leading axes")
-declare("dirac", exact(_dirac),
-        cases=(case((3, 3, 16, 16)), case((4, 8, 8)), case((3, 3, 8, 16), groups=2)),
-        complex=True, promise="W[centre k//2, d, g*o + d] = scale, 0 elsewhere")
-declare("zero_init", exact(_zero_init),
-        cases=(case((16, 64)), case((64, 16)), case((3, 3, 16, 48)),
-               case((16, 48), normalization="paper")),
-        complex=True, promise="identity / c * Hadamard, c = 1/sqrt(p) (isometry) or sqrt(2/p)")
-declare("sparse_columns", _sparse_columns, variants=({"sparsity": 0.25},), cases=(DENSE,),
-        complex=True, promise="each row: ceil(sparsity * n_out) zeros, rest N(0, std^2)")
-declare("sparse_incoming", _sparse_incoming, cases=(DENSE, CONV, STACKED), complex=True,
-        promise="each unit: exactly k non-zero incoming weights, N(0, scale^2)")
-def _for_activation(shape, dtype, args):
-    scale = _activations.forward_scale(str(args["activation"]))
-    return vs(scale, str(args.get("mode", "fan_in")),
-              str(args.get("distribution", "truncated_normal")))(shape, dtype, args)
-
-
-declare("for_activation", _for_activation,
-        variants=({"activation": "tanh"}, {"activation": "relu", "distribution": "uniform"}),
-        cases=FANNED, complex=True,
-        promise="variance_scaling(1 / E[phi(z)^2], mode, distribution)")
-
-# ---------------------------------------------------------------------- presets
-
-_TORCH_GAIN = {"linear": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3.0, "relu": math.sqrt(2.0),
-               "selu": 0.75}
-
-
-def _torch_gain2(args: dict) -> float:
-    nonlinearity = args.get("nonlinearity", "leaky_relu")
-    if nonlinearity == "leaky_relu":
-        return 2.0 / (1.0 + float(args.get("a", 0.0)) ** 2)
-    if str(nonlinearity).startswith("conv"):
-        return 1.0
-    return _TORCH_GAIN[str(nonlinearity)] ** 2
-
-
-def _torch_kaiming(distribution: str) -> LawFn:
-    def law(shape, dtype, args):
-        return vs(_torch_gain2, str(args.get("mode", "fan_in")), distribution)(shape, dtype, args)
-
-    return law
-
-
-def _bias(shape, dtype, args):
-    n = float(args["fan_in"])
-    bound = 1.0 / math.sqrt(n) if n > 0 else 0.0
-    return Uniform(-bound, bound)
-
-
-def _conv_transpose(shape, dtype, args):
-    mode = "fan_in" if args.get("transpose_kernel", False) else "fan_out"
-    return vs(1.0 / 3.0, mode, "uniform")(shape, dtype, args)
-
-
-def _trunc(std_arg: str, loc_arg: str, absolute: bool) -> LawFn:
-    def law(shape, dtype, args):
-        mu, sigma = float(args.get(loc_arg, 0.0)), float(args.get(std_arg, 0.05 if not absolute else 1.0))
-        if absolute:
-            lower = (float(args.get("a", -2.0)) - mu) / sigma
-            upper = (float(args.get("b", 2.0)) - mu) / sigma
-        else:
-            lower, upper = -2.0, 2.0
-        return TruncatedNormal(sigma, lower, upper, loc=mu)
-
-    return law
-
-
-_P = {"module": "jinit.presets"}
-declare("torch_linear_kernel", vs(1.0 / 3.0, "fan_in", "uniform"), cases=(DENSE, BATCHED),
-        complex=True, promise="U(+-1/sqrt(fan_in)) (kaiming_uniform a=sqrt 5)", **_P)
-declare("torch_conv_kernel", vs(1.0 / 3.0, "fan_in", "uniform"), cases=(CONV,), complex=True,
-        promise="U(+-1/sqrt(fan_in)), fan_in = c_in * prod(k)", **_P)
-declare("torch_conv_transpose_kernel", _conv_transpose, cases=(CONV,),
-        variants=({}, {"transpose_kernel": True}), complex=True,
-        promise="U(+-1/sqrt(n)), n = PyTorch's transposed fan_in", **_P)
-declare("torch_linear_bias", _bias, variants=({"fan_in": 256},), cases=(case((4096,)),),
-        promise="U(+-1/sqrt(fan_in))", **_P)
-declare("torch_conv_bias", _bias, variants=({"fan_in": 288},), cases=(case((4096,)),),
-        promise="U(+-1/sqrt(fan_in))", **_P)
-declare("torch_embedding", normal_law("std", 1.0), cases=(case((1000, 64)),), complex=True,
-        promise="N(0, 1)", **_P)
-declare("torch_kaiming_uniform", _torch_kaiming("uniform"),
-        variants=({}, {"mode": "fan_out", "nonlinearity": "tanh"}), cases=(DENSE, CONV),
-        complex=True, promise="U(+-gain*sqrt(3/n))", **_P)
-declare("torch_kaiming_normal", _torch_kaiming("normal"),
-        variants=({}, {"a": math.sqrt(5.0), "mode": "fan_out"}), cases=(DENSE, CONV),
-        complex=True, promise="N(0, gain^2/n), untruncated", **_P)
-declare("torch_xavier_uniform", vs(lambda a: float(a.get("gain", 1.0)) ** 2, "fan_avg", "uniform"),
-        variants=({"gain": 5.0 / 3.0},), cases=(DENSE, CONV), complex=True,
-        promise="U(+-gain*sqrt(6/(fan_in+fan_out)))", **_P)
-declare("torch_xavier_normal", vs(lambda a: float(a.get("gain", 1.0)) ** 2, "fan_avg", "normal"),
-        cases=(DENSE, CONV), complex=True, promise="N(0, 2 gain^2/(fan_in+fan_out))", **_P)
-declare("torch_trunc_normal", _trunc("std", "mean", True),
-        variants=({"mean": 0.1, "std": 0.5, "a": -0.5, "b": 1.0}, {"std": 0.02}),
-        cases=(DENSE,), promise="N(mean, std^2) conditioned on the absolute [a, b]", **_P)
-declare("keras_dense_kernel", vs(1.0, "fan_avg", "uniform"), cases=(DENSE, BATCHED),
-        complex=True, promise="glorot_uniform", **_P)
-declare("keras_conv_kernel", vs(1.0, "fan_avg", "uniform"), cases=(CONV,), complex=True,
-        promise="glorot_uniform", **_P)
-declare("keras_bias", exact(lambda shape, a: np.zeros(shape), 0), cases=(case((128,)),),
-        complex=True, promise="zeros", **_P)
-declare("keras_random_uniform",
-        lambda shape, dtype, a: Uniform(float(a.get("minval", -0.05)), float(a.get("maxval", 0.05))),
-        variants=({}, {"minval": 0.5, "maxval": 2.0}), cases=(DENSE,),
-        promise="U[minval, maxval)", **_P)
-declare("keras_embedding", lambda shape, dtype, a: Uniform(-0.05, 0.05), cases=(case((1000, 64)),),
-        promise="U[-0.05, 0.05)", **_P)
-declare("keras_random_normal", normal_law("stddev", 0.05, "mean"),
-        variants=({}, {"mean": 0.2, "stddev": 0.1}), cases=(DENSE,),
-        promise="N(mean, stddev^2)", **_P)
-declare("keras_truncated_normal", _trunc("stddev", "mean", False),
-        variants=({}, {"mean": -0.1, "stddev": 0.05}), cases=(DENSE,),
-        promise="mean + stddev * N(0,1) conditioned on [-2, 2]", **_P)
-
-
 # ----------------------------------------------------------- registry coverage
 
 
@@ -490,17 +273,39 @@ def is_initializer(obj: object) -> bool:
     return getattr(ann, "__name__", None) in ("Init", "Initializer")
 
 
-def public_initializers() -> list[str]:
-    """Names of every public initializer in ``jinit`` and ``jinit.presets`` (if present)."""
+def _public_modules() -> list[tuple[str, object]]:
+    """``(attribute path, module)`` of every public submodule reachable through ``__all__``."""
     import jinit
 
-    names = [n for n in jinit.__all__ if is_initializer(getattr(jinit, n))]
-    try:
-        presets = importlib.import_module("jinit.presets")
-    except ImportError:  # pragma: no cover - presets is part of the package
-        return names
-    return names + [f"presets.{n}" for n in getattr(presets, "__all__", ())
-                    if is_initializer(getattr(presets, n))]
+    out: list[tuple[str, object]] = []
+    seen = {id(jinit)}
+    todo: list[tuple[str, object]] = [("", jinit)]
+    while todo:
+        path, module = todo.pop(0)
+        out.append((path, module))
+        for name in getattr(module, "__all__", ()):
+            obj = getattr(module, name, None)
+            if (inspect.ismodule(obj) and obj.__name__.startswith("jinit.")
+                    and id(obj) not in seen):
+                seen.add(id(obj))
+                todo.append((qualify(path, name), obj))
+    return out
+
+
+def public_initializers() -> list[str]:
+    """Names of every public initializer in ``jinit`` and in each of its public submodules.
+
+    Submodules are found through ``__all__`` (``jinit.__all__`` names ``presets``,
+    ``residual``, ``mup``, ...; theirs may name further ones), initializers by
+    :func:`is_initializer`; names are written as a user types them after ``jinit.``.
+    """
+    names = []
+    for path, module in _public_modules():
+        for name in getattr(module, "__all__", ()):
+            obj = getattr(module, name, None)
+            if not inspect.ismodule(obj) and is_initializer(obj):
+                names.append(qualify(path, name))
+    return names
 
 
 def undeclared() -> list[str]:
@@ -512,3 +317,7 @@ def undeclared() -> list[str]:
       []
     """
     return [n for n in public_initializers() if n not in REGISTRY]
+
+
+# The declarations, by family (each module calls declare() on import).
+from . import _expect_jinit, _expect_presets, _expect_submodules  # noqa: E402, F401, I001

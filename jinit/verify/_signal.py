@@ -13,8 +13,7 @@ layer it records the forward second moment :math:`q_l = \overline{h_l^2}` and th
 second moment :math:`g_l = \overline{(\partial\mathcal{L}/\partial h_l)^2}` (so
 :math:`q_0 = g_L = 1` in expectation), averaged over the batch, the units and the keys.
 
-Mean-field theory (:func:`jinit.theory.depth_variance_curve`) predicts, for a scheme with
-weight variance :math:`\sigma_w^2/N`,
+Mean-field theory predicts, for a scheme with weight variance :math:`\sigma_w^2/N`,
 
 .. math::
 
@@ -22,8 +21,12 @@ weight variance :math:`\sigma_w^2/N`,
     g_l = g_{l+1}\,\sigma_w^2\,\mathbb{E}[\phi'(\sqrt{q_l}\,z)^2].
 
 Each of :math:`q_L/q_0` and :math:`g_0/g_L` is classified *vanishing* (below
-``1/band``), *exploding* (above ``band``) or *stable*. The check passes when the measured
-class is one theory allows: the classes of the predicted factor and of the factor ×2 and
+``1/band``), *exploding* (above ``band``) or *stable*: the initialization's own fate, which
+the report shows next to the verdict. The predictions are computed here, by the suite's own
+quadrature (:mod:`jinit.verify._activations`), never by :mod:`jinit.theory`, which is code
+under test. The check passes when the measured
+class is one theory allows (the verdict says whether measurement *agrees with theory*, not
+whether the scheme is a good one): the classes of the predicted factor and of the factor ×2 and
 ÷2, along the curves from :math:`q_0` and from :math:`q_0(1 \pm 10\%)` — so a class edge or
 an unstable fixed point (GELU at :math:`q^* = 1`, where any perturbation grows) admits
 either side, and a clear prediction admits only itself.
@@ -55,11 +58,22 @@ BAND = 4.0
 CLASSES = ("vanishing", "stable", "exploding")
 
 
-def _scheme(name: str, activation: str) -> tuple[Callable, float]:
-    """``(initializer, sigma_w^2)`` of a scheme for a square ``(N, N)`` kernel."""
+Scheme = str | tuple[str, Callable, float]
+
+
+def _scheme(scheme: Scheme, activation: str) -> tuple[str, Callable, float]:
+    """``(label, initializer, sigma_w^2)`` of a scheme for a square ``(N, N)`` kernel.
+
+    A scheme is a name (``"he_normal"``, ``"for_activation"``) or a triple ``(label,
+    initializer, declared sigma_w^2)``: the check then tests the initializer against the
+    variance it declares.
+    """
     import jinit
     from jinit import presets
 
+    if isinstance(scheme, tuple):
+        label, init, sw2 = scheme
+        return str(label), init, float(sw2)
     table = {
         "lecun_normal": (jinit.lecun_normal, 1.0),
         "lecun_uniform": (jinit.lecun_uniform, 1.0),
@@ -70,17 +84,22 @@ def _scheme(name: str, activation: str) -> tuple[Callable, float]:
         "orthogonal": (jinit.orthogonal, 1.0),
         "presets.torch_linear_kernel": (presets.torch_linear_kernel, 1.0 / 3.0),
     }
-    if name == "for_activation":
+    if scheme == "for_activation":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # GELU/SiLU: no stable variance scaling (shown here)
             init = jinit.for_activation(activation)
-        return init, _activations.forward_scale(activation)
-    if name not in table:
-        known = ", ".join(repr(k) for k in (*table, "for_activation"))
-        raise ValueError(f"signal_propagation(): scheme={name!r} is not known; expected one of "
-                         f"{known}.")
-    factory, sw2 = table[name]
-    return factory(), sw2
+        return scheme, init, _activations.forward_scale(activation)
+    if scheme not in table:
+        raise ValueError(f"signal_propagation(): scheme={scheme!r} is not known; expected one "
+                         f"of {', '.join(map(repr, KNOWN))}, or a (label, initializer, "
+                         "sigma_w2) triple.")
+    factory, sw2 = table[scheme]
+    return scheme, factory(), sw2
+
+
+# Every scheme name signal propagation knows (SCHEMES is the default selection).
+KNOWN = ("lecun_normal", "lecun_uniform", "glorot_normal", "glorot_uniform", "he_normal",
+         "he_uniform", "orthogonal", "for_activation", "presets.torch_linear_kernel")
 
 
 def classify(factor: float, band: float = BAND) -> str:
@@ -94,19 +113,29 @@ def classify(factor: float, band: float = BAND) -> str:
 
 def theory_curves(activation: str, sigma_w2: float, sigma_b2: float, depth: int,
                   q0: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Mean-field ``(q_l, g_l)`` for ``l = 0..depth`` (``g_depth = 1``)."""
-    from jinit import theory
+    r"""Mean-field ``(q_l, g_l)`` for ``l = 0..depth`` (``g_depth = 1``).
 
-    q = np.asarray(theory.depth_variance_curve(activation, depth, sigma_w2=sigma_w2,
-                                               sigma_b2=sigma_b2, q0=q0),
-                   np.float64)
+    :math:`q_{l+1} = \sigma_w^2\,\mathbb{E}[\phi(\sqrt{q_l}z)^2] + \sigma_b^2` from
+    :math:`q_0`, and :math:`g_l = g_{l+1}\,\sigma_w^2\,\mathbb{E}[\phi'(\sqrt{q_l}z)^2]`,
+    by the suite's own Simpson rule; a variance past ``1e300`` counts as overflowed (inf).
+    """
+    phi = _activations.ACTIVATIONS[activation][0]
     dphi = _activations.derivative(activation)
+    q = np.empty(depth + 1)
+    q[0] = q0
+    for layer in range(depth):
+        prev = q[layer]
+        q[layer + 1] = (sigma_w2 * _activations.gauss(lambda x: phi(x) ** 2, prev) + sigma_b2
+                        if math.isfinite(prev) and prev <= _OVERFLOW else math.inf)
     g = np.ones(depth + 1)
     for layer in range(depth - 1, -1, -1):
         chi = sigma_w2 * _activations.gauss(lambda x: dphi(x) ** 2, q[layer]) if (
-            math.isfinite(q[layer])) else math.inf
+            math.isfinite(q[layer]) and q[layer] <= _OVERFLOW) else math.inf
         g[layer] = g[layer + 1] * chi
     return q, g
+
+
+_OVERFLOW = 1e300
 
 
 def allowed_classes(activation: str, sigma_w2: float, sigma_b2: float, depth: int,
@@ -246,7 +275,7 @@ def _propagate_all(weights: jax.Array, biases: jax.Array, x: jax.Array, g: jax.A
 
 
 def signal_propagation(activations: Sequence[str] = ACTIVATIONS,
-                       schemes: Sequence[str] = SCHEMES, *, depth: int = 32, width: int = 256,
+                       schemes: Sequence[Scheme] = SCHEMES, *, depth: int = 32, width: int = 256,
                        batch: int = 64, keys: int = 4, sigma_b2: float = 0.0, seed: int = 0,
                        band: float = BAND,
                        progress: Callable[[str], None] | None = None) -> SignalResult:
@@ -256,7 +285,9 @@ def signal_propagation(activations: Sequence[str] = ACTIVATIONS,
 
     Args:
       activations: names among ``"relu"``, ``"tanh"``, ``"gelu"``, ``"selu"``.
-      schemes: scheme names (``"he_normal"``, ``"orthogonal"``, ``"for_activation"``, ...).
+      schemes: scheme names (``"he_normal"``, ``"orthogonal"``, ``"for_activation"``, ...;
+        see ``KNOWN``), or ``(label, initializer, sigma_w2)`` triples to test an initializer
+        against the weight variance times fan-in it declares.
       depth: layers :math:`L \ge 1`.
       width: units :math:`N` per layer (fan-in = fan-out).
       batch: inputs per key.
@@ -292,6 +323,9 @@ def signal_propagation(activations: Sequence[str] = ACTIVATIONS,
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"signal_propagation(): {name}={value!r} is not a positive int; "
                              "expected an int >= 1.")
+    for scheme in schemes:
+        if not isinstance(scheme, tuple) and scheme not in KNOWN:
+            _scheme(scheme, activations[0] if activations else "relu")  # raises
     root = jax.random.key(seed)
     kx, kg, kw = jax.random.split(root, 3)
     x = jax.random.normal(kx, (keys, batch, width), jnp.float32)
@@ -299,14 +333,15 @@ def signal_propagation(activations: Sequence[str] = ACTIVATIONS,
     rows = []
     for si, scheme in enumerate(schemes):
         if progress:
-            progress(f"signal: {scheme} ({si + 1}/{len(schemes)}) x {', '.join(activations)}")
+            name = scheme[0] if isinstance(scheme, tuple) else scheme
+            progress(f"signal: {name} ({si + 1}/{len(schemes)}) x {', '.join(activations)}")
         k = jax.random.fold_in(kw, si)
         wkeys = jax.random.split(k, keys * depth)
         b = math.sqrt(sigma_b2) * jax.random.normal(
             jax.random.fold_in(k, 1), (keys, depth, 1, width), jnp.float32)
         w = None
         for activation in activations:
-            init, sw2 = _scheme(scheme, activation)
+            label, init, sw2 = _scheme(scheme, activation)
             if w is None or scheme == "for_activation":  # the others ignore the activation
                 w = jax.vmap(lambda kk, init=init: init(kk, (width, width), jnp.float32))(wkeys)
                 w = w.reshape(keys, depth, width, width)
@@ -315,7 +350,7 @@ def signal_propagation(activations: Sequence[str] = ACTIVATIONS,
             qt, gt = theory_curves(activation, sw2, sigma_b2, depth)
             fwd, bwd, _, _ = allowed_classes(activation, sw2, sigma_b2, depth, band)
             rows.append(Propagation(
-                scheme, activation, sw2, q, gr, qt, gt,
+                label, activation, sw2, q, gr, qt, gt,
                 classify(q[-1] / q[0], band), classify(gr[0] / gr[-1], band),
                 tuple(c for c in CLASSES if c in fwd), tuple(c for c in CLASSES if c in bwd)))
     return SignalResult(rows, depth, width, batch, keys, sigma_b2, band)

@@ -17,12 +17,10 @@ import numpy as np
 
 from . import _expectations
 from ._expectations import REAL_DTYPES
-from ._moments import ALPHA, Check, Task, arrays_for, evaluate, run_tasks
+from ._moments import ALPHA, Check, Task, arrays_for, run_tasks
+from ._verdicts import evaluate
 
 DEFAULT_SAMPLES = 2 ** 20
-# Schemes that take seconds per shape (many small QRs, per-unit sorts): the default run verifies
-# them on their first shape in the real dtypes only; ``full=True`` on every shape and dtype.
-HEAVY = frozenset({"conv_orthogonal", "delta_orthogonal", "sparse_incoming", "sparse_columns"})
 GROUP = 32  # tasks per progress line
 
 
@@ -60,9 +58,9 @@ def plan(names: Sequence[str] | None = None, *, samples: int = DEFAULT_SAMPLES,
                 primary = vi == 0 and ci == 0
                 if full:
                     wanted = defined
-                elif ci > 0 and (vi > 0 or decl.name in HEAVY):
+                elif ci > 0 and (vi > 0 or decl.heavy):
                     continue  # further variants, and heavy schemes, on the first shape only
-                elif decl.name in HEAVY:
+                elif decl.heavy:
                     wanted = REAL_DTYPES
                 else:
                     wanted = defined if primary else ("float32",)

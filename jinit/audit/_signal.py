@@ -1,0 +1,372 @@
+r"""``jinit.audit.signal``: forward and backward second moments through the user's own model.
+
+Every tapped point :math:`h_l` (a submodule's output, in execution order) gets a zero
+perturbation, :math:`h_l \to h_l + \epsilon_l` with :math:`\epsilon_l = 0`; for the loss
+:math:`\mathcal{L} = \sum y \odot g` of the model's output :math:`y` against a fixed
+Gaussian probe :math:`g \sim \mathcal{N}(0, I)` (so the output's gradient has second moment
+1), :math:`\partial\mathcal{L}/\partial\epsilon_l` is the backward signal at :math:`h_l`.
+Per layer, averaged over the batch, the units and the keys,
+
+.. math::
+
+    q_l = \overline{h_l^2}, \qquad g_l = \overline{(\partial\mathcal{L}/\partial h_l)^2},
+
+and the depth profile is classified as in :func:`jinit.verify.signal_propagation`:
+:math:`q_L/q_1` and :math:`g_1/g_L` below ``1/band`` vanish, above ``band`` explode, else
+are stable. The per-layer factor is :math:`(q_L/q_1)^{1/(L-1)}`: about 1/2 for a Glorot
+ReLU stack, 1 for He (He et al., "Delving Deep into Rectifiers", ICCV 2015,
+arXiv:1502.01852).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+import json
+import re
+import sys
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jinit import _checks
+
+from ._laws import BAND, classify
+from ._report import grid
+
+_ACTIVE: contextvars.ContextVar[_Recorder | None] = contextvars.ContextVar("jinit_audit_tap",
+                                                                           default=None)
+
+
+class _Recorder:
+    """Collects tapped points: their order and shapes, forward moments, perturbations."""
+
+    def __init__(self, perts: dict | None):
+        self.perts = perts
+        self.order: list[str] = []
+        self.shapes: dict[str, object] = {}
+        self.forward: dict[str, jax.Array] = {}
+        self.calls: dict[str, int] = {}
+
+    def tap(self, value: object, name: str) -> object:
+        k = self.calls.get(name, 0)
+        self.calls[name] = k + 1
+        key = name if k == 0 else f"{name}#{k}"
+        leaves = [x for x in jax.tree.leaves(value)
+                  if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.inexact)]
+        if not leaves:
+            return value
+        self.order.append(key)
+        self.shapes[key] = jax.tree.map(
+            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype) if _floating(x) else None, value)
+        if self.perts is not None and key in self.perts:
+            value = jax.tree.map(lambda x, e: x + e if e is not None else x, value,
+                                 self.perts[key], is_leaf=lambda e: e is None)
+        total = sum(jnp.sum(jnp.square(x.astype(jnp.float32))) for x in leaves)
+        self.forward[key] = total / sum(x.size for x in leaves)
+        return value
+
+
+def _floating(x: object) -> bool:
+    return hasattr(x, "dtype") and bool(jnp.issubdtype(x.dtype, jnp.inexact))
+
+
+def tap(x: object, name: str) -> object:
+    """Marks ``x`` as a layer output for :func:`jinit.audit.signal` (identity otherwise).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jinit import audit
+      >>> audit.tap(jnp.ones(3), "layer_0").shape
+      (3,)
+    """
+    rec = _ACTIVE.get()
+    return x if rec is None else rec.tap(x, name)
+
+
+@contextlib.contextmanager
+def _recording(perts: dict | None):
+    rec = _Recorder(perts)
+    token = _ACTIVE.set(rec)
+    try:
+        yield rec
+    finally:
+        _ACTIVE.reset(token)
+
+
+# ------------------------------------------------------------------ model kinds
+
+
+def _linen_apply(model: object) -> Callable:
+    import flax.linen as nn
+
+    def interceptor(next_fun, args, kwargs, context):
+        out = next_fun(*args, **kwargs)
+        if context.method_name != "__call__" or not context.module.path:
+            return out
+        return tap(out, "/".join(str(p) for p in context.module.path))
+
+    def apply(params, batch):
+        with nn.intercept_methods(interceptor):
+            return model.apply(params, batch)
+
+    return apply
+
+
+@contextlib.contextmanager
+def _nnx_patched(module: object):
+    """Routes every submodule's ``__call__`` through :func:`tap` (classes patched, restored)."""
+    from flax import nnx
+
+    names = {}
+    for path, sub in nnx.iter_graph(module):
+        if isinstance(sub, nnx.Module) and path:
+            names.setdefault(id(sub), "/".join(str(p) for p in path))
+    originals = {}
+    for _, sub in nnx.iter_graph(module):
+        cls = type(sub)
+        if id(sub) in names and cls not in originals and "__call__" in dir(cls):
+            originals[cls] = cls.__call__
+
+            def patched(self, *args, __orig=cls.__call__, **kwargs):
+                out = __orig(self, *args, **kwargs)
+                name = names.get(id(self))
+                return out if name is None else tap(out, name)
+
+            cls.__call__ = patched
+    try:
+        yield
+    finally:
+        for cls, fn in originals.items():
+            cls.__call__ = fn
+
+
+def _nnx_apply(graphdef: object) -> Callable:
+    from flax import nnx
+
+    def apply(state, batch):
+        module = nnx.merge(graphdef, state)
+        with _nnx_patched(module):
+            return module(batch)
+
+    return apply
+
+
+def _prepare(fn: str, model: object, batch: object, params: object, init: Callable | None
+             ) -> tuple[Callable, object, Callable | None, str]:
+    """``(apply(params, batch), params, init(key) -> params, kind)`` for any model kind."""
+    linen = sys.modules.get("flax.linen")
+    nnx = sys.modules.get("flax.nnx")
+    if linen is not None and isinstance(model, linen.Module):
+        if init is None and params is None:
+            init = lambda key: model.init(key, batch)  # noqa: E731 - the model's own init
+        return _linen_apply(model), params, init, "linen"
+    if nnx is not None and isinstance(model, nnx.Module):
+        graphdef, state = nnx.split(model)
+        if init is not None:
+            user_init = init
+            init = lambda key: nnx.split(user_init(key))[1]  # noqa: E731
+        return _nnx_apply(graphdef), state if params is None else params, init, "nnx"
+    if callable(model):
+        if params is None and init is None:
+            raise _checks.fail(fn, "params", None, "is missing for a plain function",
+                               "params (or init=key -> params) for model(params, batch)",
+                               exc=TypeError)
+        return model, params, init, "function"
+    raise _checks.fail(fn, "model", model, "is not a model",
+                       "a linen Module, an NNX Module, or a function model(params, batch) "
+                       "that marks layers with jinit.audit.tap", exc=TypeError)
+
+
+# -------------------------------------------------------------------- result
+
+
+@dataclasses.dataclass
+class SignalReport:
+    """Per-layer forward and backward second moments (see :func:`jinit.audit.signal`).
+
+    Attributes:
+      layers: the tapped points, in execution order.
+      forward: :math:`q_l`, averaged over keys (``float64[L]``).
+      backward: :math:`g_l`, averaged over keys.
+      forward_keys / backward_keys: per key (``float64[keys, L]``).
+      band: the stable band.
+      kind: ``"linen"``, ``"nnx"`` or ``"function"``.
+    """
+
+    layers: list[str]
+    forward: np.ndarray
+    backward: np.ndarray
+    forward_keys: np.ndarray
+    backward_keys: np.ndarray
+    band: float = BAND
+    kind: str = ""
+
+    @property
+    def forward_factor(self) -> float:
+        """:math:`q_L/q_1`, last over first tapped layer."""
+        return float(self.forward[-1] / self.forward[0])
+
+    @property
+    def backward_factor(self) -> float:
+        """:math:`g_1/g_L`, first over last tapped layer (the backward signal flows back)."""
+        return float(self.backward[0] / self.backward[-1])
+
+    def per_layer(self, which: str = "forward") -> float:
+        """The geometric-mean factor per layer, ``(q_L/q_1)^(1/(L-1))`` (or backward)."""
+        f = self.forward_factor if which == "forward" else self.backward_factor
+        return f ** (1.0 / max(len(self.layers) - 1, 1))
+
+    @property
+    def verdict(self) -> dict[str, str]:
+        return {"forward": classify(self.forward_factor, self.band),
+                "backward": classify(self.backward_factor, self.band)}
+
+    @property
+    def ok(self) -> bool:
+        return all(v == "stable" for v in self.verdict.values())
+
+    def classes(self) -> list[tuple[str, str]]:
+        """Each layer's class: forward relative to the first layer, backward to the last."""
+        return [(classify(float(q / self.forward[0]), self.band),
+                 classify(float(g / self.backward[-1]), self.band))
+                for q, g in zip(self.forward, self.backward, strict=True)]
+
+    def __str__(self) -> str:
+        rows = [("#", "layer", "forward q", "q/q_1", "", "backward g", "g/g_L", "")]
+        for i, (name, q, g, (cf, cb)) in enumerate(zip(self.layers, self.forward, self.backward,
+                                                       self.classes(), strict=True)):
+            rows.append((str(i), name, f"{q:.4g}", f"{q / self.forward[0]:.3g}", cf, f"{g:.4g}",
+                         f"{g / self.backward[-1]:.3g}", cb))
+        v = self.verdict
+        keys = self.forward_keys.shape[0]
+        return (grid(rows) + f"\nsignal: {len(self.layers)} layers, {keys} key(s); forward "
+                f"q_L/q_1 = {self.forward_factor:.3g} ({v['forward']}, x{self.per_layer():.3g} "
+                f"per layer), backward g_1/g_L = {self.backward_factor:.3g} ({v['backward']}, "
+                f"x{self.per_layer('backward'):.3g} per layer); band x{self.band:g}")
+
+    def as_dict(self) -> dict:
+        return {"layers": self.layers, "forward": self.forward.tolist(),
+                "backward": self.backward.tolist(), "verdict": self.verdict,
+                "forward_factor": self.forward_factor, "backward_factor": self.backward_factor,
+                "band": self.band, "kind": self.kind, "keys": int(self.forward_keys.shape[0])}
+
+    def to_json(self, indent: int | None = 1) -> str:
+        return json.dumps(self.as_dict(), indent=indent)
+
+    def plot(self, path: str) -> None:
+        """Draws forward and backward second moments against depth (log scale) to a PNG."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(7, 4))
+        depth = np.arange(len(self.layers))
+        ax.semilogy(depth, self.forward, "o-", ms=3, label="forward  E[h^2]")
+        ax.semilogy(depth, self.backward, "s-", ms=3, label="backward E[(dL/dh)^2]")
+        ax.set_xlabel("layer (execution order)")
+        ax.set_ylabel("second moment")
+        ax.set_title(f"jinit audit signal: forward {self.verdict['forward']}, "
+                     f"backward {self.verdict['backward']}")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+
+
+def signal(model: object, batch: object, *, params: object = None,
+           init: Callable | None = None, keys: int = 8, seed: int = 0,
+           loss: Callable | None = None, band: float = BAND, only: str | None = None
+           ) -> SignalReport:
+    r"""Forward and backward second moments at every layer of the user's own model.
+
+    See :mod:`jinit.audit._signal` for the definitions: each submodule output
+    :math:`h_l` (linen: every submodule's ``__call__``, intercepted with
+    ``nn.intercept_methods``; NNX: every submodule's ``__call__``; a plain function: the
+    points it marks with :func:`jinit.audit.tap`) gets a zero perturbation whose gradient is
+    the backward signal, and :math:`q_l = \overline{h_l^2}`,
+    :math:`g_l = \overline{(\partial\mathcal{L}/\partial h_l)^2}` are averaged over the batch
+    and, with ``init``, over ``keys`` independent initializations drawn in one ``jax.vmap``.
+
+    Args:
+      model: a ``flax.linen`` Module, an ``nnx`` Module, or ``model(params, batch)``.
+      batch: the model's input.
+      params: the parameters (linen variables; NNX: defaults to the module's state;
+        function: required unless ``init``).
+      init: ``init(key) -> params`` (NNX: ``-> module``), vmapped over ``keys``; a linen
+        model without ``params`` uses ``model.init(key, batch)``.
+      keys: independent initializations to average over (with ``init``).
+      seed: seed of the keys and of the output probe :math:`g`.
+      loss: ``loss(output) -> scalar`` instead of the Gaussian probe.
+      band: factors beyond ``band`` (or below ``1/band``) are exploding (vanishing).
+      only: keep only layers whose name matches this regex.
+
+    Returns:
+      A :class:`SignalReport`.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, flax.linen as nn, jinit
+      >>> from jinit import audit
+      >>> mlp = nn.Sequential([nn.Dense(128, kernel_init=jinit.he_normal()) if i % 2 == 0
+      ...                      else nn.relu for i in range(15)])
+      >>> s = audit.signal(mlp, jax.random.normal(jax.random.key(0), (64, 128)), keys=4)
+      >>> len(s.layers), s.verdict["forward"]
+      (8, 'stable')
+    """
+    fn = "audit.signal"
+    keys = _checks.integer(fn, "keys", keys, minimum=1)
+    seed = _checks.integer(fn, "seed", seed)
+    band = _checks.real(fn, "band", band, minimum=1.0, strict=True)
+    if init is not None and not callable(init):
+        raise _checks.fail(fn, "init", init, "is not callable", "a function key -> params",
+                           exc=TypeError)
+    pattern = None if only is None else re.compile(only)
+    apply, params, init, kind = _prepare(fn, model, batch, params, init)
+    key_list = jax.random.split(jax.random.key(seed), keys + 1)
+    probe_key, draw_keys = key_list[0], key_list[1:]
+    example = params if init is None else init(draw_keys[0])
+
+    with _recording(None) as rec:
+        # a new function each call: a cached trace would skip the taps' side effects
+        out_shape = jax.eval_shape(lambda p, x: apply(p, x), example, batch)
+    if not rec.order:
+        raise _checks.fail(fn, "model", model, "has no tapped layer",
+                           "submodules (linen/NNX) or jinit.audit.tap(x, name) calls in the "
+                           "function", exc=ValueError)
+    order = [n for n in rec.order if pattern is None or pattern.search(n)]
+    perts0 = {n: jax.tree.map(lambda s: None if s is None else jnp.zeros(s.shape, s.dtype),
+                              rec.shapes[n]) for n in order}
+    probe = jax.tree.map(lambda s: jax.random.normal(probe_key, s.shape, jnp.float32)
+                         if _floating(s) else None, out_shape)
+
+    def objective(perts, p):
+        with _recording(perts) as r:
+            out = apply(p, batch)
+        if loss is not None:
+            value = loss(out)
+        else:
+            value = sum(jnp.sum(y.astype(jnp.float32) * g) for y, g in
+                        zip(jax.tree.leaves(out), jax.tree.leaves(probe), strict=False)
+                        if g is not None)
+        return value, jnp.stack([r.forward[n] for n in order])
+
+    def measure(p):
+        grads, forward = jax.grad(objective, has_aux=True)(perts0, p)
+        backward = []
+        for n in order:
+            leaves = [g for g in jax.tree.leaves(grads[n]) if g is not None]
+            backward.append(sum(jnp.sum(jnp.square(g.astype(jnp.float32))) for g in leaves)
+                            / sum(g.size for g in leaves))
+        return forward, jnp.stack(backward)
+
+    if init is None:
+        fwd, bwd = jax.jit(measure)(params)
+        fwd, bwd = fwd[None], bwd[None]
+    else:
+        fwd, bwd = jax.jit(jax.vmap(lambda k: measure(init(k))))(draw_keys)
+    fwd, bwd = np.asarray(fwd, np.float64), np.asarray(bwd, np.float64)
+    return SignalReport(order, fwd.mean(axis=0), bwd.mean(axis=0), fwd, bwd, band, kind)

@@ -1,0 +1,317 @@
+"""``mup.plan``: roles, fans and residual blocks of a parameter tree against a base model."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+
+import jax
+import numpy as np
+
+from .. import _checks, _fans
+from .._rules import compile_rules, path_str
+from ._plan import ALPHAS, DEPTH_ROLES, FORMULATIONS, OPTIMIZERS, ROLES, Leaf, Plan
+
+FN = "mup.plan"
+_NAMED_INDEX = re.compile(r"([A-Za-z][A-Za-z0-9]*?)_(\d+)")
+
+
+def _leaves(tree: object) -> list[tuple[str, tuple[int, ...]]]:
+    out = []
+    for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+        shape = getattr(leaf, "shape", None)
+        if shape is None:
+            shape = np.shape(leaf)
+        out.append((path_str(path), tuple(int(d) for d in shape)))
+    return out
+
+
+def _block_index(name: str) -> tuple[str, int, str] | None:
+    """``(family, index, template)`` when a path runs through a numbered residual block.
+
+    A block is a path component that is a sequence index (``layers/3/...``), or a numbered
+    module (linen's ``Block_3``, ``layers_3``) with a submodule below it, so a plain MLP's
+    ``Dense_1/kernel`` is not one. The template replaces the index by ``*``.
+    """
+    parts = name.split("/")
+    for i, part in enumerate(parts[:-1]):
+        if part.isdigit():
+            family, index = "/".join(parts[:i]), int(part)
+            rest = "*"
+        else:
+            m = _NAMED_INDEX.fullmatch(part)
+            if not m or len(parts) - i < 3:
+                continue
+            family, index = "/".join(parts[:i] + [m.group(1) + "_"]), int(m.group(2))
+            rest = m.group(1) + "_*"
+        return family, index, "/".join(parts[:i] + [rest] + parts[i + 1:])
+    return None
+
+
+def _blocks(leaves: list[tuple[str, tuple[int, ...]]]) -> tuple[str | None, dict[str, str], int]:
+    """The family with the most numbered blocks, ``{name: template}`` of its leaves, its depth."""
+    found = {n: b for n, _ in leaves if (b := _block_index(n)) is not None}
+    if not found:
+        return None, {}, 0
+    counts = Counter()
+    for fam in {f for f, _, _ in found.values()}:
+        counts[fam] = len({i for f, i, _ in found.values() if f == fam})
+    family, depth = counts.most_common(1)[0]
+    return family, {n: t for n, (f, _, t) in found.items() if f == family}, depth
+
+
+def _check_role(fn: str, label: str, value: object) -> None:
+    values = value if isinstance(value, tuple) else (value,)
+    for v in values:
+        _checks.choice(fn, label, v, ROLES + DEPTH_ROLES)
+
+
+def _check_axes(fn: str, label: str, value: object) -> None:
+    if not (isinstance(value, tuple) and len(value) == 2):
+        raise _checks.fail(fn, label, value, "is not an (in_axis, out_axis) pair",
+                           "a pair such as (-2, -1) or ((0, 1), -1)", exc=TypeError)
+    for v in value:
+        _checks.axis_arg(fn, label, v)
+
+
+def _mismatch(params: list[str], base: list[str]) -> Exception:
+    """Names the first path on each side that the other lacks, and a missing/extra top level."""
+    p_set, b_set = set(params), set(base)
+    for a, b, side in ((b_set, p_set, "an extra"), (p_set, b_set, "a missing")):
+        tops = {n.split("/", 1)[0] for n in a if "/" in n}
+        for top in sorted(tops):
+            stripped = {n.split("/", 1)[1] for n in a if n.startswith(top + "/")}
+            if b and b <= stripped:
+                fix = (f"Pass base[{top!r}]." if side == "an extra"
+                       else f"Pass params[{top!r}], or a base with the same top level.")
+                return _checks.fail(FN, "base", f"{top}/...", f"has {side} top level {top + '/'!r} "
+                                    "compared with params", "a base tree with the same paths "
+                                    "as params", fix)
+    only_p = sorted(p_set - b_set)
+    only_b = sorted(b_set - p_set)
+    first_p = repr(only_p[0]) if only_p else "none"
+    first_b = repr(only_b[0]) if only_b else "none"
+    return _checks.fail(
+        FN, "base", f"<{len(base)} leaves>",
+        f"does not match params: first path only in params: {first_p}; "
+        f"first path only in base: {first_b}",
+        "a base tree with the same parameter paths as params (blocks may differ in number)",
+        "Build both trees from the same model class.")
+
+
+def plan(params: object, base: object, *, width: float | None = None,
+         depth: int | None = None, base_depth: int | None = None,
+         alpha: float | None = None,
+         roles: Mapping[str, object] | Sequence[tuple[str, object]] | None = None,
+         optimizer: str = "adam", formulation: str = "init",
+         fan_axes: Mapping[str, tuple[object, object]] | None = None) -> Plan:
+    r"""Builds the μP (and depth-μP / CompleteP) :class:`Plan` of a parameter tree.
+
+    **Width** (Tensor Programs V, Table 3). The base is the base model's parameter tree (any
+    tree with the same paths whose leaves have ``.shape``; ``jax.eval_shape`` of the base
+    model's ``init`` costs no memory) or a base width (a number) together with ``width``.
+    With a base tree each parameter's multipliers are the ratios of its fans to the base's,
+    :math:`m_\text{in} = \text{fan\_in}/\text{fan\_in}_0`,
+    :math:`m_\text{out} = \text{fan\_out}/\text{fan\_out}_0`, and a parameter without a role
+    gets the one its shapes imply: ≥2 axes with both fans growing → hidden, only fan-out →
+    input, only fan-in → output, neither → fixed; fewer axes → bias (fixed if it does not
+    grow). With a base width, the role (from ``roles``, or bias for 1-axis parameters) says
+    which fans grow, by ``width / base``. Fans follow :func:`jinit.compute_fans` (last two
+    axes), overridable per parameter with ``fan_axes``.
+
+    **Depth** (with ``alpha``). Residual blocks are found from the paths: a sequence index
+    (``layers/3/mlp/kernel``) or a numbered module with submodules (``Block_3/Dense_0/kernel``),
+    in the family with the most blocks; :math:`L` and :math:`L_0` are the numbers of blocks
+    in ``params`` and ``base`` (a base tree may have fewer blocks), or ``depth`` and
+    ``base_depth``. Scanned models stack their blocks on a leading axis: with ``depth`` and
+    ``base_depth`` given, a leaf whose leading axis is :math:`L` (and :math:`L_0` in the base)
+    is stacked; ``roles`` may say so too (``"stacked"``), or mark a leaf ``"block"`` or
+    ``"trunk"`` (outside the blocks). With :math:`m_L = L / L_0`, inside the blocks:
+
+    .. math::
+
+        x_{l+1} = x_l + m_L^{-\alpha} f_l(x_l), \qquad
+        \eta_\text{Adam} \times m_L^{\alpha - 1}, \qquad
+        \eta_\text{SGD} \times m_L^{2\alpha - 1}, \qquad
+        \epsilon_\text{Adam} \times m_L^{-\alpha}, \qquad
+        \sigma_\text{init} \times 1,
+
+    on top of the width factors; parameters outside the blocks get no depth factor.
+    ``alpha=1`` is CompleteP (Dey et al. 2025, Table 1; the reference code
+    EleutherAI/nanoGPT-mup ``model.py`` multiplies branches by
+    ``1/depth_multiplier**depth_alpha_exp`` and the block learning rates by
+    ``depth_multiplier**(depth_alpha_exp - 1)``, the block epsilon by
+    ``depth_multiplier**-depth_alpha_exp``); ``alpha=0.5`` is the depth-μP of Yang et al.
+    2023 (Tensor Programs VI, branch multiplier :math:`1/\sqrt{L}`, SGD learning rate constant
+    in depth, Adam's :math:`\propto 1/\sqrt{L}`) and of Bordelon et al. 2023. The SGD entry
+    for ``alpha=1`` follows from the same requirement (each block moves the residual stream
+    by :math:`\Theta(1/L)` per step: multiplier × gradient × learning rate
+    :math:`= m_L^{-\alpha} m_L^{-\alpha} m_L^{2\alpha-1}`); CompleteP tabulates only AdamW.
+    Adam's ε and weight decay follow CompleteP (:attr:`Plan.eps_multipliers`,
+    :attr:`Plan.decay_multipliers`), where Tensor Programs V scales decay with the learning
+    rate and u-μP makes it independent of it.
+
+    Args:
+      params: the parameter tree to train (linen ``variables["params"]``, an ``nnx.State``,
+        any pytree of arrays or ``jax.ShapeDtypeStruct``).
+      base: the base model's parameter tree, or a base width (a positive number).
+      width: the model's width, required when ``base`` is a number.
+      depth, base_depth: numbers of residual blocks :math:`L`, :math:`L_0` (default: counted).
+      alpha: the residual-branch exponent, ``0.5`` or ``1.0``; ``None`` for width only.
+      roles: ``{regex: role}`` (or pairs), ``re.search`` on each :func:`jinit.tree.path_str`,
+        first match wins; a role is one of ``"input"``, ``"hidden"``, ``"output"``,
+        ``"bias"``, ``"fixed"``, ``"block"``, ``"stacked"``, ``"trunk"``, or a tuple of a width
+        role and a depth role. A rule that matches nothing warns.
+      optimizer: ``"adam"`` (any entrywise-normalizing optimizer) or ``"sgd"``.
+      formulation: ``"init"`` (Table 3) or ``"multiplier"`` (readout multiplier
+        :math:`1/m_\text{in}` in the forward pass; see :mod:`jinit.mup`).
+      fan_axes: ``{regex: (in_axis, out_axis)}`` for parameters whose fans are not on the
+        last two axes (e.g. ``nn.DenseGeneral`` attention kernels).
+
+    Returns:
+      A :class:`Plan`.
+
+    Raises:
+      ValueError: an unknown role, optimizer, formulation or ``alpha``; a non-positive base
+        width; a base tree whose paths (the first differing one on each side is named, and a
+        missing or extra top level such as ``params/``) or ranks differ from ``params``; a
+        ≥2-axis parameter without a role when ``base`` is a number; ``alpha`` without blocks.
+      TypeError: ``roles``/``fan_axes`` of the wrong type; ``width`` missing with a number base.
+
+    References:
+      Yang et al., "Tensor Programs V", arXiv:2203.03466, 2022, Table 3. Yang, Yu, Zhu &
+      Hayou, "Tensor Programs VI: Feature Learning in Infinite-Depth Neural Networks",
+      arXiv:2310.02244, 2023. Bordelon, Noci, Li, Hanin & Pehlevan, "Depthwise
+      Hyperparameter Transfer in Residual Networks", arXiv:2309.16620, 2023. Dey et al.,
+      "Don't be lazy: CompleteP enables compute-efficient deep transformers",
+      arXiv:2505.01618, 2025, Table 1.
+
+    Example:
+      >>> import jax.numpy as jnp, jinit
+      >>> params = {"embed": jnp.zeros((100, 512)), "mlp": jnp.zeros((512, 512)),
+      ...           "bias": jnp.zeros((512,)), "head": jnp.zeros((512, 100))}
+      >>> p = jinit.mup.plan(params, 128, width=512, optimizer="sgd",
+      ...                    roles={"embed": "input", "mlp": "hidden", "head": "output"})
+      >>> p.roles["bias"], p.lr_multipliers["embed"], p.lr_multipliers["head"]
+      ('bias', 4.0, 0.25)
+
+      Depth: 16 blocks against a base of 4, CompleteP:
+
+      >>> blocks = [{"w": jnp.zeros((64, 64))} for _ in range(16)]
+      >>> tree = {"embed": jnp.zeros((8, 64)), "layers": blocks}
+      >>> base = {"embed": jnp.zeros((8, 64)), "layers": blocks[:4]}
+      >>> q = jinit.mup.plan(tree, base, alpha=1.0)
+      >>> q.branch_multiplier, q.lr_multipliers["layers/7/w"], q.eps_multipliers["layers/7/w"]
+      (0.25, 1.0, 0.25)
+    """
+    fn = FN
+    _checks.choice(fn, "optimizer", optimizer, OPTIMIZERS)
+    _checks.choice(fn, "formulation", formulation, FORMULATIONS)
+    if alpha is not None:
+        alpha = _checks.real(fn, "alpha", alpha)
+        if alpha not in ALPHAS:
+            raise _checks.fail(fn, "alpha", alpha, "is not valid",
+                               "0.5 (depth-μP) or 1.0 (CompleteP), or None for width only")
+    role_rules = compile_rules(fn, roles, arg="roles", check=_check_role,
+                               expected="a mapping {regex: role} or (regex, role) pairs",
+                               allow_function=False)
+    axis_rules = compile_rules(fn, fan_axes, arg="fan_axes", check=_check_axes,
+                               expected="a mapping {regex: (in_axis, out_axis)}",
+                               allow_function=False)
+    leaves = _leaves(params)
+    numeric = isinstance(base, (int, float, np.integer, np.floating)) and not isinstance(base, bool)
+    family, templates, n_blocks = _blocks(leaves)
+    if numeric:
+        _checks.real(fn, "base", base, minimum=0.0, strict=True)
+        if width is None:
+            raise _checks.fail(fn, "width", width, "is missing",
+                               "the model's width when base is a number",
+                               "Pass width=..., or pass the base model's parameter tree.",
+                               TypeError)
+        ratio = _checks.real(fn, "width", width, minimum=0.0, strict=True) / float(base)
+        base_shapes, base_blocks = None, 0
+    else:
+        base_leaves = _leaves(base)
+        _, base_templates, base_blocks = _blocks(base_leaves)
+        base_shapes = {}
+        for n, s in base_leaves:
+            base_shapes.setdefault(base_templates.get(n, n), s)
+        keyed = [templates.get(n, n) for n, _ in leaves]
+        if set(keyed) != set(base_shapes):
+            raise _mismatch(keyed, list(base_shapes))
+    L = _checks.integer(fn, "depth", depth, minimum=1) if depth is not None else n_blocks
+    L0 = (_checks.integer(fn, "base_depth", base_depth, minimum=1) if base_depth is not None
+          else base_blocks or (n_blocks if not numeric else 0))
+    stack_known = depth is not None and base_depth is not None and L != L0
+    out: dict[str, Leaf] = {}
+    for name, shape in leaves:
+        hit = axis_rules.match(name, shape)
+        in_axis, out_axis = hit[1] if hit is not None else (-2, -1)
+        hit = role_rules.match(name, shape)
+        given = (hit[1] if isinstance(hit[1], tuple) else (hit[1],)) if hit else ()
+        role = next((r for r in given if r in ROLES), None)
+        where = next((r for r in given if r in DEPTH_ROLES), None)
+        bshape = base_shapes[templates.get(name, name)] if base_shapes is not None else None
+        if bshape is not None and len(bshape) != len(shape):
+            raise _checks.fail(fn, "base", bshape, f"has rank {len(bshape)} at {name!r}",
+                               f"rank {len(shape)}, as in params")
+        if where is None:
+            if name in templates:
+                where = "block"
+            elif (stack_known and len(shape) >= 2 and shape[0] == L
+                  and (bshape is None or bshape[0] == L0)):
+                where = "stacked"
+            else:
+                where = "trunk"
+        batch = (0,) if where == "stacked" else ()
+        if bshape is not None:
+            fi, fo = _leaf_fans(fn, shape, in_axis, out_axis, batch)
+            bi, bo = _leaf_fans(fn, bshape, in_axis, out_axis, batch)
+            m_in, m_out = _ratio(fi, bi), _ratio(fo, bo)
+            if role is None:
+                role = _infer(m_in, m_out, len(shape) - len(batch))
+        else:
+            if role is None:
+                if len(shape) - len(batch) >= 2:
+                    raise _checks.fail(fn, "roles", roles, f"gives no role for {name!r} "
+                                       f"(shape {shape})", f"a role from {', '.join(ROLES)}",
+                                       "Add a regex for it, or pass the base model's tree.")
+                role = "bias" if len(shape) - len(batch) == 1 else "fixed"
+            grows_in = role in ("hidden", "output")
+            grows_out = role in ("hidden", "input", "bias")
+            m_in, m_out = (ratio if grows_in else 1.0), (ratio if grows_out else 1.0)
+        in_block = where != "trunk"
+        out[name] = Leaf(str(role), shape, float(m_in), float(m_out), in_block,
+                         float(L) / float(L0) if in_block and L0 else 1.0)
+    role_rules.report_unmatched([n for n, _ in leaves], arg="roles")
+    axis_rules.report_unmatched([n for n, _ in leaves], arg="fan_axes")
+    if alpha is None:
+        return Plan(out, optimizer, formulation)
+    if not any(v.block for v in out.values()) or not L or not L0:
+        raise _checks.fail(fn, "alpha", alpha, "needs residual blocks, and none were found",
+                           "paths with a block index (layers/3/..., Block_3/...) or depth= and "
+                           "base_depth=", "Mark block parameters with roles={regex: 'block'} "
+                           "(or 'stacked' for a scanned axis) and pass depth= and base_depth=.")
+    return Plan(out, optimizer, formulation, alpha, int(L), int(L0))
+
+
+def _infer(m_in: float, m_out: float, ndim: int) -> str:
+    if ndim < 2:
+        return "bias" if m_out != 1.0 else "fixed"
+    return {(True, True): "hidden", (True, False): "output", (False, True): "input",
+            (False, False): "fixed"}[(m_in != 1.0, m_out != 1.0)]
+
+
+def _leaf_fans(fn: str, shape: tuple[int, ...], in_axis, out_axis, batch: tuple[int, ...]
+               ) -> tuple[float, float]:
+    core = len(shape) - len(batch)
+    if core <= 0:
+        return 1.0, 1.0
+    if core == 1:
+        return 1.0, float(shape[-1])
+    return _fans.fans(fn, shape, in_axis, out_axis, batch)
+
+
+def _ratio(a: float, b: float) -> float:
+    return 1.0 if a == b else (a / b if b else 1.0)

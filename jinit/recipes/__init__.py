@@ -1,0 +1,62 @@
+r"""Published initializations as recipes: rules you can apply and audit.
+
+Each function takes an architecture's numbers and returns a :class:`Recipe`: roles
+(token embedding, q/k/v or fused QKV, attention output, MLP gate/up/down, LM head, norms,
+biases …) found from the leaf paths, and for each role the initializer its source uses,
+with the layer index where the source scales by depth. A recipe is accepted wherever rules
+are::
+
+    shapes = jax.eval_shape(model.init, key, tokens)
+    params = jinit.tree.init_tree(key, shapes, jinit.recipes.nanogpt(n_layer=12))
+    print(jinit.recipes.nanogpt(12))        # role -> initializer -> std formula -> value
+
+Paths are matched by regular expressions that know Flax linen auto-names, NNX attribute
+paths, and the Hugging Face Flax ports (``transformer/h/3/attn/c_proj/kernel``,
+``model/layers/3/self_attn/o_proj/kernel``); ``roles={regex: role}`` adds your own, tried
+first. A leaf without a role is an error naming it, never a silent default. Scanned stacks
+(``nn.scan``, ``nnx.vmap``) take ``scan_axis=``: each slice along it gets its layer's
+initializer, with fans computed per slice.
+
+=========================  ==========================================  ===============================================
+recipe                     source                                      what distinguishes it
+=========================  ==========================================  ===============================================
+:func:`gpt2`               openai/gpt-2 ``src/model.py``                N(0, 0.02²), wpe 0.01; no residual scaling
+:func:`nanogpt`            karpathy/nanoGPT ``model.py``                ``c_proj`` at 0.02/√(2·n_layer)
+:func:`llama_hf`           transformers ``modeling_llama.py``           N(0, 0.02²) everywhere
+:func:`llama_torchtitan`   torchtitan ``llama3/model/model.py``         N(0, 1) embedding; wo/w2/w3 at 0.02/√(2(l+1))
+:func:`olmo_mitchell`      allenai/OLMo ``olmo/model.py``               1/√fan_in at ±3σ; outputs /√(2(l+1))
+:func:`olmo_megatron`      allenai/OLMo ``olmo/model.py``               0.02 at ±3σ; outputs /√(2N); head 1/√d
+:func:`olmo_core`          OLMo-core ``nn/transformer/init.py``         ``InitMethod`` normal/llama/llama_depth/normalized
+:func:`maxtext`            maxtext ``layers/{attentions,linears}.py``   fan-in over multi-axis fans; query /√head_dim
+:func:`vit`                vision_transformer ``models_vit.py``         Xavier kernels, MLP biases N(0, 1e-12), zero head
+:func:`nanochat`           karpathy/nanochat ``gpt.py`` (3a5e0bc)       fan-in with a fan-out cap; zero projections
+:func:`deepnet`            Wang et al. 2022, Fig. 2                     Xavier with gain (8N)^-1/4; α = (2N)^1/4
+=========================  ==========================================  ===============================================
+"""
+
+from ._deepnet import deepnet as deepnet
+from ._google import maxtext as maxtext
+from ._google import vit as vit
+from ._gpt import gpt2 as gpt2
+from ._gpt import nanochat as nanochat
+from ._gpt import nanogpt as nanogpt
+from ._llama import llama_hf as llama_hf
+from ._llama import llama_torchtitan as llama_torchtitan
+from ._olmo import olmo_core as olmo_core
+from ._olmo import olmo_megatron as olmo_megatron
+from ._olmo import olmo_mitchell as olmo_mitchell
+from ._recipe import DEFAULT_LAYER as DEFAULT_LAYER
+from ._recipe import DEFAULT_ROLES as DEFAULT_ROLES
+from ._recipe import ROLES as ROLES
+from ._recipe import Pieces as Pieces
+from ._recipe import Recipe as Recipe
+
+__all__ = ["DEFAULT_LAYER", "DEFAULT_ROLES", "ROLES", "Pieces", "Recipe", "deepnet", "gpt2",
+           "llama_hf", "llama_torchtitan", "maxtext", "nanochat", "nanogpt", "olmo_core",
+           "olmo_megatron", "olmo_mitchell", "vit"]
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if callable(_obj) and getattr(_obj, "__module__", "").startswith("jinit.recipes."):
+        _obj.__module__ = "jinit.recipes"
+del _name, _obj

@@ -1,0 +1,253 @@
+"""OLMo's "mitchell" and "full_megatron" inits, and OLMo-core's ``InitMethod``."""
+
+from __future__ import annotations
+
+import math
+
+from .. import _checks
+from ._recipe import Recipe, Spec
+from ._specs import fan_in_truncated, normal, ones, truncated, zeros
+
+_IN = ("qkv", "q", "k", "v", "mlp_gate", "mlp_up")
+_OUT = ("attn_out", "mlp_out")
+OLMO_CORE_METHODS = ("normal", "llama", "llama_depth", "fan_in")
+
+
+def _sizes(fn: str, n_layer: object, d_model: object) -> tuple[int, int]:
+    return (_checks.integer(fn, "n_layer", n_layer, minimum=1),
+            _checks.integer(fn, "d_model", d_model, minimum=1))
+
+
+def _norms(specs: dict) -> dict:
+    specs[("*", "bias")] = zeros()
+    specs[("norm", "scale")] = ones()
+    return specs
+
+
+def olmo_mitchell(n_layer: int, d_model: int, d_ff: int | None = None, *, roles: object = None,
+                  layer: str | None = None, scan_axis: int | None = None, stack: str | None = None,
+        layout: str = "in_out") -> Recipe:
+    r"""OLMo's "mitchell" init: fan-in truncated normals, output projections scaled by depth.
+
+    .. math::
+
+        \sigma = \frac{1}{\sqrt{n_\text{in}}} \quad \text{(embeddings, } \texttt{att\_proj},
+        \texttt{ff\_proj}\text{, the LM head } \texttt{ff\_out}), \qquad
+        \sigma_l = \frac{1}{\sqrt{2\, n_\text{in}\, (l + 1)}} \quad
+        (\texttt{attn\_out}, \text{ the block's } \texttt{ff\_out}),
+
+    each drawn from :math:`\mathcal{N}(0, \sigma^2)` truncated at :math:`\pm 3\sigma`
+    (PyTorch ``trunc_normal_(std=σ, a=-3σ, b=3σ)``), for block :math:`l`;
+    :math:`n_\text{in}` is the layer's fan-in: :math:`d` for every projection reading the
+    residual stream (and for the embeddings, whose σ is :math:`1/\sqrt{d}`), the MLP's hidden
+    width for the block's ``ff_out``. Biases 0, LayerNorm 1/0.
+
+    Args:
+      n_layer: the number of blocks.
+      d_model: :math:`d`.
+      d_ff: the MLP hidden width that ``ff_out`` reads (default ``4 * d_model``; for the
+        table's values only, the leaf's own fan-in is used).
+      roles, layer, scan_axis, stack, layout: as in :func:`jinit.recipes.gpt2`.
+
+    Returns:
+      A :class:`Recipe`.
+
+    References:
+      allenai/OLMo at commit 59a53e3f, ``olmo/model.py``: ``OLMoSequentialBlock.reset_parameters`` (``att_proj``,
+      ``ff_proj``: ``1 / math.sqrt(d_model)``), ``OLMoBlock.reset_parameters``
+      (``attn_out_std = 1 / math.sqrt(2 * d_model * (layer_id + 1))``, ``ff_out_std = 1 /
+      math.sqrt(2 * ff_out.in_features * (layer_id + 1))``, ``cutoff_factor = self.config.init_cutoff_factor or 3.0``),
+      ``OLMo.reset_parameters`` (``wte``, ``wpe``, ``ff_out``: ``1 / math.sqrt(d_model)``);
+      ``olmo/initialization.py`` (``init_normal``).
+
+    Example:
+      >>> import jinit
+      >>> r = jinit.recipes.olmo_mitchell(16, 2048)
+      >>> r.initializer_for("transformer/blocks/1/attn_out/kernel", (2048, 2048))
+      jinit.truncated_normal(stddev=0.0110485434..., dtype=None, lower=-3.0, upper=3.0)
+    """
+    fn = "recipes.olmo_mitchell"
+    n, d = _sizes(fn, n_layer, d_model)
+    ff = 4 * d if d_ff is None else _checks.integer(fn, "d_ff", d_ff, minimum=1)
+    root = 1 / math.sqrt(d)
+
+    def depth(layer):
+        return 1 / math.sqrt(2 * (layer + 1))
+
+    specs: dict[tuple[str, str], Spec] = {
+        ("token_embedding", "weight"): truncated(root, 3.0, "1/√d, ±3σ"),
+        ("position_embedding", "weight"): truncated(root, 3.0, "1/√d, ±3σ"),
+        ("lm_head", "weight"): fan_in_truncated(3.0, "1/√d, ±3σ", root),
+        ("attn_out", "weight"): fan_in_truncated(3.0, "1/√(2·d·(layer+1)), ±3σ", root, depth,
+                                                 per_layer=True),
+        ("mlp_out", "weight"): fan_in_truncated(3.0, "1/√(2·d_ff·(layer+1)), ±3σ",
+                                                1 / math.sqrt(ff), depth, per_layer=True),
+    }
+    for role in _IN:
+        specs[(role, "weight")] = fan_in_truncated(3.0, "1/√d, ±3σ", root)
+    return Recipe("olmo_mitchell", "allenai/OLMo olmo/model.py", _norms(specs), n_layer=n,
+                  roles=roles, layer=layer, scan_axis=scan_axis, stack=stack, layout=layout)
+
+
+def olmo_megatron(n_layer: int, d_model: int, *, init_std: float = 0.02,
+                  scale_emb_init: bool = False, roles: object = None, layer: str | None = None,
+                  scan_axis: int | None = None, stack: str | None = None,
+        layout: str = "in_out") -> Recipe:
+    r"""OLMo's "full_megatron" init: a fixed σ, output projections scaled by :math:`1/\sqrt{2N}`.
+
+    ==========================  ====================================================
+    role                        σ (all truncated at ±3σ)
+    ==========================  ====================================================
+    ``att_proj``, ``ff_proj``   :math:`\sigma_0`
+    ``attn_out``, ``ff_out``    :math:`\sigma_0/\sqrt{2 n_\text{layers}}`
+    ``wte``                     :math:`\sigma_0` (:math:`\sigma_0\sqrt{d}` with ``scale_emb_init``)
+    ``wpe``                     :math:`\sigma_0`
+    LM head (``ff_out``)        :math:`1/\sqrt{d}`
+    ==========================  ====================================================
+
+    with :math:`\sigma_0` = ``init_std``; biases 0, LayerNorm 1/0.
+
+    Args:
+      n_layer: :math:`n_\text{layers}`.
+      d_model: :math:`d`.
+      init_std: :math:`\sigma_0` (OLMo's ``init_std``, default 0.02).
+      scale_emb_init: multiply the token embedding's σ by :math:`\sqrt{d}`.
+      roles, layer, scan_axis, stack, layout: as in :func:`jinit.recipes.gpt2`.
+
+    Returns:
+      A :class:`Recipe`.
+
+    References:
+      allenai/OLMo at commit 59a53e3f, ``olmo/model.py``: ``OLMoBlock.reset_parameters`` (``attn_out_std =
+      ff_out_std = init_std / math.sqrt(2.0 * n_layers)``), ``OLMoSequentialBlock.reset_parameters``
+      (``std = init_std``), ``OLMo.reset_parameters`` (``wte``, ``wpe``, final ``ff_out`` =
+      ``1 / math.sqrt(d_model)``), each with ``init_cutoff_factor or 3.0``.
+
+    Example:
+      >>> import jinit
+      >>> r = jinit.recipes.olmo_megatron(16, 2048)
+      >>> r.initializer_for("transformer/ff_out/kernel", (2048, 50304))
+      jinit.truncated_normal(stddev=0.0220970869..., dtype=None, lower=-3.0, upper=3.0)
+    """
+    fn = "recipes.olmo_megatron"
+    n, d = _sizes(fn, n_layer, d_model)
+    s0 = _checks.real(fn, "init_std", init_std, minimum=0.0, strict=True)
+    if not isinstance(scale_emb_init, bool):
+        raise _checks.fail(fn, "scale_emb_init", scale_emb_init, "is not a bool",
+                           "True or False", exc=TypeError)
+    emb = s0 * math.sqrt(d) if scale_emb_init else s0
+    specs: dict[tuple[str, str], Spec] = {
+        ("token_embedding", "weight"): truncated(
+            emb, 3.0, "init_std·√d, ±3σ" if scale_emb_init else "init_std, ±3σ"),
+        ("position_embedding", "weight"): truncated(s0, 3.0, "init_std, ±3σ"),
+        ("lm_head", "weight"): truncated(d ** -0.5, 3.0, "1/√d, ±3σ"),
+    }
+    for role in _IN:
+        specs[(role, "weight")] = truncated(s0, 3.0, "init_std, ±3σ")
+    for role in _OUT:
+        specs[(role, "weight")] = truncated(s0 / math.sqrt(2 * n), 3.0,
+                                            "init_std/√(2·n_layers), ±3σ")
+    return Recipe("olmo_megatron", "allenai/OLMo olmo/model.py", _norms(specs), n_layer=n,
+                  roles=roles, layer=layer, scan_axis=scan_axis, stack=stack, layout=layout)
+
+
+def olmo_core(method: str, n_layer: int, d_model: int, *, std: float = 0.02,
+              roles: object = None, layer: str | None = None,
+              scan_axis: int | None = None, stack: str | None = None,
+              layout: str = "in_out") -> Recipe:
+    r"""OLMo-core's ``InitMethod``: ``"normal"``, ``"llama"``, ``"llama_depth"``, ``"fan_in"``.
+
+    Every linear weight is :math:`\mathcal{N}(0, \sigma^2)` truncated at :math:`\pm 3\sigma`
+    (``init_linear``); with :math:`\sigma_0` = ``std``, :math:`d` = ``d_model``, :math:`N`
+    the number of blocks, :math:`l` the block index and :math:`n_\text{in}` a layer's fan-in:
+
+    ===============  ==================  ==================  ======================  ==========
+    method           embeddings          q, k, v, w1         w_out, w2, w3           LM head
+    ===============  ==================  ==================  ======================  ==========
+    ``normal``       σ₀, ±3σ             σ₀                  σ₀                      σ₀
+    ``llama``        N(0, 1)             σ₀                  σ₀/√(2N)                d^-1/2
+    ``llama_depth``  N(0, 1)             σ₀                  σ₀/√(2(l+1))            d^-1/2
+    ``fan_in``       N(0, 1)             n_in^-1/2           n_in^-1/2               d^-1/2
+    ===============  ==================  ==================  ======================  ==========
+
+    ``w1`` is the SwiGLU gate, ``w3`` the up projection and ``w2`` the down projection. In
+    ``init_feed_forward`` one ``std`` variable carries from ``w1`` to ``w3`` to ``w2``: the
+    ``llama`` methods rescale it for ``w3``, so ``w2`` inherits ``w3``'s std, and both scale
+    with the output projection ``w_out``.
+
+    ``"normalized"`` (nGPT) is not offered: OLMo-core's ``NormalizedTransformer`` draws with
+    it and then L2-normalizes every matrix and embedding (``normalize_matrices``), so its
+    weights are unit-norm rows and columns, not the truncated normals ``InitMethod`` names.
+    Neither is ``embedding_init_std`` of the ``normal`` method (0.02 here).
+
+    Args:
+      method: one of ``"normal"``, ``"llama"``, ``"llama_depth"``, ``"fan_in"``.
+      n_layer: :math:`N`.
+      d_model: :math:`d`.
+      std: :math:`\sigma_0` (default 0.02).
+      roles, layer, scan_axis, stack, layout: as in :func:`jinit.recipes.gpt2`.
+
+    Returns:
+      A :class:`Recipe`.
+
+    References:
+      allenai/OLMo-core at commit fa6c5014, ``src/olmo_core/nn/transformer/init.py``:
+      ``init_linear`` (``trunc_normal_(std=std, a=-3 * std, b=3 * std)``),
+      ``InitMethod.init_embeddings``, ``init_final_w_out``, ``init_feed_forward``;
+      ``src/olmo_core/nn/attention/__init__.py``: ``Attention.init_weights``.
+
+    Example:
+      >>> import jinit
+      >>> r = jinit.recipes.olmo_core("llama", 16, 2048)
+      >>> r.initializer_for("blocks/0/attention/w_out/kernel", (2048, 2048))
+      jinit.truncated_normal(stddev=0.0035355339..., dtype=None, lower=-3.0, upper=3.0)
+    """
+    fn = "recipes.olmo_core"
+    if method == "normalized":
+        raise _checks.fail(fn, "method", method, "is nGPT's init, which OLMo-core follows by "
+                           "L2-normalizing every matrix (NormalizedTransformer.init_weights), "
+                           "not a truncated normal", "one of " + ", ".join(
+                               repr(m) for m in OLMO_CORE_METHODS))
+    _checks.choice(fn, "method", method, OLMO_CORE_METHODS)
+    n, d = _sizes(fn, n_layer, d_model)
+    s0 = _checks.real(fn, "std", std, minimum=0.0, strict=True)
+    root = d ** -0.5
+    per_layer = method == "llama_depth"
+    if method == "fan_in":
+        specs: dict[tuple[str, str], Spec] = {
+            ("token_embedding", "weight"): normal(1.0, "1"),
+            ("lm_head", "weight"): truncated(root, 3.0, "d^-1/2, ±3σ"),
+        }
+        for role in ("qkv", "q", "k", "v", "attn_out", "mlp_gate", "mlp_up", "mlp_out"):
+            specs[(role, "weight")] = fan_in_truncated(3.0, "n_in^-1/2, ±3σ", root)
+        return Recipe("olmo_core", "allenai/OLMo-core nn/transformer/init.py, InitMethod.fan_in",
+                      _norms(specs), n_layer=n, roles=roles, layer=layer, scan_axis=scan_axis,
+                      stack=stack, layout=layout)
+    if method == "normal":
+        emb, head = truncated(s0, 3.0, "std, ±3σ"), (s0, "std")
+
+        def out_std(layer):
+            return s0
+        out_text = "std"
+    else:
+        emb, head = normal(1.0, "1"), (root, "d^-1/2")
+        if method == "llama":
+            def out_std(layer):
+                return s0 / math.sqrt(2 * n)
+            out_text = "std/√(2N)"
+        else:
+            def out_std(layer):
+                return s0 / math.sqrt(2 * (layer + 1))
+            out_text = "std/√(2(layer+1))"
+    specs = {
+        ("token_embedding", "weight"): emb,
+        ("lm_head", "weight"): truncated(head[0], 3.0, head[1] + ", ±3σ"),
+    }
+    for role in ("qkv", "q", "k", "v", "mlp_gate"):
+        specs[(role, "weight")] = truncated(s0, 3.0, "std, ±3σ")
+    for role in ("attn_out", "mlp_up", "mlp_out"):
+        specs[(role, "weight")] = truncated(out_std, 3.0, out_text + ", ±3σ",
+                                            per_layer=per_layer)
+    return Recipe("olmo_core", f"allenai/OLMo-core nn/transformer/init.py, InitMethod.{method}",
+                  _norms(specs), n_layer=n, roles=roles, layer=layer, scan_axis=scan_axis,
+                  stack=stack, layout=layout)

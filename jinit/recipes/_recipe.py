@@ -1,0 +1,348 @@
+"""The recipe object: roles found from leaf paths, one initializer per role and layer."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _checks
+from .._base import Init
+from .._typing import Array, KeyArray, OutSharding
+
+# Roles a recipe speaks of. Weights, biases and norm parameters are told apart by the leaf's
+# own name (the last path part), so one role covers a module's kernel and its bias.
+ROLES = (
+    "token_embedding", "position_embedding", "patch_embedding", "cls_token",
+    "qkv", "q", "k", "v", "attn_out",
+    "mlp_gate", "mlp_up", "mlp_out",
+    "lm_head", "head", "pre_logits", "norm",
+)
+KINDS = ("weight", "bias", "scale")
+LAYOUTS = ("in_out", "out_in")
+
+# A path part that follows the model's scope: linen wraps everything in ``params``; Hugging
+# Face's Flax ports add ``transformer`` or ``model``; MaxText adds ``decoder``.
+_TOP = r"^(?:(?:params|model|transformer)/)*(?:decoder/)?"
+_ATTN = r"(?:attn|attention|self_attn|self_attention|MultiHeadDotProductAttention_\d+|mha)"
+_MLP = r"(?:mlp|feed_forward|ffn|ff|MlpBlock_\d+)"
+
+# regex -> role, tried in order; ``re.search`` on the full leaf path.
+DEFAULT_ROLES: tuple[tuple[str, str], ...] = (
+    (r"(?:^|/)(?:ln_?\w*|\w*[Ll]ayer_?[Nn]orm\w*|\w*_norm|norm|RMSNorm_\d+|\w*_layernorm)/[^/]+$",
+     "norm"),
+    (r"(?:^|/)cls$", "cls_token"),
+    (r"(?:^|/)(?:wpe|pos_embed\w*|position_embed\w*|posembed_input)(?:/|$)", "position_embedding"),
+    (r"(?:^|/)(?:embedding|patch_embed\w*|conv_proj)/(?:kernel|bias)$", "patch_embedding"),
+    (r"(?:^|/)(?:wte|embed_tokens|tok_embeddings|token_embedder|word_embeddings|embeddings|"
+     r"shared|embed|Embed_\d+)/(?:embedding|weight)$", "token_embedding"),
+    (_TOP + r"(?:lm_head|output|logits_dense|ff_out)/(?:w_out/)?[^/]+$", "lm_head"),
+    (_TOP + r"head/[^/]+$", "head"),
+    (_TOP + r"pre_logits/[^/]+$", "pre_logits"),
+    (r"(?:^|/)(?:c_attn|att_proj|qkv|qkv_proj|wqkv|w_qkv|in_proj)/[^/]+$", "qkv"),
+    (r"(?:^|/)(?:q_proj|wq|w_q|query|c_q)/[^/]+$", "q"),
+    (r"(?:^|/)(?:k_proj|wk|w_k|key|c_k)/[^/]+$", "k"),
+    (r"(?:^|/)(?:v_proj|wv|w_v|value|c_v)/[^/]+$", "v"),
+    (r"(?:^|/)(?:attn_out|o_proj|out_proj)/[^/]+$", "attn_out"),
+    (r"(?:^|/)" + _ATTN + r"/(?:c_proj|wo|w_out|out|proj|dense)/[^/]+$", "attn_out"),
+    (r"(?:^|/)(?:gate_proj|w1|wi_0)/[^/]+$", "mlp_gate"),
+    (r"(?:^|/)(?:c_fc|up_proj|w3|wi_1|wi|ff_proj|fc1|fc_in|dense_h_to_4h)/[^/]+$", "mlp_up"),
+    (r"(?:^|/)MlpBlock_\d+/Dense_0/[^/]+$", "mlp_up"),
+    (r"(?:^|/)(?:down_proj|w2|ff_out|fc2|fc_out|dense_4h_to_h)/[^/]+$", "mlp_out"),
+    (r"(?:^|/)" + _MLP + r"/(?:c_proj|wo|proj|Dense_1)/[^/]+$", "mlp_out"),
+)
+
+# The layer index of an unrolled stack: ``h/3``, ``h_3``, ``layers_3``, ``blocks/3``,
+# ``encoderblock_3``, ``layers.3``.
+DEFAULT_LAYER = (r"(?:^|/)(?:h|layers?|blocks?|encoderblock|decoder_?block|transformer_?block|"
+                 r"Block|Layer)[_./]?(\d+)(?=/|$)")
+
+# The scope of a scanned stack (``nn.scan``/``nnx.vmap``): a block name with no index.
+DEFAULT_STACK = (r"(?:^|/)(?:h|layers?|blocks?|encoderblock|decoder_?block|transformer_?block|"
+                 r"Block|Layer)(?:/|$)")
+
+_BIAS_NAMES = ("bias", "b")
+_SCALE_NAMES = ("scale", "weight", "g", "gamma")
+
+
+@dataclasses.dataclass(frozen=True)
+class Leaf:
+    """What a recipe knows about one leaf when it picks its initializer."""
+
+    path: str
+    shape: tuple[int, ...]
+    role: str
+    kind: str              # "weight", "bias" or "scale"
+    layer: int | None      # the block index, None outside the blocks
+    n_layer: int
+    layout: str = "in_out"  # "in_out": Flax (in, out) kernels; "out_in": PyTorch/Equinox
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """One row of a recipe: how a role's leaves are drawn.
+
+    ``make(leaf)`` returns the initializer of that leaf (for one layer's slice); ``std(layer)``
+    the standard deviation it promises (``None`` for deterministic values), used by the table
+    and the tests; ``formula`` says it in words, with its source.
+    """
+
+    init: str
+    formula: str
+    make: Callable[[Leaf], Callable[..., Array]]
+    std: Callable[[int | None], float | None] = lambda layer: None
+    per_layer: bool = False
+
+
+def _kind(path: str, role: str) -> str:
+    last = path.rsplit("/", 1)[-1]
+    if role == "norm":
+        return "bias" if last in _BIAS_NAMES else "scale"
+    return "bias" if last in _BIAS_NAMES else "weight"
+
+
+class Recipe:
+    """A published initialization as rules: roles found from paths, an initializer per role.
+
+    Accepted wherever rules are (:func:`jinit.tree.init_tree`, the audit): it stands for the
+    rule function it builds. ``str(recipe)`` is its table: role → initializer → standard
+    deviation formula → value.
+    """
+
+    def __init__(self, name: str, source: str, specs: Mapping[tuple[str, str], Spec], *,
+                 n_layer: int, roles: object = None, layer: str | None = None,
+                 scan_axis: int | None = None, stack: str | None = None,
+                 layout: str = "in_out", notes: Sequence[str] = (),
+                 extras: Mapping[str, float] | None = None):
+        fn = f"recipes.{name}"
+        self.name, self.source, self.n_layer = name, source, n_layer
+        self.specs = dict(specs)
+        self.notes = tuple(notes)
+        self.extras = dict(extras or {})
+        self._fn = fn
+        self._roles = [(re.compile(p), r) for p, r in _role_rules(fn, roles)] + [
+            (re.compile(p), r) for p, r in DEFAULT_ROLES]
+        self._layer = _regex(fn, "layer", layer, DEFAULT_LAYER,
+                             "a regex whose first group is the layer index")
+        self._stack = _regex(fn, "stack", stack, DEFAULT_STACK,
+                             "a regex matching the paths of a scanned stack's leaves")
+        self.layout = _checks.choice(fn, "layout", layout, LAYOUTS)
+        if scan_axis is not None:
+            scan_axis = _checks.integer(fn, "scan_axis", scan_axis, minimum=-8)
+        self.scan_axis = scan_axis
+        # One initializer object per distinct (role, kind, layer, shape): leaves that share
+        # one share a compiled program in init_tree.
+        self._made: dict[tuple[object, ...], Callable[..., Array]] = {}
+
+    # --------------------------------------------------------------------- roles
+
+    def role_of(self, path: str) -> tuple[str, str] | None:
+        """``(role, kind)`` of a leaf path, or ``None`` when no role pattern matches."""
+        for regex, role in self._roles:
+            if regex.search(path):
+                return role, _kind(path, role)
+        return None
+
+    def layer_of(self, path: str) -> int | None:
+        found = self._layer.search(path)
+        return int(found.group(1)) if found else None
+
+    def roles_of(self, tree: object) -> dict[str, tuple[str, str]]:
+        """Every leaf path of ``tree`` with its ``(role, kind)``; raises listing unmatched paths."""
+        from .._rules import path_str
+
+        out, missing = {}, []
+        for kp, _ in jax.tree_util.tree_flatten_with_path(tree)[0]:
+            path = path_str(kp)
+            found = self.role_of(path)
+            if found is None:
+                missing.append(path)
+            else:
+                out[path] = found
+        if missing:
+            raise self._no_role(missing)
+        return out
+
+    def _no_role(self, paths: Sequence[str]) -> ValueError:
+        shown = ", ".join(repr(p) for p in paths[:12]) + (" ..." if len(paths) > 12 else "")
+        return ValueError(_checks.message(
+            self._fn, "roles", "default", f"gives no role to {len(paths)} leaf path(s): {shown}",
+            "a role for every leaf (" + ", ".join(ROLES) + ")",
+            "Name them with roles={regex: role}."))
+
+    # ------------------------------------------------------------------- rules
+
+    def __jinit_rules__(self) -> Callable[[str, tuple[int, ...], np.dtype], Callable[..., Array]]:
+        return self.initializer_for
+
+    def initializer_for(self, path: str, shape: tuple[int, ...], dtype: object = None
+                        ) -> Callable[..., Array]:
+        """The initializer this recipe gives the leaf at ``path`` with ``shape``."""
+        found = self.role_of(path)
+        if found is None:
+            raise self._no_role([path])
+        role, kind = found
+        spec = self._spec(role, kind, path)
+        layer = self.layer_of(path)
+        stacked = layer is None and self.scan_axis is not None and bool(self._stack.search(path))
+        memo = (role, kind, layer if spec.per_layer else None, tuple(shape), stacked)
+        if memo not in self._made:
+            self._made[memo] = self._make(spec, path, tuple(shape), role, kind, layer, stacked)
+        return self._made[memo]
+
+    def _make(self, spec: Spec, path: str, shape: tuple[int, ...], role: str, kind: str,
+              layer: int | None, stacked: bool) -> Callable[..., Array]:
+        if stacked:
+            return _stacked(self, spec, path, shape, role, kind)
+        if spec.per_layer and layer is None:
+            raise ValueError(_checks.message(
+                self._fn, "path", path, f"has role {role!r}, whose std depends on the layer "
+                "index, but no layer index in its path",
+                "an unrolled path such as 'h/3/...' or 'layers_3/...', or scan_axis=",
+                "For nn.scan / nnx.vmap stacks pass scan_axis (usually 0); for other "
+                "namings pass layer=regex (and stack=regex for a scanned stack)."))
+        return spec.make(Leaf(path, shape, role, kind, layer, self.n_layer, self.layout))
+
+    def _spec(self, role: str, kind: str, path: str) -> Spec:
+        for key in ((role, kind), (role, "*"), ("*", kind)):
+            if key in self.specs:
+                return self.specs[key]
+        raise ValueError(_checks.message(
+            self._fn, "path", path, f"has role {role!r} ({kind}), which this recipe does not "
+            "define", "a role of this architecture: " + ", ".join(
+                sorted({r for r, _ in self.specs if r != "*"})),
+            "Map the leaf to another role with roles={regex: role}."))
+
+    # ------------------------------------------------------------------- table
+
+    def rows(self) -> list[tuple[str, str, str, str]]:
+        rows = []
+        order = {r: i for i, r in enumerate(ROLES + ("*",))}
+        for (role, kind), spec in sorted(self.specs.items(), key=lambda item: (
+                order.get(item[0][0], len(order)), item[0][1] != "weight", item[0][1])):
+            label = role if kind in ("weight", "*") else f"{role} ({kind})"
+            rows.append((label, spec.init, spec.formula, _value(spec, self.n_layer)))
+        return rows
+
+    def __str__(self) -> str:
+        head = ("role", "initializer", "std", "value")
+        rows = [head] + self.rows()
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        lines = [f"jinit.recipes.{self.name} — {self.source}"]
+        for i, r in enumerate(rows):
+            lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+            if i == 0:
+                lines.append("  ".join("-" * w for w in widths))
+        lines += [f"  {k} = {v:.6g}" for k, v in self.extras.items()]
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<jinit.recipes.{self.name} recipe, n_layer={self.n_layer}>"
+
+
+def _regex(fn: str, arg: str, value: object, default: str, expected: str) -> re.Pattern[str]:
+    try:
+        return re.compile(default if value is None else value)  # type: ignore[arg-type]
+    except (re.error, TypeError) as e:
+        raise _checks.fail(fn, arg, value, f"is not a regular expression ({e})",
+                           expected) from None
+
+
+def _value(spec: Spec, n_layer: int) -> str:
+    if not spec.per_layer:
+        std = spec.std(None)
+        return "-" if std is None else "per leaf (fans)" if std != std else f"{std:.4g}"
+    first, last = spec.std(0), spec.std(n_layer - 1)
+    return f"{first:.4g} (layer 0) … {last:.4g} (layer {n_layer - 1})"
+
+
+def _role_rules(fn: str, roles: object) -> list[tuple[str, str]]:
+    if roles is None:
+        return []
+    items = list(roles.items()) if isinstance(roles, Mapping) else list(roles) \
+        if isinstance(roles, Sequence) and not isinstance(roles, str) else None
+    if items is None:
+        raise _checks.fail(fn, "roles", roles, "is not a mapping of regex to role",
+                           "a dict {regex: role}", exc=TypeError)
+    out = []
+    for item in items:
+        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)):
+            raise _checks.fail(fn, "roles", item, "is not a (regex, role) pair",
+                               "a dict {regex: role}", exc=TypeError)
+        pattern, role = item
+        _checks.choice(fn, f"roles[{pattern!r}]", role, ROLES)
+        try:
+            re.compile(pattern)
+        except re.error as e:
+            raise _checks.fail(fn, "roles", pattern, f"is not a valid regular expression ({e})",
+                               "a pattern re.compile accepts") from None
+        out.append((pattern, role))
+    return out
+
+
+def _stacked(recipe: Recipe, spec: Spec, path: str, shape: tuple[int, ...], role: str,
+             kind: str) -> Init:
+    """A scanned stack: slice ``i`` along the scan axis is layer ``i``'s initializer.
+
+    Each slice is drawn with its own fans (the slice's shape) and the key
+    ``fold_in(key, i)``, so its law is exactly that of the unrolled layer ``i``.
+    """
+    fn = recipe._fn
+    axis = recipe.scan_axis
+    rank = len(shape)
+    if not -rank <= axis < rank or shape[axis] != recipe.n_layer:
+        raise ValueError(_checks.message(
+            fn, "scan_axis", axis, f"does not index the {recipe.n_layer} layers of leaf "
+            f"{path!r} with shape {shape}", f"an axis of size n_layer={recipe.n_layer}"))
+    axis %= rank
+    sliced = shape[:axis] + shape[axis + 1:]
+    inits = [spec.make(Leaf(path, sliced, role, kind, i, recipe.n_layer, recipe.layout))
+             for i in range(recipe.n_layer)]
+
+    def body(key: KeyArray, shp: tuple[int, ...], dt: np.dtype, out_sharding: OutSharding
+             ) -> Array:
+        part = shp[:axis] + shp[axis + 1:]
+        layers = [init(jax.random.fold_in(key, i), part, dt) for i, init in enumerate(inits)]
+        return jnp.stack(layers, axis=axis)
+
+    return Pieces(f"recipes.{recipe.name}", body, {"role": role, "kind": kind,
+                  "scan_axis": axis}, axis, tuple(inits), "stack")
+
+
+def split(name: str, axis: int, inits: Sequence[Callable[..., Array]]) -> Init:
+    """One leaf made of equal parts along ``axis`` (a fused QKV), each its own initializer."""
+    inits = tuple(inits)
+
+    def body(key: KeyArray, shp: tuple[int, ...], dt: np.dtype, out_sharding: OutSharding
+             ) -> Array:
+        ax = axis % len(shp)
+        if shp[ax] % len(inits):
+            raise ValueError(_checks.message(
+                name, "shape", shp, f"has axis {ax} of size {shp[ax]}, which does not split into "
+                f"{len(inits)} equal parts", f"a multiple of {len(inits)}"))
+        part = shp[:ax] + (shp[ax] // len(inits),) + shp[ax + 1:]
+        return jnp.concatenate([init(jax.random.fold_in(key, i), part, dt)
+                                for i, init in enumerate(inits)], axis=ax)
+
+    return Pieces(name, body, {"parts": len(inits), "axis": axis}, axis, inits, "split")
+
+
+class Pieces(Init):
+    """An initializer made of per-slice initializers: a scanned stack or a fused projection.
+
+    ``pieces`` is ``(axis, initializers, mode)``: with ``mode="stack"`` slice ``i`` along
+    ``axis`` is drawn by ``initializers[i]`` (layer ``i``); with ``mode="split"`` the axis is
+    cut into equal consecutive parts. Each piece is drawn with the key ``fold_in(key, i)``.
+    """
+
+    __slots__ = ("pieces",)
+
+    def __init__(self, name: str, body: Callable[..., Array], params: dict[str, object],
+                 axis: int, inits: tuple[Callable[..., Array], ...], mode: str):
+        object.__setattr__(self, "pieces", (axis, inits, mode))
+        super().__init__(name, body, params, None)

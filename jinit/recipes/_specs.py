@@ -1,0 +1,147 @@
+"""Spec builders: the few distributions published recipes use, each with its std formula."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from .. import _basic, _checks, _constant, _variance
+from .. import presets as _presets
+from .._fans import compute_fans
+from ._recipe import Leaf, Spec, split
+
+
+def fan_axes(leaf: Leaf) -> tuple[object, object]:
+    """``(in_axis, out_axis)`` of a kernel, multi-axis kernels included.
+
+    In the Flax layout (``layout="in_out"``), a DenseGeneral query/key/value kernel
+    ``(d, heads, head_dim)`` or a fused MLP input kernel ``(d, 2, d_ff)`` contracts axis 0
+    and produces the rest; an attention or MLP output kernel ``(heads, head_dim, d)``
+    contracts all but the last. Every other kernel is ``(..., in, out)`` (Dense
+    ``(in, out)``, conv HWIO). With ``layout="out_in"`` (PyTorch and Equinox ``weight``)
+    a matrix is ``(out, in)``.
+
+    A leaf named ``weight`` in the Flax layout is refused: that is PyTorch's and Equinox's
+    name for an ``(out, in)`` matrix, whose fans would silently swap.
+    """
+    rank = len(leaf.shape)
+    if leaf.layout == "out_in":
+        if rank != 2:
+            raise ValueError(_checks.message(
+                "recipes", "shape", leaf.shape, f"of leaf {leaf.path!r} has {rank} axes",
+                "a 2-axis (out, in) weight with layout='out_in'"))
+        return -1, -2
+    if leaf.path.rsplit("/", 1)[-1] == "weight" and rank >= 2:
+        raise ValueError(_checks.message(
+            "recipes", "path", leaf.path, "names a 'weight', PyTorch's and Equinox's name for "
+            "an (out, in) matrix, while this recipe computes fans in the Flax (in, out) layout",
+            "a Flax 'kernel', or layout='out_in' for (out, in) weights",
+            "Pass layout='out_in' to the recipe if this leaf is (out, in)."))
+    if rank >= 3 and leaf.role in ("q", "k", "v", "qkv", "mlp_gate", "mlp_up"):
+        return 0, tuple(range(1, rank))
+    if rank >= 3 and leaf.role in ("attn_out", "mlp_out"):
+        return tuple(range(rank - 1)), rank - 1
+    return -2, -1
+
+
+def fans(leaf: Leaf) -> tuple[float, float]:
+    if len(leaf.shape) < 2:
+        return float(leaf.shape[0]) if leaf.shape else 1.0, 1.0
+    in_axis, out_axis = fan_axes(leaf)
+    return compute_fans(leaf.shape, in_axis=in_axis, out_axis=out_axis)
+
+
+def normal(std: float | Callable[[int | None], float], formula: str, *,
+           per_layer: bool = False) -> Spec:
+    """N(0, σ²) with σ a constant or a function of the layer index."""
+    sd = std if callable(std) else (lambda layer, s=float(std): s)
+    return Spec("normal", formula, lambda leaf: _basic.normal(sd(leaf.layer)), sd,
+                per_layer=per_layer)
+
+
+def truncated(std: float | Callable[[int | None], float], cutoff: float, formula: str, *,
+              per_layer: bool = False) -> Spec:
+    """N(0, σ²) truncated to ±cutoff·σ (PyTorch ``trunc_normal_(std=σ, a=-cσ, b=cσ)``).
+
+    σ is the standard deviation before truncation, as in PyTorch; the result's standard
+    deviation is σ·τ(c) with τ(3) = 0.98658.
+    """
+    sd = std if callable(std) else (lambda layer, s=float(std): s)
+    return Spec(f"truncated_normal(±{cutoff:g}σ)", formula,
+                lambda leaf: _basic.truncated_normal(sd(leaf.layer), lower=-cutoff, upper=cutoff),
+                sd, per_layer=per_layer)
+
+
+def torch_trunc(std: float | Callable[[int | None], float], a: float, b: float, formula: str,
+                *, per_layer: bool = False) -> Spec:
+    """PyTorch ``trunc_normal_(std=σ, a, b)`` with **absolute** bounds."""
+    sd = std if callable(std) else (lambda layer, s=float(std): s)
+    return Spec(f"torch_trunc_normal(a={a:g}, b={b:g})", formula,
+                lambda leaf: _presets.torch_trunc_normal(std=sd(leaf.layer), a=a, b=b), sd,
+                per_layer=per_layer)
+
+
+def fan_in_truncated(cutoff: float, formula: str, value: float,
+                     factor: Callable[[int | None], float] = lambda layer: 1.0, *,
+                     per_layer: bool = False) -> Spec:
+    """σ = factor(layer)/√fan_in, truncated to ±cutoff·σ (OLMo's "mitchell")."""
+
+    def make(leaf: Leaf):
+        fan_in, _ = fans(leaf)
+        std = factor(leaf.layer) / math.sqrt(fan_in)
+        return _basic.truncated_normal(std, lower=-cutoff, upper=cutoff)
+
+    return Spec(f"truncated_normal(±{cutoff:g}σ)", formula, make,
+                lambda layer: value * factor(layer), per_layer=per_layer)
+
+
+def variance_scaling(scale: float, mode: str, distribution: str, formula: str,
+                     value: float) -> Spec:
+    """``jinit.variance_scaling`` with the recipe's multi-axis fans."""
+
+    def make(leaf: Leaf):
+        in_axis, out_axis = fan_axes(leaf)
+        return _variance.variance_scaling(scale, mode, distribution, in_axis=in_axis,
+                                          out_axis=out_axis)
+
+    return Spec(f"variance_scaling({scale:g}, {mode!r}, {distribution!r})", formula, make,
+                lambda layer: value)
+
+
+def xavier(distribution: str, gain: float, formula: str, value: float, *,
+           fused: int = 1) -> Spec:
+    """Glorot/Xavier with gain: Var = gain²·2/(fan_in + fan_out) (PyTorch ``xavier_*_(gain)``).
+
+    ``fused=3`` treats a fused QKV kernel as three matrices (fan_out of one third).
+    """
+
+    def one(leaf: Leaf):
+        in_axis, out_axis = fan_axes(leaf)
+        return _variance.variance_scaling(gain * gain, "fan_avg", distribution,
+                                          in_axis=in_axis, out_axis=out_axis)
+
+    def make(leaf: Leaf):
+        if fused == 1:
+            return one(leaf)
+        return split(f"xavier_{distribution}(fused={fused})", -1, [one(leaf)] * fused)
+
+    name = f"xavier_{distribution}" + (f"(gain={gain:.4g})" if gain != 1 else "")
+    return Spec(name, formula, make, lambda layer: value)
+
+
+def lecun_normal(formula: str, value: float) -> Spec:
+    return Spec("lecun_normal", formula, lambda leaf: _variance.lecun_normal(),
+                lambda layer: value)
+
+
+def zeros(formula: str = "0") -> Spec:
+    return Spec("zeros", formula, lambda leaf: _constant.zeros, lambda layer: None)
+
+
+def ones(formula: str = "1") -> Spec:
+    return Spec("ones", formula, lambda leaf: _constant.ones, lambda layer: None)
+
+
+def constant(value: float, formula: str) -> Spec:
+    return Spec(f"constant({value:g})", formula, lambda leaf: _constant.constant(value),
+                lambda layer: None)

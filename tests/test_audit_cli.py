@@ -1,0 +1,167 @@
+"""``jinit audit TARGET`` (``jinit.audit._cli.main``), and the GPT-2 example it runs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from jinit.audit._cli import main
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "audit_gpt2.py"
+TINY = f"{EXAMPLE}:build_tiny"  # GPT-2's 12 blocks at width 64: the same 24 c_proj kernels
+
+
+def _example():
+    spec = importlib.util.spec_from_file_location("audit_gpt2", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+C_PROJ = sorted(f"transformer/h/{i}/{part}/c_proj/kernel" for i in range(12)
+                for part in ("attn", "mlp"))
+
+
+def test_gpt2_flags_exactly_the_24_c_proj_kernels():
+    from jinit import audit
+
+    gpt2 = _example()
+    spec = gpt2.build(width=64, vocab=512, context=64)
+    report = audit.check(spec["params"], spec["rules"])
+    assert sorted(report.flagged) == C_PROJ
+    assert all("std" in checks for checks in report.flagged.values())
+    fixed = gpt2.build(width=64, vocab=512, context=64, fixed=True)
+    assert audit.check(fixed["params"], fixed["rules"]).ok  # the control: drawn right, passes
+
+
+def test_example_runs(capsys):
+    gpt2 = _example()
+    assert gpt2.main(["--width", "64", "--vocab", "512", "--context", "64"]) == 1
+    out = capsys.readouterr().out
+    assert "24 leaves flagged" in out
+    assert gpt2.main(["--width", "32", "--vocab", "64", "--context", "16", "--layers", "2",
+                      "--fixed"]) == 0
+
+
+def test_cli_table_and_exit_status(capsys):
+    assert main([TINY]) == 1
+    out = capsys.readouterr().out
+    flagged = [line.split()[0] for line in out.splitlines() if "FLAGGED: " in line
+               and line.startswith("transformer/")]
+    assert sorted(flagged) == C_PROJ and "24 flagged" in out
+    assert main([TINY, "--only", "ln_"]) == 0          # LayerNorms only: all pass
+    assert main(["audit", TINY, "--only", "ln_f"]) == 0  # as the dispatcher passes it
+
+
+def test_cli_json_to_stdout_and_file(capsys, tmp_path):
+    assert main([TINY, "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert sorted(data["check"]["flagged"]) == C_PROJ and data["signal"] is None
+    path = tmp_path / "r.json"
+    assert main([TINY, "--json", str(path), "--alpha", "1e-9"]) == 1
+    assert json.loads(path.read_text())["check"]["alpha"] == 1e-9
+
+
+def test_cli_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "r.png"
+    assert main([TINY, "--only", "h/0/", "--plot", str(path)]) == 1
+    assert path.stat().st_size > 1000
+
+
+def test_cli_signal_target(tmp_path, capsys):
+    pytest.importorskip("flax")
+    target = tmp_path / "mlp.py"
+    target.write_text(
+        "import jax, jax.numpy as jnp, flax.linen as nn, jinit\n"
+        "def build():\n"
+        "    model = nn.Sequential([nn.Dense(64, kernel_init=jinit.he_normal()), nn.relu,\n"
+        "                           nn.Dense(64, kernel_init=jinit.he_normal())])\n"
+        "    x = jnp.ones((8, 64))\n"
+        "    params = model.init(jax.random.key(0), x)\n"
+        "    rules = {'kernel': jinit.he_normal(), 'bias': jinit.zeros}\n"
+        "    return {'params': params, 'rules': rules, 'model': model, 'batch': x, 'keys': 2}\n")
+    assert main([f"{target}:build", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["signal"]["layers"] == ["layers_0", "layers_2"]
+
+
+def _usage(capsys, argv, text):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert "Traceback" not in err and text in err, err
+    assert len([line for line in lines if "error" in line]) == 1  # one line, then exit 2
+
+
+def test_cli_usage_errors(capsys, tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("import no_such_module_anywhere\n")
+    wrong = tmp_path / "wrong.py"
+    wrong.write_text("def build():\n    return 42\n"
+                     "def keys():\n    return {'params': {}, 'rules': {}, 'oops': 1}\n"
+                     "def boom():\n    raise RuntimeError('no')\n"
+                     "not_a_function = 3\n")
+    _usage(capsys, ["no_such_pkg.mod:build"], "cannot import module 'no_such_pkg.mod'")
+    _usage(capsys, [f"{bad}:build"], "ModuleNotFoundError")
+    _usage(capsys, [f"{tmp_path / 'none.py'}:build"], "no such file")
+    _usage(capsys, [f"{EXAMPLE}:nope"], "has no function 'nope'")
+    _usage(capsys, [f"{wrong}:not_a_function"], "is a int, not a function")
+    _usage(capsys, [f"{wrong}:build"], "returned a int; expected a dict")
+    _usage(capsys, [f"{wrong}:keys"], "unknown key(s) 'oops'")
+    _usage(capsys, [f"{wrong}:boom"], "raised RuntimeError: no")
+    _usage(capsys, ["examples/audit_gpt2.py"], "is not FILE.py:FUNCTION")
+    _usage(capsys, [TINY, "--alpha", "2"], "is not in (0, 1)")
+    _usage(capsys, [TINY, "--only", "("], "is not a valid regular expression")
+    _usage(capsys, [TINY, "--plot", "x.jpg"], "is not a .png file name")
+
+
+def test_cli_checks_output_paths_before_any_work(capsys, tmp_path):
+    marker = tmp_path / "called"
+    target = tmp_path / "t.py"
+    target.write_text(f"def build():\n    open({str(marker)!r}, 'w').close()\n"
+                      "    return {'params': {}, 'rules': {}}\n")
+    _usage(capsys, [f"{target}:build", "--json", str(tmp_path / "no" / "r.json")],
+           "does not exist")
+    (tmp_path / "d.png").mkdir()
+    _usage(capsys, [f"{target}:build", "--plot", str(tmp_path / "d.png")], "is a directory")
+    assert not marker.exists()   # the target never ran
+
+
+def test_python_dash_m():
+    out = subprocess.run([sys.executable, "-m", "jinit.audit", TINY, "--only", "wpe"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "transformer/wpe/embedding" in out.stdout
+
+
+def test_console_command():
+    exe = shutil.which("jinit")
+    if exe is None or subprocess.run([exe, "audit", "--help"], capture_output=True,
+                                     timeout=120).returncode != 0:
+        pytest.skip("the jinit console command does not dispatch 'audit' yet")
+    out = subprocess.run([exe, "audit", TINY], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 1 and "24 flagged" in out.stdout
+
+
+def test_benchmark_runs(tmp_path):
+    """benchmarks/audit.py at its tiny size emits well-formed rows (no timing asserted)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location("bench_audit",
+                                                      ROOT / "benchmarks" / "audit.py")
+        bench = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(bench)
+        doc = bench.main(["--tiny", "--json", str(tmp_path / "a.json")])
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    row = doc["rows"][0]
+    assert row["flagged"] == 0 and row["audit_s"] > 0 and row["leaves"] == 2 * 12 + 4
+    assert json.loads((tmp_path / "a.json").read_text())["benchmark"] == "audit"

@@ -1,0 +1,804 @@
+"""Recipes applied to small models of their architectures, each leaf checked against its source.
+
+Every model is built in Flax (linen or NNX, one scanned stack), initialized with
+``init_tree(key, shapes, recipe)``, and every leaf's standard deviation is compared with the
+formula written here from the cited source (not from jinit), at a tolerance derived from the
+leaf's size: the sample variance of n draws from a law with kurtosis κ has relative standard
+deviation √((κ−1)/n), and a bound of z = 5.3 such deviations (two-sided α ≈ 1e-7 per leaf)
+keeps the suite from flaking over its few hundred leaves. Deterministic roles are compared
+exactly. Each recipe's check is paired with a planted mismatch (another recipe's values, or a
+wrong std) that must fail.
+"""
+
+from __future__ import annotations
+
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+import jinit
+from jinit import audit, recipes
+from jinit.tree import init_tree, path_str
+
+Z = 5.3
+KEY = jax.random.key(7)
+# Standard deviation of N(0, 1) truncated to ±3: sqrt(1 - 6 φ(3) / (2 Φ(3) - 1)).
+_PHI3 = math.exp(-4.5) / math.sqrt(2 * math.pi)
+TRUNC3 = math.sqrt(1 - 6 * _PHI3 / math.erf(3 / math.sqrt(2)))
+TRUNC2 = math.sqrt(1 - 4 * math.exp(-2) / math.sqrt(2 * math.pi) / math.erf(2 / math.sqrt(2)))
+KURTOSIS = {"normal": 3.0, "trunc3": 2.8, "trunc2": 2.4, "uniform": 1.8}
+# Support: the largest |w| a law allows, in units of its standard deviation (truncated at
+# ±3σ_pre: 3/τ(3); jax's variance-corrected ±2σ_pre: 2/τ(2); uniform: √3). An untruncated
+# normal leaf of n ≥ 4096 draws exceeds 3σ with probability 1 − (1 − 0.0027)^n ≥ 1 − 1.6e-5,
+# so a truncation planted where the source has none (or dropped where it has one) fails.
+SUPPORT = {"trunc3": 3 / TRUNC3, "trunc2": 2 / TRUNC2, "uniform": math.sqrt(3)}
+TAIL_N = 4096
+
+
+# ------------------------------------------------------------------------------ models
+
+D, H, FF, V, T, L = 64, 4, 256, 512, 32, 4
+
+
+class GPTAttn(nn.Module):
+    split: bool = False
+
+    @nn.compact
+    def __call__(self, x):
+        if self.split:   # grouped-query: k and v are half as wide (fan_out < fan_in)
+            q = nn.Dense(D, use_bias=False, name="c_q")(x)
+            k, v = (nn.Dense(D // 2, use_bias=False, name=n)(x) for n in ("c_k", "c_v"))
+            x = q + jnp.concatenate([k, v], axis=-1)
+        else:
+            x = nn.Dense(3 * D, name="c_attn")(x)[..., :D]
+        return nn.Dense(D, use_bias=not self.split, name="c_proj")(x)
+
+
+class GPTMLP(nn.Module):
+    bias: bool = True
+
+    @nn.compact
+    def __call__(self, x):
+        h = nn.gelu(nn.Dense(FF, use_bias=self.bias, name="c_fc")(x))
+        return nn.Dense(D, use_bias=self.bias, name="c_proj")(h)
+
+
+class GPTBlock(nn.Module):
+    split: bool = False
+
+    @nn.compact
+    def __call__(self, x):
+        x = x + GPTAttn(self.split, name="attn")(nn.LayerNorm(name="ln_1")(x))
+        return x + GPTMLP(not self.split, name="mlp")(nn.LayerNorm(name="ln_2")(x))
+
+
+class GPT(nn.Module):
+    """GPT-2 in linen, GPT-2's names (``split=True``: nanochat's c_q/c_k/c_v, no biases)."""
+
+    split: bool = False
+
+    @nn.compact
+    def __call__(self, tokens):
+        x = nn.Embed(V, D, name="wte")(tokens)
+        if not self.split:
+            x = x + nn.Embed(T, D, name="wpe")(jnp.arange(tokens.shape[-1]))
+        for i in range(L):
+            x = GPTBlock(self.split, name=f"h_{i}")(x)
+        x = nn.LayerNorm(name="ln_f")(x)
+        return nn.Dense(V, use_bias=False, name="lm_head")(x)
+
+
+def gpt_shapes(split=False):
+    return jax.eval_shape(GPT(split).init, KEY, jnp.zeros((1, T), jnp.int32))
+
+
+class NAttn(nnx.Module):
+    def __init__(self, rngs):
+        for n in ("q_proj", "k_proj", "v_proj", "o_proj"):
+            setattr(self, n, nnx.Linear(D, D, use_bias=False, rngs=rngs))
+
+
+class NMLP(nnx.Module):
+    def __init__(self, rngs):
+        self.gate_proj = nnx.Linear(D, FF, use_bias=False, rngs=rngs)
+        self.up_proj = nnx.Linear(D, FF, use_bias=False, rngs=rngs)
+        self.down_proj = nnx.Linear(FF, D, use_bias=False, rngs=rngs)
+
+
+class NLayer(nnx.Module):
+    def __init__(self, rngs):
+        self.self_attn = NAttn(rngs)
+        self.mlp = NMLP(rngs)
+        self.input_layernorm = nnx.RMSNorm(D, rngs=rngs)
+        self.post_attention_layernorm = nnx.RMSNorm(D, rngs=rngs)
+
+
+class Llama(nnx.Module):
+    """Llama in NNX with Hugging Face's names."""
+
+    def __init__(self, rngs):
+        self.embed_tokens = nnx.Embed(V, D, rngs=rngs)
+        self.layers = nnx.List([NLayer(rngs) for _ in range(L)])
+        self.norm = nnx.RMSNorm(D, rngs=rngs)
+        self.lm_head = nnx.Linear(D, V, use_bias=False, rngs=rngs)
+
+
+def llama_state():
+    model = nnx.eval_shape(lambda: Llama(nnx.Rngs(0)))
+    _, state = nnx.split(model, nnx.Param)
+    return state
+
+
+class OLMoBlock(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        h = nn.Dense(3 * D, use_bias=False, name="att_proj")(nn.LayerNorm(name="attn_norm")(x))
+        x = x + nn.Dense(D, use_bias=False, name="attn_out")(h[..., :D])
+        h = nn.Dense(FF, use_bias=False, name="ff_proj")(nn.LayerNorm(name="ff_norm")(x))
+        return x + nn.Dense(D, use_bias=False, name="ff_out")(h)
+
+
+class OLMo(nn.Module):
+    """OLMo in linen with OLMo's names: ``blocks_i``, a top-level ``ff_out`` LM head."""
+
+    @nn.compact
+    def __call__(self, tokens):
+        x = nn.Embed(V, D, name="wte")(tokens)
+        for i in range(L):
+            x = OLMoBlock(name=f"blocks_{i}")(x)
+        return nn.Dense(V, use_bias=False, name="ff_out")(nn.LayerNorm(name="ln_f")(x))
+
+
+class MaxText(nn.Module):
+    """A MaxText-style decoder whose layers are one ``nn.scan`` stack (axis 0)."""
+
+    @nn.compact
+    def __call__(self, tokens):
+        x = nn.Embed(V, D, name="token_embedder")(tokens)
+        stack = nn.scan(MTLayerWrap, variable_axes={"params": 0}, split_rngs={"params": True},
+                        length=L)
+        x, _ = stack(name="layers")(x, None)
+        x = nn.RMSNorm(name="decoder_norm")(x)
+        return nn.Dense(V, use_bias=False, name="logits_dense")(x)
+
+
+class MTLayerWrap(nn.Module):
+    @nn.compact
+    def __call__(self, x, _):
+        h = nn.RMSNorm(name="pre_self_attention_layer_norm")(x)
+        attn = MTAttention(name="self_attention")
+        x = x + attn(h)
+        h = nn.RMSNorm(name="post_self_attention_layer_norm")(x)
+        return x + MTMlp(name="mlp")(h), None
+
+
+class MTAttention(nn.Module):
+    @nn.compact
+    def __call__(self, h):
+        q, k, v = (nn.DenseGeneral((H, D // H), use_bias=False, name=n)(h)
+                   for n in ("query", "key", "value"))
+        return nn.DenseGeneral(D, axis=(-2, -1), use_bias=False, name="out")(q + k + v)
+
+
+class MTMlp(nn.Module):
+    @nn.compact
+    def __call__(self, h):
+        g = nn.Dense(FF, use_bias=False, name="wi_0")(h) * nn.Dense(FF, use_bias=False,
+                                                                      name="wi_1")(h)
+        return nn.Dense(D, use_bias=False, name="wo")(g)
+
+
+def maxtext_shapes():
+    return jax.eval_shape(MaxText().init, KEY, jnp.zeros((1, T), jnp.int32))
+
+
+class MlpBlock(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(D)(nn.gelu(nn.Dense(FF)(x)))
+
+
+class Encoder1DBlock(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        h = nn.LayerNorm()(x)
+        x = x + nn.MultiHeadDotProductAttention(num_heads=H)(h, h)
+        return x + MlpBlock()(nn.LayerNorm()(x))
+
+
+class AddPositionEmbs(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        return x + self.param("pos_embedding", nn.initializers.normal(0.02), (1,) + x.shape[1:])
+
+
+class Encoder(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        x = AddPositionEmbs(name="posembed_input")(x)
+        for i in range(L):
+            x = Encoder1DBlock(name=f"encoderblock_{i}")(x)
+        return nn.LayerNorm(name="encoder_norm")(x)
+
+
+class ViT(nn.Module):
+    """vit_jax's layout: patch ``embedding`` conv, ``cls``, ``Transformer``, ``head``."""
+
+    @nn.compact
+    def __call__(self, images):
+        x = nn.Conv(D, (4, 4), strides=(4, 4), padding="VALID", name="embedding")(images)
+        n, h, w, c = x.shape
+        x = x.reshape(n, h * w, c)
+        cls = self.param("cls", nn.initializers.zeros, (1, 1, c))
+        x = jnp.concatenate([jnp.tile(cls, (n, 1, 1)), x], axis=1)
+        x = Encoder(name="Transformer")(x)
+        return nn.Dense(10, name="head")(x[:, 0])
+
+
+def vit_shapes():
+    return jax.eval_shape(ViT().init, KEY, jnp.zeros((1, 16, 16, 3)))
+
+
+# --------------------------------------------------------------------------- checking
+
+
+def _leaves(tree):
+    return {path_str(p): np.asarray(x, np.float64)
+            for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def _std_ok(x, expected, law):
+    """|s/σ − 1| within Z standard errors of the sample std for n draws."""
+    n = x.size
+    rel = Z * math.sqrt((KURTOSIS[law] - 1) / n) / 2
+    measured = float(np.sqrt(np.mean(x * x)))
+    return abs(measured / expected - 1) <= rel, measured, rel
+
+
+def _support_ok(x, std, law):
+    peak = float(np.max(np.abs(x))) / std
+    if law in SUPPORT:
+        return peak <= SUPPORT[law] * (1 + 1e-5)
+    return law != "normal" or x.size < TAIL_N or peak > 3.0
+
+
+def check(params, expect):
+    """Every leaf against ``expect(path, shape) -> (law, std)``; returns the failures.
+
+    Checks the standard deviation (within its sampling bound) and the support: bounded laws
+    never leave theirs, and large untruncated normal leaves reach past 3σ.
+    """
+    bad = []
+    for path, x in _leaves(params).items():
+        law, value = expect(path, x.shape)
+        if law == "zeros" or law == "ones" or law == "const":
+            target = {"zeros": 0.0, "ones": 1.0}.get(law, value)
+            if not np.all(x == target):
+                bad.append((path, law, value))
+            continue
+        ok, measured, rel = _std_ok(x, value, law)
+        if not ok:
+            bad.append((path, f"{law} std {value:.4g}", f"measured {measured:.4g} (±{rel:.1%})"))
+        elif not _support_ok(x, value, law):
+            bad.append((path, f"{law} support", f"max |w|/σ = {np.max(np.abs(x)) / value:.3f}"))
+    return bad
+
+
+def _last(path):
+    return path.rsplit("/", 1)[-1]
+
+
+# --------------------------------------------------------------------------- gpt2 family
+
+
+def expect_gpt2(path, shape):
+    if _last(path) in ("bias",):
+        return "zeros", 0
+    if "ln_" in path:
+        return "ones", 1
+    if "wpe" in path:
+        return "normal", 0.01
+    return "normal", 0.02
+
+
+def expect_nanogpt(path, shape):
+    if _last(path) == "bias":
+        return "zeros", 0
+    if "ln_" in path:
+        return "ones", 1
+    if path.endswith("c_proj/kernel"):
+        return "normal", 0.02 / math.sqrt(2 * L)
+    return "normal", 0.02
+
+
+def expect_nanochat(path, shape):
+    if "ln_" in path:
+        return ("zeros", 0) if _last(path) == "bias" else ("ones", 1)
+    if "wte" in path:
+        return "normal", 1.0
+    if "lm_head" in path or "c_proj" in path:
+        return "zeros", 0
+    fan_in, fan_out = shape
+    return "normal", 1 / math.sqrt(fan_in) * min(1.0, math.sqrt(fan_out / fan_in))
+
+
+@pytest.mark.parametrize("name,recipe,expect,split", [
+    ("gpt2", recipes.gpt2(L), expect_gpt2, False),
+    ("nanogpt", recipes.nanogpt(L), expect_nanogpt, False),
+    ("nanochat", recipes.nanochat(L, D), expect_nanochat, True),
+])
+def test_gpt_family_linen(name, recipe, expect, split):
+    params = init_tree(KEY, gpt_shapes(split), recipe)
+    assert check(params, expect) == []
+    assert audit.check(params, recipe).ok
+
+
+def test_gpt2_and_nanogpt_tell_each_other_apart():
+    """Negative control: GPT-2's values against nanoGPT's expectation fail exactly where the
+    two differ: every c_proj (0.02 against 0.02/√(2L)) and wpe (0.01 against 0.02)."""
+    params = init_tree(KEY, gpt_shapes(), recipes.gpt2(L))
+    bad = {b[0] for b in check(params, expect_nanogpt)}
+    planted = {f"params/h_{i}/{m}/c_proj/kernel" for i in range(L) for m in ("attn", "mlp")
+               } | {"params/wpe/embedding"}
+    assert bad == planted
+    assert set(audit.check(params, recipes.nanogpt(L)).flagged) == planted
+
+
+# ---------------------------------------------------------------------------- llama (nnx)
+
+
+def expect_llama_hf(path, shape):
+    if "norm" in path:
+        return "ones", 1
+    return "normal", 0.02
+
+
+def _titan_std(layer):
+    return 0.02 / math.sqrt(2 * (layer + 1))
+
+
+def _layer(path):
+    return int(path.split("layers/")[1].split("/")[0])
+
+
+def expect_torchtitan(path, shape, depth_init=True):
+    if "norm" in path:
+        return "ones", 1
+    if "embed_tokens" in path:
+        return "normal", 1.0
+    if "lm_head" in path:
+        return "trunc3", D ** -0.5 * TRUNC3
+    if any(n in path for n in ("o_proj", "up_proj", "down_proj")):
+        return "normal", _titan_std(_layer(path)) if depth_init else 0.02 / math.sqrt(2 * L)
+    return "normal", 0.02        # ±2 absolute bounds at σ = 0.02: untruncated in effect
+
+
+def _state_params(state):
+    return {path_str(p): x for p, x in jax.tree_util.tree_flatten_with_path(state)[0]}
+
+
+@pytest.mark.parametrize("depth_init", [True, False])
+def test_llama_torchtitan_nnx(depth_init):
+    recipe = recipes.llama_torchtitan(L, D, depth_init=depth_init)
+    state = init_tree(KEY, llama_state(), recipe)
+    assert check(state, lambda p, s: expect_torchtitan(p, s, depth_init)) == []
+    assert audit.check(state, recipe).ok
+
+
+def test_llama_hf_nnx_merges_into_a_working_model():
+    model = nnx.eval_shape(lambda: Llama(nnx.Rngs(0)))
+    graphdef, state = nnx.split(model, nnx.Param)
+    state = init_tree(KEY, state, recipes.llama_hf(L))
+    assert check(state, expect_llama_hf) == []
+    merged = nnx.merge(graphdef, state)
+    assert float(jnp.abs(merged.layers[2].self_attn.o_proj.kernel[...]).max()) > 0
+
+
+def test_torchtitan_depth_init_is_detected():
+    """Negative control: depth_init=False values fail the depth_init expectation (layer > 0)."""
+    state = init_tree(KEY, llama_state(), recipes.llama_torchtitan(L, D, depth_init=False))
+    bad = {b[0] for b in check(state, expect_torchtitan)}
+    assert bad and all(("o_proj" in p or "up_proj" in p or "down_proj" in p) for p in bad)
+
+
+# ---------------------------------------------------------------------------- OLMo family
+
+
+def _blk(path):
+    return int(path.split("blocks_")[1].split("/")[0])
+
+
+def expect_mitchell(path, shape):
+    if "norm" in path or "ln_f" in path:
+        return ("zeros", 0) if _last(path) == "bias" else ("ones", 1)
+    if "attn_out" in path:
+        return "trunc3", TRUNC3 / math.sqrt(2 * D * (_blk(path) + 1))
+    if "blocks_" in path and "ff_out" in path:
+        return "trunc3", TRUNC3 / math.sqrt(2 * FF * (_blk(path) + 1))
+    return "trunc3", TRUNC3 / math.sqrt(D)
+
+
+def expect_megatron(path, shape):
+    if "norm" in path or "ln_f" in path:
+        return ("zeros", 0) if _last(path) == "bias" else ("ones", 1)
+    if "attn_out" in path or ("blocks_" in path and "ff_out" in path):
+        return "trunc3", TRUNC3 * 0.02 / math.sqrt(2 * L)
+    if path.startswith("params/ff_out"):
+        return "trunc3", TRUNC3 / math.sqrt(D)
+    return "trunc3", TRUNC3 * 0.02
+
+
+def olmo_shapes():
+    return jax.eval_shape(OLMo().init, KEY, jnp.zeros((1, T), jnp.int32))
+
+
+@pytest.mark.parametrize("recipe,expect", [
+    (recipes.olmo_mitchell(L, D, FF), expect_mitchell),
+    (recipes.olmo_megatron(L, D), expect_megatron),
+])
+def test_olmo_linen(recipe, expect):
+    params = init_tree(KEY, olmo_shapes(), recipe)
+    assert check(params, expect) == []
+    assert audit.check(params, recipe).ok
+
+
+def test_support_checks_catch_a_planted_truncation_change():
+    """Negative controls: a ±3σ truncation dropped (torchtitan's output) or planted (an
+    untruncated normal leaf checked as truncated) fails the support check alone."""
+    x = np.asarray(jinit.normal(0.02)(KEY, (64, 64)), np.float64)
+    assert _std_ok(x, 0.02 * TRUNC3, "trunc3")[0] and not _support_ok(x, 0.02 * TRUNC3, "trunc3")
+    t = np.asarray(jinit.truncated_normal(0.02, lower=-3, upper=3)(KEY, (64, 64)), np.float64)
+    assert _std_ok(t, 0.02, "normal")[0] and not _support_ok(t, 0.02, "normal")
+    u = np.asarray(jinit.variance_scaling(1.0, "fan_avg", "normal")(KEY, (64, 64)), np.float64)
+    assert not _support_ok(u, 1 / 8, "uniform")
+
+
+def test_olmo_mitchell_against_megatron_fails():
+    params = init_tree(KEY, olmo_shapes(), recipes.olmo_megatron(L, D))
+    assert len(check(params, expect_mitchell)) >= 3 * L
+    assert len(audit.check(params, recipes.olmo_mitchell(L, D, FF)).flagged) >= 3 * L
+
+
+class OCAttention(nnx.Module):
+    def __init__(self, rngs):
+        for n in ("w_q", "w_k", "w_v", "w_out"):
+            setattr(self, n, nnx.Linear(D, D, use_bias=False, rngs=rngs))
+
+
+class OCFeedForward(nnx.Module):
+    def __init__(self, rngs):
+        self.w1 = nnx.Linear(D, FF, use_bias=False, rngs=rngs)
+        self.w3 = nnx.Linear(D, FF, use_bias=False, rngs=rngs)
+        self.w2 = nnx.Linear(FF, D, use_bias=False, rngs=rngs)
+
+
+class OCBlock(nnx.Module):
+    def __init__(self, rngs):
+        self.attention = OCAttention(rngs)
+        self.attention_norm = nnx.RMSNorm(D, rngs=rngs)
+        self.feed_forward = OCFeedForward(rngs)
+        self.feed_forward_norm = nnx.RMSNorm(D, rngs=rngs)
+
+
+class OCHead(nnx.Module):
+    def __init__(self, rngs):
+        self.norm = nnx.RMSNorm(D, rngs=rngs)
+        self.w_out = nnx.Linear(D, V, use_bias=False, rngs=rngs)
+
+
+class OLMoCore(nnx.Module):
+    """OLMo-core's attribute names: embeddings, blocks/<i>/attention/w_*, lm_head/w_out."""
+
+    def __init__(self, rngs):
+        self.embeddings = nnx.Embed(V, D, rngs=rngs)
+        self.blocks = nnx.List([OCBlock(rngs) for _ in range(L)])
+        self.lm_head = OCHead(rngs)
+
+
+def expect_olmo_core(method):
+    """From OLMo-core's init.py: one std carries w1 -> w3 -> w2 in init_feed_forward."""
+
+    def expect(path, shape):
+        if "norm" in path:
+            return "ones", 1
+        layer = int(path.split("blocks/")[1].split("/")[0]) if "blocks/" in path else None
+        if path.startswith("embeddings"):
+            return ("trunc3", 0.02 * TRUNC3) if method == "normal" else ("normal", 1.0)
+        if path.startswith("lm_head"):
+            return "trunc3", TRUNC3 * (0.02 if method == "normal" else D ** -0.5)
+        if method == "fan_in":
+            return "trunc3", TRUNC3 / math.sqrt(shape[0])
+        scaled = {"normal": 0.02, "llama": 0.02 / math.sqrt(2 * L),
+                  "llama_depth": 0.02 / math.sqrt(2 * ((layer or 0) + 1))}[method]
+        if any(path.endswith(f"{n}/kernel") for n in ("w_out", "w2", "w3")):
+            return "trunc3", TRUNC3 * scaled
+        return "trunc3", TRUNC3 * 0.02
+
+    return expect
+
+
+def olmo_core_state():
+    _, state = nnx.split(nnx.eval_shape(lambda: OLMoCore(nnx.Rngs(0))), nnx.Param)
+    return state
+
+
+@pytest.mark.parametrize("method", recipes._olmo.OLMO_CORE_METHODS)
+def test_olmo_core_nnx(method):
+    recipe = recipes.olmo_core(method, L, D)
+    state = init_tree(KEY, olmo_core_state(), recipe)
+    assert check(state, expect_olmo_core(method)) == []
+    assert audit.check(state, recipe).ok
+
+
+def test_olmo_core_llama_against_normal_fails():
+    """Negative control: llama's scaled w_out/w2/w3 and N(0, 1) embeddings are not 'normal'."""
+    state = init_tree(KEY, olmo_core_state(), recipes.olmo_core("llama", L, D))
+    bad = {b[0] for b in check(state, expect_olmo_core("normal"))}
+    assert {"embeddings/embedding", "lm_head/w_out/kernel"} <= bad
+    assert {f"blocks/{i}/feed_forward/w3/kernel" for i in range(L)} <= bad
+    assert not any("w1" in p or "w_q" in p for p in bad)
+
+
+def test_olmo_core_normalized_is_refused_with_the_reason():
+    with pytest.raises(ValueError, match=r"method='normalized' is nGPT's init.*L2-normalizing"):
+        recipes.olmo_core("normalized", 2, 8)
+
+
+# ------------------------------------------------------------------ maxtext (scanned)
+
+
+def expect_maxtext(path, shape):
+    if "norm" in path:
+        return "ones", 1
+    if "token_embedder" in path:
+        return "normal", 1.0
+    if path.endswith("query/kernel"):
+        return "normal", 1 / math.sqrt(D) / math.sqrt(D // H)
+    if any(path.endswith(f"{n}/kernel") for n in ("key", "value")):
+        return "normal", 1 / math.sqrt(D)
+    if path.endswith("out/kernel"):
+        return "normal", 1 / math.sqrt(D)           # fan_in = heads · head_dim
+    # MlpBlock and logits_dense: truncated_normal, variance corrected (jax's ±2σ_pre)
+    if path.endswith("wo/kernel"):
+        return "trunc2", 1 / math.sqrt(FF)
+    return "trunc2", 1 / math.sqrt(D)
+
+
+def test_maxtext_scanned_stack():
+    shapes = maxtext_shapes()
+    q = shapes["params"]["layers"]["self_attention"]["query"]["kernel"]
+    assert q.shape == (L, D, H, D // H)
+    recipe = recipes.maxtext(L, D, D // H, FF, scan_axis=0)
+    params = init_tree(KEY, shapes, recipe)
+    assert check(params, expect_maxtext) == []
+    assert audit.check(params, recipe).ok         # each layer's slice against its own law
+
+
+def test_maxtext_scanned_stack_needs_scan_axis_for_fans():
+    """Negative control: without per-slice fans the scanned query kernel takes fan_in = L."""
+    with pytest.raises(ValueError, match="scan_axis"):
+        init_tree(KEY, maxtext_shapes(), recipes.llama_torchtitan(L, D))
+    params = init_tree(KEY, maxtext_shapes(), recipes.maxtext(L, D, D // H, FF))
+    bad = {b[0] for b in check(params, expect_maxtext)}
+    assert "params/layers/self_attention/query/kernel" in bad
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_scanned_per_layer_std_equals_unrolled(axis):
+    """A scanned stack gets the same per-layer std as the unrolled model (torchtitan's wo),
+    with the layer axis first (nn.scan) or second (MaxText's param_scan_axis=1)."""
+    s = jax.ShapeDtypeStruct
+    shape = (L, 128, 128) if axis == 0 else (128, L, 128)
+    stacked = {"layers": {"attention": {"wo": {"kernel": s(shape, jnp.float32)}}}}
+    unrolled = {"layers": {str(i): {"attention": {"wo": {"kernel": s((128, 128), jnp.float32)}}}
+                           for i in range(L)}}
+    r = recipes.llama_torchtitan(L, D, scan_axis=axis)
+    a = np.asarray(init_tree(KEY, stacked, r)["layers"]["attention"]["wo"]["kernel"], np.float64)
+    b = init_tree(KEY, unrolled, r)
+    for i in range(L):
+        u = np.asarray(b["layers"][str(i)]["attention"]["wo"]["kernel"], np.float64)
+        for x in (np.take(a, i, axis=axis), u):
+            assert _std_ok(x, _titan_std(i), "normal")[0]
+            assert not _std_ok(x, _titan_std(i + 1), "normal")[0]     # control: next layer
+    assert audit.check(init_tree(KEY, stacked, r), r).ok
+    # Negative control: the unrolled layer 0 values stacked in every slice fail slices 1..L-1.
+    same = np.stack([np.asarray(b["layers"]["0"]["attention"]["wo"]["kernel"])] * L, axis=axis)
+    report = audit.check({"layers": {"attention": {"wo": {"kernel": jnp.asarray(same)}}}}, r)
+    assert list(report.flagged) == ["layers/attention/wo/kernel"]
+
+
+# --------------------------------------------------------------------------------- ViT
+
+
+def expect_vit(path, shape):
+    last = _last(path)
+    if "LayerNorm" in path or "encoder_norm" in path:
+        return ("zeros", 0) if last == "bias" else ("ones", 1)
+    if path.endswith("cls") or path.startswith("params/head"):
+        return "zeros", 0
+    if "pos_embedding" in path:
+        return "normal", 0.02
+    if path.startswith("params/embedding"):
+        return ("zeros", 0) if last == "bias" else ("trunc2", 1 / math.sqrt(4 * 4 * 3))
+    if "MlpBlock" in path:
+        if last == "bias":
+            return "normal", 1e-6
+        fan_in, fan_out = shape
+        return "uniform", math.sqrt(2 / (fan_in + fan_out))
+    if last == "bias":
+        return "zeros", 0
+    return "uniform", math.sqrt(2 / (D + D))         # flattened DenseGeneral fans
+
+
+def test_vit():
+    params = init_tree(KEY, vit_shapes(), recipes.vit(L, D))
+    assert check(params, expect_vit) == []
+    assert audit.check(params, recipes.vit(L, D)).ok
+
+
+def test_vit_against_gpt2_fails():
+    params = init_tree(KEY, vit_shapes(), recipes.vit(L, D))
+    assert len(check(params, lambda p, s: ("normal", 0.02))) > 10
+
+
+# ------------------------------------------------------------------------------ DeepNet
+
+
+def test_deepnet_constants_and_fused_qkv():
+    n = L
+    r = recipes.deepnet(n, embedding=jinit.normal(0.02), lm_head=jinit.normal(0.02))
+    beta = (8 * n) ** -0.25
+    assert r.extras == pytest.approx({"alpha": (2 * n) ** 0.25, "beta": beta})
+    params = init_tree(KEY, gpt_shapes(), r)
+
+    def expect(path, shape):
+        if "ln_" in path:
+            return ("zeros", 0) if _last(path) == "bias" else ("ones", 1)
+        if _last(path) == "bias":
+            return "zeros", 0
+        if "wte" in path or "wpe" in path or "lm_head" in path:
+            return "normal", 0.02
+        fan_in, fan_out = shape
+        if "c_attn" in path:
+            fan_out //= 3
+        return "normal", beta * math.sqrt(2 / (fan_in + fan_out))
+
+    leaves = _leaves(params)
+    assert [b for b in check(params, expect) if "c_attn" not in b[0]] == []
+    assert audit.check(params, r).ok          # the fused QKV part by part
+    for i in range(L):   # fused QKV: q and k at gain 1, v at gain beta
+        w = leaves[f"params/h_{i}/attn/c_attn/kernel"]
+        std = math.sqrt(2 / (D + D))
+        for part, gain in zip(np.split(w, 3, axis=-1), (1.0, 1.0, beta), strict=True):
+            assert _std_ok(part, gain * std, "normal")[0]
+
+
+# ----------------------------------------------------------------------- roles and errors
+
+
+def test_hf_flax_namings_get_their_roles():
+    r = recipes.nanogpt(12)
+    assert r.role_of("transformer/h/3/attn/c_proj/kernel") == ("attn_out", "weight")
+    assert r.role_of("transformer/h/3/mlp/c_proj/kernel") == ("mlp_out", "weight")
+    assert r.role_of("transformer/h/3/mlp/c_fc/bias") == ("mlp_up", "bias")
+    assert r.layer_of("transformer/h/3/attn/c_proj/kernel") == 3
+    llama = recipes.llama_torchtitan(32, 4096)
+    assert llama.role_of("model/layers/3/self_attn/o_proj/kernel") == ("attn_out", "weight")
+    assert llama.role_of("model/layers/3/mlp/gate_proj/kernel") == ("mlp_gate", "weight")
+    assert llama.role_of("model/norm/weight") == ("norm", "scale")
+    assert llama.layer_of("model/layers/3/self_attn/o_proj/kernel") == 3
+    assert llama.layer_of("params/layers_17/attention/wo/kernel") == 17
+
+
+def test_torchtitan_and_olmo_core_namings_get_their_roles():
+    """torchtitan's w1 is the gate and w3 the up projection (scaled by depth in the recipe)."""
+    r = recipes.llama_torchtitan(32, 4096)
+    roles = {p: r.role_of(p)[0] for p in (
+        "tok_embeddings/embedding", "layers/3/attention/wq/kernel",
+        "layers/3/attention/wo/kernel", "layers/3/feed_forward/w1/kernel",
+        "layers/3/feed_forward/w3/kernel", "layers/3/feed_forward/w2/kernel",
+        "layers/3/attention_norm/scale", "layers/3/ffn_norm/scale", "norm/scale",
+        "output/kernel", "layers/3/attention/wqkv/kernel",
+        "embeddings/embedding", "blocks/2/attention/w_qkv/kernel", "lm_head/w_out/kernel")}
+    assert list(roles.values()) == [
+        "token_embedding", "q", "attn_out", "mlp_gate", "mlp_up", "mlp_out", "norm", "norm",
+        "norm", "lm_head", "qkv", "token_embedding", "qkv", "lm_head"]
+    assert r.initializer_for("layers/3/feed_forward/w3/kernel", (8, 8))._params["std"] == \
+        pytest.approx(0.02 / math.sqrt(8))
+    assert r.initializer_for("layers/3/feed_forward/w1/kernel", (8, 8))._params["std"] == 0.02
+
+
+def test_encoder_outputs_and_routers_are_not_mistaken():
+    r = recipes.nanogpt(2)
+    assert r.role_of("params/encoder/output/kernel") is None
+    assert r.role_of("model/decoder/output/dense/kernel") is None
+    assert r.role_of("layers/0/block_sparse_moe/gate/kernel") is None
+    assert r.role_of("decoder/logits_dense/kernel")[0] == "lm_head"
+
+
+def test_torch_layout_weight_is_refused_where_fans_matter():
+    r = recipes.nanochat(2, 64)
+    with pytest.raises(ValueError, match=r"names a 'weight'.*layout='out_in'"):
+        r.initializer_for("h/0/mlp/c_fc/weight", (256, 64))
+    out_in = recipes.nanochat(2, 64, layout="out_in")
+    assert out_in.initializer_for("h/0/mlp/c_fc/weight", (256, 64))._params["stddev"] == \
+        pytest.approx(1 / 8)
+    assert r.initializer_for("wte/weight", (10, 64)) is not None   # no fans: no layout
+
+
+def test_maxtext_fused_mlp_input_contracts_axis_0():
+    init = recipes.maxtext(2, 1024, 64).initializer_for("layers_0/mlp/wi/kernel", (1024, 2, 4096))
+    w = init(KEY, (1024, 2, 4096))
+    assert _std_ok(np.asarray(w, np.float64), 1 / math.sqrt(1024), "trunc2")[0]
+
+
+def test_unmatched_leaf_is_an_error_naming_it():
+    shapes = {"params": {"mystery": {"kernel": jax.ShapeDtypeStruct((4, 4), jnp.float32)}}}
+    with pytest.raises(ValueError, match=r"recipes\.gpt2\(\): roles=.*'params/mystery/kernel'"):
+        init_tree(KEY, shapes, recipes.gpt2(2))
+    r = recipes.gpt2(2, roles={r"mystery/": "mlp_up"})
+    assert r.role_of("params/mystery/kernel") == ("mlp_up", "weight")
+
+
+def test_roles_of_lists_every_unmatched_path():
+    shapes = {"a": {"kernel": jax.ShapeDtypeStruct((2, 2), jnp.float32)},
+              "b": {"kernel": jax.ShapeDtypeStruct((2, 2), jnp.float32)}}
+    with pytest.raises(ValueError, match=r"2 leaf path\(s\): 'a/kernel', 'b/kernel'"):
+        recipes.gpt2(2).roles_of(shapes)
+
+
+def test_bad_arguments():
+    with pytest.raises(TypeError, match=r"recipes\.nanogpt\(\): n_layer='12' is not an int"):
+        recipes.nanogpt("12")
+    with pytest.raises(ValueError, match=r"recipes\.olmo_core\(\): method='llama2' is not valid"):
+        recipes.olmo_core("llama2", 2, 8)
+    with pytest.raises(ValueError, match=r"roles\['x'\]='mlp' is not valid"):
+        recipes.gpt2(2, roles={"x": "mlp"})
+    with pytest.raises(ValueError, match="scan_axis"):
+        recipes.llama_torchtitan(4, 8).initializer_for("layers/attention/wo/kernel", (8, 8))
+
+
+def test_table_lists_every_role_with_formula_and_value():
+    text = str(recipes.llama_torchtitan(32, 4096))
+    assert "attn_out" in text and "0.02/√(2(layer+1))" in text
+    assert "0.01414 (layer 0) … 0.0025 (layer 31)" in text
+    assert "pytorch/torchtitan" in text
+
+
+# ------------------------------------------------------------------------------ sharding
+
+
+def test_sharded_values_equal_unsharded():
+    mesh = Mesh(np.array(jax.devices()[:8]).reshape(8), ("x",))
+    shapes = gpt_shapes()
+    r = recipes.nanogpt(L)
+
+    def spec(x):
+        return NamedSharding(mesh, PartitionSpec("x") if x.shape[0] % 8 == 0 else PartitionSpec())
+
+    shardings = jax.tree.map(spec, shapes)
+    a = init_tree(KEY, shapes, r, shardings=shardings)
+    b = init_tree(KEY, shapes, r)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        assert np.array_equal(np.asarray(x), np.asarray(y))
+    kernel = a["params"]["h_0"]["mlp"]["c_fc"]["kernel"]
+    assert len(kernel.sharding.device_set) == 8
+
+
+def test_recipes_example_runs(capsys):
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).parent.parent / "examples" / "recipes.py"
+    spec = importlib.util.spec_from_file_location("recipes_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--layers", "2", "--width", "32", "--vocab", "64"]) == 0
+    out = capsys.readouterr().out
+    assert "audit: PASS" in out and "exactly the residual projections and wpe: yes" in out
