@@ -148,10 +148,13 @@ def lookup(ckey: object | None) -> object | None:
 
 
 def trace(init: Callable[..., Array], shape: tuple[int, ...], dtype: np.dtype,
-          sharding: object, key: KeyArray) -> jax.stages.Traced:
-    """Traces one program for keys like ``key`` (its ``out_info`` is the leaf it makes)."""
+          sharding: object, key: KeyArray) -> tuple[Callable[..., Array], jax.stages.Traced]:
+    """The jitted draw and its trace for keys like ``key`` (``out_info``: the leaf it makes).
+
+    The jitted function serves calls under a transformation (a traced key), where a
+    compiled program cannot run."""
     fn = jax.jit(functools.partial(draw, init, shape, dtype), out_shardings=sharding)
-    return fn.trace(key)
+    return fn, fn.trace(jax.ShapeDtypeStruct(np.shape(key), key.dtype))
 
 
 def _compile(ckey: object | None, lowered: jax.stages.Lowered) -> object:

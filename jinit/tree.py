@@ -381,12 +381,16 @@ def _group(fn: str, key: KeyArray, plan: list[_Leaf]) -> list[_Program]:
     """One program per distinct (initializer, shape, dtype, sharding), checked by tracing it.
 
     A program already in the process-wide cache is reused as it is; a new one is traced
-    once, which also checks that the initializer returns the leaf's shape and dtype.
+    once, which also checks that the initializer returns the leaf's shape and dtype. Under
+    a transformation (``jax.vmap`` or ``jax.jit`` around ``init_tree``: a traced key) each
+    program is its jitted draw, traced into the caller's computation, and nothing is cached.
     """
+    transformed = isinstance(key, jax.core.Tracer)
     programs: list[_Program] = []
     index: dict[object, int] = {}
     for leaf in plan:
-        ckey = _programs.cache_key(leaf.init, leaf.shape, leaf.dtype, leaf.sharding, key)
+        ckey = None if transformed else _programs.cache_key(leaf.init, leaf.shape, leaf.dtype,
+                                                            leaf.sharding, key)
         slot = ckey if ckey is not None else (id(leaf.init), leaf.shape, leaf.dtype.str,
                                               id(leaf.sharding))
         if slot in index:
@@ -394,15 +398,17 @@ def _group(fn: str, key: KeyArray, plan: list[_Leaf]) -> list[_Program]:
             continue
         program = _Program(ckey, compiled=_programs.lookup(ckey))
         if program.compiled is None:
-            program.traced = _trace(fn, key, leaf)
+            jitted, program.traced = _trace(fn, key, leaf)
+            if transformed:
+                program.compiled, program.traced = jitted, None
         leaf.program = index[slot] = len(programs)
         programs.append(program)
     return programs
 
 
-def _trace(fn: str, key: KeyArray, leaf: _Leaf) -> jax.stages.Traced:
+def _trace(fn: str, key: KeyArray, leaf: _Leaf) -> tuple[Callable[..., Array], jax.stages.Traced]:
     try:  # a leaf key has the root key's type, so the root key stands in for it
-        traced = _programs.trace(leaf.init, leaf.shape, leaf.dtype, leaf.sharding, key)
+        jitted, traced = _programs.trace(leaf.init, leaf.shape, leaf.dtype, leaf.sharding, key)
     except (ValueError, TypeError) as e:
         raise type(e)(f"{fn}(): leaf {leaf.path!r} (shape {leaf.shape}, {leaf.dtype.name}), "
                       f"initialized by {leaf.label}: {e}") from e
@@ -414,7 +420,7 @@ def _trace(fn: str, key: KeyArray, leaf: _Leaf) -> jax.stages.Traced:
         raise _checks.fail(fn, leaf.label, leaf.init, f"returned {got} for leaf {leaf.path!r}",
                            f"shape {leaf.shape} {leaf.dtype.name}",
                            "Check the rule's initializer for this leaf.")
-    return traced
+    return jitted, traced
 
 
 def _materialize(fn: str, key: KeyArray, plan: list[_Leaf], programs: list[_Program]

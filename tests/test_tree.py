@@ -528,3 +528,16 @@ def test_persistent_compilation_cache_is_written_then_reused_by_a_second_process
     assert second["hits"] >= 3 and second["misses"] == 0  # every program read back
     assert sorted(p.name for p in cache.iterdir()) == written  # nothing new written
     assert second["digest"] == first["digest"]
+
+
+def test_init_tree_under_vmap_and_jit_equals_the_plain_call():
+    # A traced key (init_tree inside jax.vmap or jax.jit): programs are traced into the
+    # caller's computation instead of run compiled; values are those of the plain call.
+    keys = jax.random.split(jax.random.key(10), 3)
+    batched = jax.vmap(lambda k: init_tree(k, SHAPES, RULES))(keys)
+    jitted_call = jax.jit(lambda k: init_tree(k, SHAPES, RULES))(keys[1])
+    for i in range(3):
+        plain = init_tree(keys[i], SHAPES, RULES)
+        jax.tree.map(lambda a, b, i=i: np.testing.assert_array_equal(a[i], b), batched, plain)
+        if i == 1:
+            jax.tree.map(np.testing.assert_array_equal, jitted_call, plain)
