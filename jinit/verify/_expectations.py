@@ -350,11 +350,11 @@ declare("identity", exact(_identity), cases=(case((64, 64)), case((4, 32, 48))),
 declare("dirac", exact(_dirac),
         cases=(case((3, 3, 16, 16)), case((4, 8, 8)), case((3, 3, 8, 16), groups=2)),
         complex=True, promise="W[centre k//2, d, g*o + d] = scale, 0 elsewhere")
-declare("zero_init", exact(_zero_init),
+declare("hadamard_identity", exact(_zero_init),
         cases=(case((16, 64)), case((64, 16)), case((3, 3, 16, 48)),
                case((16, 48), normalization="paper")),
         complex=True, promise="identity / c * Hadamard, c = 1/sqrt(p) (isometry) or sqrt(2/p)")
-declare("sparse_columns", _sparse_columns, variants=({"sparsity": 0.25},), cases=(DENSE,),
+declare("sparse_outgoing", _sparse_columns, variants=({"sparsity": 0.25},), cases=(DENSE,),
         complex=True, promise="each row: ceil(sparsity * n_out) zeros, rest N(0, std^2)")
 declare("sparse_incoming", _sparse_incoming, cases=(DENSE, CONV, STACKED), complex=True,
         promise="each unit: exactly k non-zero incoming weights, N(0, scale^2)")

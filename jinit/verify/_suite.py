@@ -22,7 +22,7 @@ from ._moments import ALPHA, Check, Task, arrays_for, evaluate, run_tasks
 DEFAULT_SAMPLES = 2 ** 20
 # Schemes that take seconds per shape (many small QRs, per-unit sorts): the default run verifies
 # them on their first shape in the real dtypes only; ``full=True`` on every shape and dtype.
-HEAVY = frozenset({"conv_orthogonal", "delta_orthogonal", "sparse_incoming", "sparse_columns"})
+HEAVY = frozenset({"conv_orthogonal", "delta_orthogonal", "sparse_incoming", "sparse_outgoing"})
 GROUP = 32  # tasks per progress line
 
 
