@@ -34,7 +34,7 @@ def sparse_outgoing(sparsity: float, std: float = 0.01, dtype: DTypeLike | None 
     This is ``torch.nn.init.sparse_(w, sparsity, std)`` translated to Flax's layout. PyTorch's
     weight is ``(out, in)`` and it zeroes ``ceil(sparsity * rows)`` entries of each *column*,
     i.e. of each input unit's outgoing weights; in the ``(in, out)`` layout those are the *rows*.
-    So this scheme sparsifies **fan-out**: a unit's incoming weights carry no fixed count (for
+    So this scheme sparsifies **fan-out**, hence its name: a unit's incoming weights carry no fixed count (for
     that, see :func:`jinit.sparse_incoming`). :math:`z` is computed in double precision exactly
     as PyTorch does (``0.07 * 100`` is 7.000000000000001, so 8 zeros). Unlike PyTorch, whose zero positions come from
     the global RNG even when a ``generator`` is passed, every draw here — values and zero

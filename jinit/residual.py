@@ -112,8 +112,8 @@ def fixup(num_branches: int, layers_per_branch: int, *, scale: float = 2.0,
     _checks.choice(fn, "distribution", distribution, DISTRIBUTIONS)
     params = {"num_branches": num_branches, "layers_per_branch": layers_per_branch,
               "scale": scale, "distribution": distribution, "dtype": dtype}
-    return variance_scaling_init(fn, float(scale) * L ** (-1.0 / (m - 1)), "fan_in", distribution,
-                             in_axis, out_axis, batch_axis, dtype, params)
+    return variance_scaling_init(fn, float(scale) * L ** (-1.0 / (m - 1)), "fan_in",
+                                 distribution, in_axis, out_axis, batch_axis, dtype, params)
 
 
 class FixupInits(NamedTuple):
@@ -284,8 +284,8 @@ def tfixup(num_layers: int, part: str = "encoder", *, in_axis: int | Sequence[in
     _checks.choice(fn, "part", part, _PARTS)
     g = _tfixup_factor(part, n)
     params = {"num_layers": num_layers, "part": part, "dtype": dtype}
-    return variance_scaling_init(fn, g * g, "fan_avg", "uniform", in_axis, out_axis, batch_axis,
-                             dtype, params)
+    return variance_scaling_init(fn, g * g, "fan_avg", "uniform", in_axis, out_axis,
+                                 batch_axis, dtype, params)
 
 
 @factory
@@ -326,5 +326,5 @@ def tfixup_embedding(num_layers: int, *, dtype: DTypeLike | None = None) -> Init
     n = _checks.integer(fn, "num_layers", num_layers, 1)
     params = {"num_layers": num_layers, "dtype": dtype}
     # (vocab, d): fan_out = d with out_axis=-1, so Var = (9N)^(-1/2) / d.
-    return variance_scaling_init(fn, (9.0 * n) ** -0.5, "fan_out", "normal", -2, -1, (), dtype,
-                             params)
+    return variance_scaling_init(fn, (9.0 * n) ** -0.5, "fan_out", "normal", -2, -1, (),
+                                 dtype, params)
