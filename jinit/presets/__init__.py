@@ -28,8 +28,8 @@ PyTorch's fans for each layer kind; :func:`torch_conv_transpose_kernel` applies 
 to Flax ``ConvTranspose`` kernels. Moving PyTorch weights into Flax is :mod:`jinit.layouts`.
 
 PyTorch's ``torch.nn.init`` functions, one factory each (PyTorch's parameter names and defaults;
-the tensor argument becomes the initializer's ``shape``; weights on Flax's layouts, so a
-PyTorch ``(out, in)`` rule reads ``(in, out)`` here):
+the tensor argument becomes the initializer's ``shape``; weights are on Flax's layouts, so
+PyTorch's ``(out, in)`` weight is ``(in, out)`` here, as :mod:`jinit.layouts` converts it):
 
 ===========================================  ===============================  ========================================
 ``torch.nn.init``                            jinit                            note
