@@ -113,6 +113,8 @@ TREE = {
     }
 }
 TREE_RULES = {r"kernel$": jinit.he_normal(), r"bias$": jinit.zeros, r"embed$": jinit.normal(0.02)}
+# A model without an embedding: a rule that matches nothing is reported by init_tree.
+DENSE_RULES = {r"kernel$": jinit.he_normal(), r"bias$": jinit.zeros}
 
 
 def test_init_tree_with_shardings_equals_unsharded_tree():
@@ -148,8 +150,8 @@ def test_init_tree_mesh_from_flax_linen_partitioning_metadata():
     x = jnp.ones((2, 8))
     shapes = jax.eval_shape(MLP().init, jax.random.key(0), x)
     key = jax.random.key(5)
-    full = init_tree(key, shapes, TREE_RULES)
-    sharded = init_tree(key, shapes, TREE_RULES, shardings=MESH_2D)
+    full = init_tree(key, shapes, DENSE_RULES)
+    sharded = init_tree(key, shapes, DENSE_RULES, shardings=MESH_2D)
     k0 = sharded["params"]["Dense_0"]["kernel"]
     assert isinstance(k0, nn.Partitioned)
     assert k0.value.sharding.spec == P(None, "b")
@@ -158,7 +160,7 @@ def test_init_tree_mesh_from_flax_linen_partitioning_metadata():
     for a, b in zip(jax.tree.leaves(sharded), jax.tree.leaves(full), strict=True):
         _assert_shards(a, np.asarray(b), a.sharding, a.shape)
     # nn.get_sharding gives the same placement as a pytree of shardings.
-    again = init_tree(key, shapes, TREE_RULES, shardings=nn.get_sharding(shapes, MESH_2D))
+    again = init_tree(key, shapes, DENSE_RULES, shardings=nn.get_sharding(shapes, MESH_2D))
     for a, b in zip(jax.tree.leaves(again), jax.tree.leaves(sharded), strict=True):
         assert a.sharding == b.sharding
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
@@ -169,8 +171,7 @@ def test_init_tree_mesh_from_logical_partitioning_rules():
     init = nn.with_logical_partitioning(jinit.he_normal(), ("embed", "mlp"),
                                         rules=(("embed", None), ("mlp", "b")))
     shapes = {"w": jax.eval_shape(lambda k: init(k, (16, 64)), jax.random.key(0))}
-    out = init_tree(jax.random.key(1), shapes, TREE_RULES, default=jinit.he_normal(),
-                    shardings=MESH_2D)
+    out = init_tree(jax.random.key(1), shapes, {}, default=jinit.he_normal(), shardings=MESH_2D)
     assert out["w"].value.sharding.spec == P(None, "b")
 
 
