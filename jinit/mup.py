@@ -51,7 +51,7 @@ References:
   Hyperparameter Transfer", NeurIPS 2021 / arXiv:2203.03466 (2022), Table 3.
 
 Example:
-  A Flax linen MLP switched to μP in three lines (base width 32, target width 256)::
+  A Flax linen MLP switched to μP in three lines (base width 32, target width 256):
 
   >>> import jax, jax.numpy as jnp, optax, flax.linen as nn, jinit
   >>> class MLP(nn.Module):
@@ -74,7 +74,7 @@ Example:
 
   The same for a Flax NNX model: plan on ``nnx.state(model, nnx.Param)`` against a base
   model built with ``nnx.eval_shape``, write the rescaled state back, and give the
-  transform to ``nnx.Optimizer``::
+  transform to ``nnx.Optimizer``:
 
   >>> from flax import nnx
   >>> class Net(nnx.Module):

@@ -8,13 +8,13 @@ in law, not bit for bit; the tests compare against PyTorch itself by distributio
 
 PyTorch's layer defaults (``torch/nn/modules/linear.py``, ``conv.py``, ``sparse.py``):
 
-=====================  ==========================================  ===========================
-layer                  weight                                      bias
-=====================  ==========================================  ===========================
+=====================  ===========================================  ============================
+layer                  weight                                       bias
+=====================  ===========================================  ============================
 ``Linear``, ``Conv*``  ``kaiming_uniform_(a=√5)`` = U(±1/√fan_in)   U(±1/√fan_in), 0 if fan_in=0
 ``ConvTranspose*``     the same, with PyTorch's fan_in (see below)  the same
 ``Embedding``          N(0, 1)                                      —
-=====================  ==========================================  ===========================
+=====================  ===========================================  ============================
 
 Keras 3 defaults (``keras/src/layers``): ``Dense``/``Conv*`` kernels ``glorot_uniform``, biases
 zeros, ``Embedding`` ``RandomUniform(-0.05, 0.05)``.
@@ -145,14 +145,14 @@ def torch_fans(layer: str, in_features: int, out_features: int,
     ``fan_in = w.shape[1]·∏ w.shape[2:]``, ``fan_out = w.shape[0]·∏ w.shape[2:]``). With
     :math:`r = \prod k` the receptive field and :math:`g` the groups:
 
-    ==================  ============================  ========================  ==================
-    ``layer``           stored weight                 fan_in                    fan_out
-    ==================  ============================  ========================  ==================
-    ``"linear"``        ``(out, in)``                 in                        out
-    ``"conv"``          ``(out, in/g, *k)``           (in/g)·r                  out·r
-    ``"conv_transpose"``  ``(in, out/g, *k)``         **(out/g)·r**             in·r
-    ``"embedding"``     ``(num, dim)``                dim (``in_features``)     num
-    ==================  ============================  ========================  ==================
+    ====================  ===================  =====================  =======
+    ``layer``             stored weight        fan_in                 fan_out
+    ====================  ===================  =====================  =======
+    ``"linear"``          ``(out, in)``        in                     out
+    ``"conv"``            ``(out, in/g, *k)``  (in/g)·r               out·r
+    ``"conv_transpose"``  ``(in, out/g, *k)``  **(out/g)·r**          in·r
+    ``"embedding"``       ``(num, dim)``       dim (``in_features``)  num
+    ====================  ===================  =====================  =======
 
     For ``"embedding"`` pass ``in_features=embedding_dim, out_features=num_embeddings``
     (PyTorch's ``Embedding`` default N(0, 1) ignores fans anyway). The ConvTranspose fan_in
