@@ -322,9 +322,9 @@ def browser():
 
 def _png_is_not_blank(path: pathlib.Path) -> bool:
     """A decoded screenshot with more than a handful of distinct colours."""
-    import matplotlib.image
+    image = pytest.importorskip("matplotlib.image")
 
-    pixels = matplotlib.image.imread(path)
+    pixels = image.imread(path)
     return pixels.shape[0] > 100 and len({tuple(p) for p in pixels[::7, ::7].reshape(-1, pixels.shape[-1])}) > 8
 
 

@@ -31,6 +31,9 @@ RUNS: dict[str, list[str]] = {
                      "--steps", "40", "--samples", "512", "--plot", "mup_transfer.png"],
     "residual_fixup": ["--depth", "16", "--width", "32", "--steps", "80", "--samples", "512",
                        "--plot", "residual_fixup.png"],
+    "audit_gpt2": ["--layers", "2", "--width", "64", "--vocab", "512", "--context", "64",
+                   "--plot", "audit_gpt2.png"],
+    "equinox_mlp": ["--width", "64", "--depth", "3", "--keys", "16", "--steps", "5"],
 }
 
 # The verifier's own plot (``jinit verify --plot``): a page of its own, run as a subprocess.
