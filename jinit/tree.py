@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
@@ -27,48 +26,17 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec, Sharding
 
-from . import _checks
-from ._base import Init
+from . import _checks, _rules
+from ._rules import UnmatchedRuleWarning, path_str
 from ._typing import Array, DTypeLike, KeyArray
 
-__all__ = ["init_tree", "leaf_key", "path_str"]
+__all__ = ["UnmatchedRuleWarning", "init_tree", "leaf_key", "path_str"]
 
 Rule = Callable[[str, tuple[int, ...], np.dtype], Callable[..., Array] | None]
 Rules = Mapping[str, Callable[..., Array]] | Sequence[tuple[str, Callable[..., Array]]] | Rule
 
 
 # ----------------------------------------------------------------------------- paths
-
-
-def path_str(path: Sequence[object]) -> str:
-    """Renders a jax key path as the ``/``-separated string that rules match against.
-
-    Dict keys and attribute names are written as they are, sequence indices as
-    decimal integers: ``(DictKey('params'), DictKey('Dense_0'), DictKey('kernel'))``
-    becomes ``'params/Dense_0/kernel'``.
-
-    Args:
-      path: a key path, as yielded by ``jax.tree_util.tree_flatten_with_path``.
-
-    Returns:
-      The path string.
-
-    Example:
-      >>> import jax
-      >>> from jinit.tree import path_str
-      >>> (path, _), = jax.tree_util.tree_flatten_with_path({"params": {"w": [0.0]}})[0]
-      >>> path_str(path)
-      'params/w/0'
-    """
-    parts = []
-    for entry in path:
-        for attr in ("key", "name", "idx"):
-            if hasattr(entry, attr):
-                parts.append(str(getattr(entry, attr)))
-                break
-        else:
-            parts.append(str(entry))
-    return "/".join(parts)
 
 
 def _digest(path: str) -> tuple[int, int]:
@@ -168,59 +136,6 @@ def _box_spec(box: object) -> PartitionSpec | None:
 # ---------------------------------------------------------------------------- rules
 
 
-def _compile_rules(fn: str, rules: object) -> Callable[[str, tuple[int, ...], np.dtype], tuple[str, object] | None]:
-    """Returns ``match(path, shape, dtype) -> (rule name, initializer) | None``."""
-    if rules is None:
-        return lambda path, shape, dtype: None
-    if isinstance(rules, Init):
-        raise _checks.fail(fn, "rules", rules, "is an initializer, not a set of rules",
-                           "a mapping {regex: initializer}, a sequence of (regex, initializer) "
-                           "pairs, or a function (path, shape, dtype) -> initializer",
-                           "To give every leaf the same initializer, pass it as default=.",
-                           TypeError)
-    if callable(rules) and not isinstance(rules, Mapping):
-        def match_callable(path, shape, dtype):
-            init = rules(path, shape, dtype)
-            return None if init is None else (f"rules({path!r}, {shape}, {dtype.name})", init)
-        return match_callable
-    if isinstance(rules, Mapping):
-        items = list(rules.items())
-    elif isinstance(rules, Sequence) and not isinstance(rules, str):
-        items = list(rules)
-        for item in items:
-            if not (isinstance(item, tuple) and len(item) == 2):
-                raise _checks.fail(fn, "rules", item, "is not a (pattern, initializer) pair",
-                                   "a sequence of (regex, initializer) pairs", exc=TypeError)
-    else:
-        raise _checks.fail(fn, "rules", rules, "is not a set of rules",
-                           "a mapping {regex: initializer}, a sequence of (regex, initializer) "
-                           "pairs, or a function (path, shape, dtype) -> initializer",
-                           exc=TypeError)
-    compiled = []
-    for pattern, init in items:
-        if not isinstance(pattern, (str, re.Pattern)):
-            raise _checks.fail(fn, "rules", pattern, "has a pattern that is not a string",
-                               "a regular expression (str or re.Pattern)", exc=TypeError)
-        try:
-            regex = re.compile(pattern)
-        except re.error as e:
-            raise _checks.fail(fn, "rules", pattern, f"is not a valid regular expression ({e})",
-                               "a pattern re.compile accepts") from None
-        if not callable(init):
-            raise _checks.fail(fn, f"rules[{regex.pattern!r}]", init, "is not callable",
-                               "an initializer init(key, shape, dtype)", exc=TypeError)
-        compiled.append((regex, init))
-
-    def match_patterns(path, shape, dtype):
-        for regex, init in compiled:
-            if regex.search(path):
-                return f"rules[{regex.pattern!r}]", init
-        return None
-
-    match_patterns.patterns = [regex.pattern for regex, _ in compiled]  # type: ignore[attr-defined]
-    return match_patterns
-
-
 # ------------------------------------------------------------------------- shardings
 
 
@@ -272,7 +187,7 @@ def _check_sharding(fn: str, path: str, sharding: object, leaf: jax.ShapeDtypeSt
 
 def init_tree(key: KeyArray, shapes: object, rules: Rules | None, *,
               default: Callable[..., Array] | None = None, shardings: object = None,
-              dtype: DTypeLike | None = None) -> object:
+              dtype: DTypeLike | None = None, strict: bool = False) -> object:
     r"""Initializes every leaf of a parameter tree with jitted, optionally sharded draws.
 
     For each leaf (path :math:`p`, shape :math:`s`, dtype :math:`d`) the first rule that
@@ -321,6 +236,8 @@ def init_tree(key: KeyArray, shapes: object, rules: Rules | None, *,
         prefix) of ``Sharding``/``None`` matching ``shapes`` with its boxes removed, e.g.
         ``nn.get_sharding(shapes, mesh)``.
       dtype: if given, every leaf is created in this dtype instead of its own.
+      strict: a rule whose pattern matches no leaf raises ``ValueError`` instead of warning
+        (:class:`UnmatchedRuleWarning`).
 
     Returns:
       A pytree of the same structure as ``shapes`` (Flax boxes kept, holding arrays).
@@ -353,10 +270,10 @@ def init_tree(key: KeyArray, shapes: object, rules: Rules | None, *,
     """
     fn = "init_tree"
     _checks.key(fn, key)
-    match = _compile_rules(fn, rules)
-    if default is not None and not callable(default):
-        raise _checks.fail(fn, "default", default, "is not callable",
-                           "an initializer init(key, shape, dtype) or None", exc=TypeError)
+    compiled = _rules.compile_rules(fn, rules)
+    match = compiled.match
+    if default is not None:
+        _rules.check_initializer(fn, "default", default)
     override = None if dtype is None else _checks.dtype(fn, dtype)
 
     flat, treedef = jax.tree_util.tree_flatten_with_path(shapes, is_leaf=_is_leaf)
@@ -391,7 +308,7 @@ def init_tree(key: KeyArray, shapes: object, rules: Rules | None, *,
 
     groups: dict[tuple[int, tuple[int, ...], np.dtype], list[int]] = {}
     inits: dict[int, Callable[..., Array]] = {}
-    patterns = getattr(match, "patterns", None)
+    patterns = compiled.pattern_strings
     for i, (path, leaf) in enumerate(zip(paths, leaves, strict=True)):
         shape = tuple(int(d) for d in leaf.shape)
         dt = override if override is not None else np.dtype(leaf.dtype)
@@ -426,6 +343,8 @@ def init_tree(key: KeyArray, shapes: object, rules: Rules | None, *,
                                "Check the rule's initializer for this leaf.")
         groups[group] = [i]
         inits[id(init)] = init
+
+    compiled.report_unmatched(paths, strict=strict)
 
     # One compiled program per group (initializer, shape, dtype, sharding), run once per
     # leaf with that leaf's path digest as an argument: XLA compiles each distinct draw
