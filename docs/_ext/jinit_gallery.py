@@ -68,7 +68,9 @@ def _page(stem: str) -> str:
         note = "This page runs it with its default flags."
         argv = []
     else:
-        note = "This page runs it with reduced sizes:"
+        note = ("This page runs it with reduced sizes, so that the site builds in minutes; at these "
+                "sizes some of the effects above are weaker or absent. ``examples/README.md`` has "
+                "the full-size output and what to read in it. The reduced run:")
     command = " ".join(["python", f"examples/{stem}.py", *argv])
     text = "\n".join([title, "=" * len(title), "", body.strip(), "", note, "",
                       ".. code-block:: bash", "", f"   {command}", ""])
