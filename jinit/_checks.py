@@ -241,6 +241,25 @@ def integer(fn: str, name: str, value: object, minimum: int = 0) -> int:
     return int(value)
 
 
+def real_array(fn: str, name: str, value: object, lo: float, hi: float = math.inf
+               ) -> tuple[np.ndarray, bool]:
+    """A real number or array with every entry finite in ``[lo, hi]``, as float64, or raises.
+
+    Returns the array and whether ``value`` was a scalar (0-d).
+    """
+    if isinstance(value, (bool, np.bool_, str)):
+        raise fail(fn, name, value, "is not a real number", "a real number or array", exc=TypeError)
+    try:
+        arr = np.asarray(value, np.float64)
+    except (TypeError, ValueError):
+        raise fail(fn, name, value, "is not a real number", "a real number or array",
+                   exc=TypeError) from None
+    if not np.all(np.isfinite(arr)) or np.any(arr < lo) or np.any(arr > hi):
+        bounds = f"finite values >= {lo:g}" if hi == math.inf else f"values in [{lo:g}, {hi:g}]"
+        raise fail(fn, name, value, "is out of range", bounds)
+    return arr, arr.ndim == 0
+
+
 def choice(fn: str, name: str, value: object, options: Sequence[str]) -> str:
     """Checks a string option against its Literal's values."""
     if not isinstance(value, str) or value not in options:

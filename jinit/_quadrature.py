@@ -1,6 +1,6 @@
 """Gaussian expectations E[f(x)], x ~ N(m, s^2), and E[f(u1) g(u2)] for correlated pairs.
 
-Shared by the gains (:mod:`jinit._gain`) and mean-field theory (:mod:`jinit.theory`).
+Shared by the gains (:mod:`jinit._gain`) and the mean-field engine (:mod:`jinit._meanfield`).
 
 The rule
 --------
@@ -124,47 +124,3 @@ def pair_rule(q: float, c: float,
     x2, w2 = _rule(c * x1, inner_std, pts, inner_finest)
     return x1, x2, w1[:, None] * w2
 
-
-def find_root(g: Callable[[float], float], lo: float, hi: float, g_lo: float, g_hi: float,
-              *, rtol: float = 4e-16, iters: int = 200) -> float:
-    """A root of ``g`` in ``[lo, hi]`` given ``g_lo * g_hi <= 0`` (Illinois false position).
-
-    Superlinear like the secant method, but always bracketed: when the same end is kept
-    twice, its function value is halved so the bracket keeps shrinking from both sides.
-    A bisection step is forced whenever the bracket fails to halve in three steps.
-    """
-    if g_lo == 0.0:
-        return lo
-    if g_hi == 0.0:
-        return hi
-    side = 0
-    width = abs(hi - lo)
-    stalled = 0
-    for _ in range(iters):
-        if abs(hi - lo) <= rtol * max(abs(lo), abs(hi)) + 1e-300:
-            break
-        if stalled >= 3:
-            x = 0.5 * (lo + hi)
-            stalled = 0
-        else:
-            x = (lo * g_hi - hi * g_lo) / (g_hi - g_lo)
-            if not lo < x < hi and not hi < x < lo:
-                x = 0.5 * (lo + hi)
-        gx = g(x)
-        if gx == 0.0:
-            return x
-        if (gx > 0) == (g_hi > 0):
-            hi, g_hi = x, gx
-            if side == -1:
-                g_lo *= 0.5
-            side = -1
-        else:
-            lo, g_lo = x, gx
-            if side == 1:
-                g_hi *= 0.5
-            side = 1
-        new_width = abs(hi - lo)
-        stalled = stalled + 1 if new_width > 0.5 * width else 0
-        if stalled == 0:
-            width = new_width
-    return lo if abs(g_lo) <= abs(g_hi) else hi

@@ -19,15 +19,26 @@ wide layers, carries two numbers per layer (Poole et al. 2016; Schoenholz et al.
 signals and gradients travel deepest, and the **correlation depth**
 :math:`\xi_c = -1/\ln\chi_c`, :math:`\chi_c = C'(c^*)`, measures how deep.
 
-Every function takes the activation as a name or an elementwise callable (exactly as
-:func:`jinit.gain`: named forms, ``jax.nn`` functions recognised, others evaluated in
-float64 and differentiated by ``jax.jvp``; kinks at 0, at the named activation's own kinks
-and at ``breakpoints``). Expectations use the quadrature of :func:`jinit.gain` (about 1e-14);
-the correlation map uses its Cholesky form
-:math:`u_1 = \sqrt{q}\,z_1,\ u_2 = \sqrt{q}\,(c z_1 + \sqrt{1-c^2}\,z_2)` with the inner
-rule split at each node's kinks (about 1e-13). Linear, ReLU and leaky ReLU use closed forms
-(the arc-cosine kernel of Cho & Saul 2009 for the correlation map). Computations run in
-NumPy float64; results are Python floats (NumPy arrays for array inputs).
+Every function is called the same way: the activation first, then the map's own variable
+if it has one (``q``, ``c``, ``depth``), then keyword-only arguments:
+
+* ``activation``: a name or an elementwise callable, exactly as :func:`jinit.gain` takes it;
+* ``sigma_w2``: weight variance times fan-in, :math:`\ge 0`; ``None`` (default) is the scale
+  :func:`jinit.for_activation` picks, :math:`1/\mathbb{E}[\phi(z)^2]`;
+* ``sigma_b2``: bias variance, :math:`\ge 0` (default 0);
+* ``q0``: the input variance the fixed point :math:`q^*` is reached from, :math:`> 0`
+  (default 1);
+* ``param``, ``breakpoints``: the named activation's parameter and a callable's extra kinks.
+
+Every function raises ``ValueError`` for negative or non-finite variances, ``q0 <= 0`` and a
+bad activation (as :func:`jinit.gain` does), and ``TypeError`` for non-real arguments and an
+activation that is neither a name nor a callable; the Raises sections below add the rest.
+
+Expectations use the quadrature of :func:`jinit.gain` (about 1e-14; pairs about 1e-13, by
+the Cholesky form :math:`u_2 = \sqrt{q}\,(c z_1 + \sqrt{1-c^2}\,z_2)`); linear, ReLU and leaky
+ReLU use closed forms (Cho & Saul's arc-cosine kernel for pairs). A :math:`\chi` within 1e-12
+of 1, a hundred times that accuracy, is the edge of chaos. Results are Python floats (float64
+arrays for array inputs).
 
 References:
   Poole, Lahiri, Raghu, Sohl-Dickstein & Ganguli, "Exponential expressivity in deep neural
@@ -43,126 +54,84 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from . import _checks, _gain, _quadrature
-from ._gain import Activation, Stability
+from . import _checks, _meanfield
+from ._activations import Activation, resolve
+from ._meanfield import Stability
 
-__all__ = [
-    "Stability",
-    "chi1",
-    "correlation_depth",
-    "correlation_map",
-    "critical_sigma_w2",
-    "depth_variance_curve",
-    "fixed_point_c",
-    "fixed_point_q",
-    "stability",
-    "variance_map",
-]
+__all__ = ["Stability", "chi1", "correlation_depth", "correlation_map", "critical_sigma_w2",
+           "depth_variance_curve", "fixed_point_c", "fixed_point_q", "stability", "variance_map"]
 
 ActivationLike = str | Callable
 
 
-def _public(obj):
-    obj.__module__ = "jinit.theory"
-    return obj
+def _public(fn):
+    fn.__module__ = "jinit.theory"
+    return fn
 
 
-Stability = _public(Stability)
-Stability.__doc__ = """Forward-variance stability of a deep stack (returned by :func:`stability`).
-
-Fields: ``sigma_w2``, ``sigma_b2``; ``q_star``, the fixed point reached from ``q0``
-(``inf``: the variance diverges, ``0.0``: it vanishes); ``slope``, :math:`V'(q^*)`;
-``chi1``, :math:`\\sigma_w^2\\,\\mathbb{E}[\\phi'(\\sqrt{q^*} z)^2]`; ``verdict``, one of
-``'stable'`` (slope < 1), ``'neutral'`` (slope = 1 within 1e-6), ``'unstable'``
-(slope > 1), ``'vanishing'`` (:math:`q^* = 0`), ``'exploding'`` (:math:`q^* = \\infty`).
-"""
-
-
-def _nonneg(fn: str, name: str, value: object) -> float:
-    _checks.scalar(fn, name, value)
-    return float(value)  # type: ignore[arg-type]
+def _args(fn: str, activation: object, param: object, breakpoints: object, sigma_w2: object,
+          sigma_b2: object) -> tuple[Activation, float, float]:
+    """The activation, ``sigma_w2`` (``None``: for_activation's scale) and ``sigma_b2``."""
+    act = resolve(fn, activation, param, breakpoints)
+    sb2 = _checks.real(fn, "sigma_b2", sigma_b2, minimum=0.0)
+    if sigma_w2 is None:
+        return act, _meanfield.unit_variance_scale(act), sb2
+    return act, _checks.real(fn, "sigma_w2", sigma_w2, minimum=0.0), sb2
 
 
-def _resolve(fn: str, activation: object, param: object, breakpoints: object) -> Activation:
-    return _gain.resolve(fn, activation, param, breakpoints)
+def _q0(fn: str, q0: object) -> float:
+    return _checks.real(fn, "q0", q0, minimum=0.0, strict=True)
 
 
-def _array_or_float(fn: str, name: str, value: object, lo: float, hi: float
-                    ) -> tuple[np.ndarray, bool]:
-    if isinstance(value, (bool, np.bool_, str)):
-        raise _checks.fail(fn, name, value, "is not a real number", "a real number or array",
-                           exc=TypeError)
-    try:
-        arr = np.asarray(value, np.float64)
-    except (TypeError, ValueError):
-        raise _checks.fail(fn, name, value, "is not a real number", "a real number or array",
-                           exc=TypeError) from None
-    if not np.all(np.isfinite(arr)) or np.any(arr < lo) or np.any(arr > hi):
-        bounds = f"finite values >= {lo:g}" if hi == math.inf else f"values in [{lo:g}, {hi:g}]"
-        raise _checks.fail(fn, name, value, "is out of range", bounds)
-    return arr, arr.ndim == 0
-
-
-# ------------------------------------------------------------------------------ variance
-
-
-def _vmap(act: Activation, q: float, sigma_w2: float, sigma_b2: float) -> float:
-    return sigma_w2 * _gain.m2(act, q) + sigma_b2
+def _finite(fn: str, q: float, sw2: float, sb2: float) -> float:
+    if math.isinf(q):
+        raise _checks.fail(fn, "sigma_w2", sw2, f"with sigma_b2={sb2!r} makes the variance "
+                           "diverge (q* = inf), so there is no correlation fixed point",
+                           "a (sigma_w2, sigma_b2) with a finite q* (see fixed_point_q)")
+    return q
 
 
 @_public
-def variance_map(q: float | np.ndarray, sigma_w2: float, sigma_b2: float,
-                 activation: ActivationLike, *, param: float | None = None,
-                 breakpoints: Sequence[float] = ()) -> float | np.ndarray:
+def variance_map(activation: ActivationLike, q: float | np.ndarray, *,
+                 sigma_w2: float | None = None, sigma_b2: float = 0.0,
+                 param: float | None = None, breakpoints: Sequence[float] = ()
+                 ) -> float | np.ndarray:
     r"""The variance map: the next layer's pre-activation variance.
 
     .. math::
 
         V(q) = \sigma_w^2\,\mathbb{E}_{z \sim \mathcal{N}(0,1)}\left[\phi(\sqrt{q}\,z)^2\right]
-        + \sigma_b^2,
-
-    for weights of variance :math:`\sigma_w^2/N` (fan-in :math:`N`) and biases of variance
-    :math:`\sigma_b^2`. Exact in expectation at any width:
-    :math:`\mathbb{E}[h_{l+1,i}^2] = V(q)` when the :math:`h_l` are iid :math:`\mathcal{N}(0, q)`.
+        + \sigma_b^2.
 
     Args:
-      q: pre-activation variance(s), :math:`\ge 0` (a number or an array).
-      sigma_w2: weight variance times fan-in, :math:`\ge 0`.
-      sigma_b2: bias variance, :math:`\ge 0`.
       activation: a name or an elementwise callable (see :func:`jinit.gain`).
-      param: the named activation's parameter.
-      breakpoints: extra kinks of a callable.
+      q: pre-activation variance(s), :math:`\ge 0` (a number or an array).
+      sigma_w2, sigma_b2, param, breakpoints: as in :mod:`jinit.theory`.
 
     Returns:
       :math:`V(q)`: a float, or an array of ``q``'s shape.
 
-    Raises:
-      ValueError: negative or non-finite variances; a bad activation (see :func:`jinit.gain`).
-      TypeError: non-real arguments; an activation that is neither a name nor a callable.
-
     References:
-      Poole et al., "Exponential expressivity in deep neural networks through transient
-      chaos", NeurIPS 2016, arXiv:1606.05340, eq. 3.
+      Poole et al., NeurIPS 2016, arXiv:1606.05340, eq. 3.
 
     Example:
       >>> from jinit import theory
-      >>> theory.variance_map(1.0, 2.0, 0.0, "relu")
+      >>> theory.variance_map("relu", 1.0, sigma_w2=2.0)
       1.0
-      >>> round(theory.variance_map(1.0, 1.0, 0.05, "tanh"), 10)
+      >>> round(theory.variance_map("tanh", 1.0, sigma_w2=1.0, sigma_b2=0.05), 10)
       0.4442944904
     """
     fn = "variance_map"
-    qs, scalar = _array_or_float(fn, "q", q, 0.0, math.inf)
-    sw2 = _nonneg(fn, "sigma_w2", sigma_w2)
-    sb2 = _nonneg(fn, "sigma_b2", sigma_b2)
-    act = _resolve(fn, activation, param, breakpoints)
-    out = np.asarray([_vmap(act, float(v), sw2, sb2) for v in qs.ravel()]).reshape(qs.shape)
+    act, sw2, sb2 = _args(fn, activation, param, breakpoints, sigma_w2, sigma_b2)
+    qs, scalar = _checks.real_array(fn, "q", q, 0.0)
+    out = np.asarray([_meanfield.variance_map(act, float(v), sw2, sb2)
+                      for v in qs.ravel()]).reshape(qs.shape)
     return float(out) if scalar else out
 
 
 @_public
-def fixed_point_q(sigma_w2: float, sigma_b2: float, activation: ActivationLike, *,
-                  q0: float = 1.0, param: float | None = None,
+def fixed_point_q(activation: ActivationLike, *, sigma_w2: float | None = None,
+                  sigma_b2: float = 0.0, q0: float = 1.0, param: float | None = None,
                   breakpoints: Sequence[float] = ()) -> float:
     r"""The fixed point :math:`q^* = V(q^*)` that a deep stack's variance settles at.
 
@@ -171,50 +140,41 @@ def fixed_point_q(sigma_w2: float, sigma_b2: float, activation: ActivationLike, 
         q^* = \lim_{l\to\infty} q_l, \qquad q_{l+1} = \sigma_w^2\,\mathbb{E}[\phi(\sqrt{q_l}\,z)^2]
         + \sigma_b^2, \quad q_0 = \texttt{q0}.
 
-    The variance map is increasing in :math:`q` for every named activation, so the iterates
-    move monotonically to the first root of :math:`V(q) - q` on the side
-    :math:`V(q_0) - q_0` points to; that root is found by bracketing and false position to
-    about 1e-15 relative. When ``q0`` is itself a fixed point (within 1e-13) it is returned,
-    stable or not (a neutral map such as ReLU at :math:`\sigma_w^2 = 2, \sigma_b^2 = 0` keeps
-    any :math:`q_0`; see :func:`stability` for the slope).
+    :math:`V` is increasing for every named activation, so the iterates move monotonically to
+    the first root of :math:`V(q) - q` on the side :math:`V(q_0) - q_0` points to, found by
+    bracketing and false position to about 1e-15. A ``q0`` that is itself a fixed point
+    (within 1e-13) is returned, stable or not (ReLU at :math:`\sigma_w^2 = 2` keeps any
+    :math:`q_0`; see :func:`stability`).
 
     Args:
-      sigma_w2: weight variance times fan-in, :math:`\ge 0`.
-      sigma_b2: bias variance, :math:`\ge 0`.
-      activation: a name or an elementwise callable (see :func:`jinit.gain`).
-      q0: the input variance, :math:`> 0` (default 1).
-      param: the named activation's parameter.
-      breakpoints: extra kinks of a callable.
+      activation, sigma_w2, sigma_b2, q0, param, breakpoints: as in :mod:`jinit.theory`.
 
     Returns:
       :math:`q^*` as a float: ``inf`` when the variance grows without bound (beyond 1e30),
       ``0.0`` when it decays to 0 (below 1e-30).
-
-    Raises:
-      ValueError, TypeError: as :func:`variance_map`; ``q0 <= 0``.
 
     References:
       Poole et al., NeurIPS 2016, arXiv:1606.05340, §2 (the fixed point :math:`q^*`).
 
     Example:
       >>> from jinit import theory
-      >>> theory.fixed_point_q(2.0, 0.0, "relu", q0=3.0), theory.fixed_point_q(1.0, 0.5, "relu")
-      (3.0, 1.0)
-      >>> round(theory.fixed_point_q(1.5, 0.05, "tanh"), 8), theory.fixed_point_q(0.5, 0.0, "tanh")
-      (0.4180372, 0.0)
+      >>> theory.fixed_point_q("relu", sigma_w2=2.0, q0=3.0)
+      3.0
+      >>> theory.fixed_point_q("relu", sigma_w2=1.0, sigma_b2=0.5)
+      1.0
+      >>> round(theory.fixed_point_q("tanh", sigma_w2=1.5, sigma_b2=0.05), 8)
+      0.4180372
     """
     fn = "fixed_point_q"
-    sw2 = _nonneg(fn, "sigma_w2", sigma_w2)
-    sb2 = _nonneg(fn, "sigma_b2", sigma_b2)
-    _checks.scalar(fn, "q0", q0, strict=True)
-    act = _resolve(fn, activation, param, breakpoints)
-    return _gain.fixed_point_q(act, sw2, sb2, float(q0))
+    act, sw2, sb2 = _args(fn, activation, param, breakpoints, sigma_w2, sigma_b2)
+    return _meanfield.fixed_point_q(act, sw2, sb2, _q0(fn, q0))
 
 
 @_public
-def depth_variance_curve(depth: int, q0: float, sigma_w2: float, sigma_b2: float,
-                         activation: ActivationLike, *, param: float | None = None,
-                         breakpoints: Sequence[float] = ()) -> np.ndarray:
+def depth_variance_curve(activation: ActivationLike, depth: int, *,
+                         sigma_w2: float | None = None, sigma_b2: float = 0.0, q0: float = 1.0,
+                         param: float | None = None, breakpoints: Sequence[float] = ()
+                         ) -> np.ndarray:
     r"""The pre-activation variance of every layer of a deep stack, :math:`q_0, \ldots, q_L`.
 
     .. math::
@@ -223,51 +183,39 @@ def depth_variance_curve(depth: int, q0: float, sigma_w2: float, sigma_b2: float
         \qquad l = 0, \ldots, L-1.
 
     Args:
-      depth: :math:`L \ge 0`, the number of layers.
-      q0: the input variance, :math:`\ge 0`.
-      sigma_w2: weight variance times fan-in, :math:`\ge 0`.
-      sigma_b2: bias variance, :math:`\ge 0`.
       activation: a name or an elementwise callable (see :func:`jinit.gain`).
-      param: the named activation's parameter.
-      breakpoints: extra kinks of a callable.
+      depth: :math:`L \ge 0`, the number of layers (an int).
+      sigma_w2, sigma_b2, param, breakpoints: as in :mod:`jinit.theory`.
+      q0: the input variance :math:`q_0`, :math:`\ge 0` (default 1).
 
     Returns:
       A float64 array of shape ``(depth + 1,)``; entries may overflow to ``inf``.
-
-    Raises:
-      ValueError, TypeError: as :func:`variance_map`; a negative or non-int ``depth``.
 
     References:
       Poole et al., NeurIPS 2016, arXiv:1606.05340, Fig. 1.
 
     Example:
       >>> from jinit import theory
-      >>> curve = theory.depth_variance_curve(50, 1.0, 2.0, 0.0, "relu")
+      >>> curve = theory.depth_variance_curve("relu", 50, sigma_w2=2.0)
       >>> curve.shape, bool((curve == 1.0).all())
       ((51,), True)
-      >>> curve = theory.depth_variance_curve(50, 4.0, 1.5, 0.05, "tanh")
-      >>> bool(abs(curve[-1] - theory.fixed_point_q(1.5, 0.05, "tanh")) < 1e-9)
-      True
+      >>> theory.depth_variance_curve("tanh", 3, sigma_w2=0.5, q0=4.0).round(4).tolist()
+      [4.0, 0.3176, 0.1026, 0.043]
     """
     fn = "depth_variance_curve"
-    if not _checks._is_int(depth):
-        raise _checks.fail(fn, "depth", depth, "is not an int", "a non-negative int", exc=TypeError)
-    if depth < 0:
-        raise _checks.fail(fn, "depth", depth, "is negative", "a non-negative int")
-    q = _nonneg(fn, "q0", q0)
-    sw2 = _nonneg(fn, "sigma_w2", sigma_w2)
-    sb2 = _nonneg(fn, "sigma_b2", sigma_b2)
-    act = _resolve(fn, activation, param, breakpoints)
+    act, sw2, sb2 = _args(fn, activation, param, breakpoints, sigma_w2, sigma_b2)
+    layers = _checks.integer(fn, "depth", depth)
+    q = _checks.real(fn, "q0", q0, minimum=0.0)
     out = [q]
-    for _ in range(int(depth)):
-        q = _vmap(act, q, sw2, sb2) if math.isfinite(q) and q < 1e300 else math.inf
+    for _ in range(layers):
+        q = _meanfield.variance_map(act, q, sw2, sb2) if math.isfinite(q) and q < 1e300 else math.inf
         out.append(q)
     return np.asarray(out, np.float64)
 
 
 @_public
-def stability(activation: ActivationLike, sigma_w2: float | None = None, sigma_b2: float = 0.0,
-              *, q0: float = 1.0, param: float | None = None,
+def stability(activation: ActivationLike, *, sigma_w2: float | None = None,
+              sigma_b2: float = 0.0, q0: float = 1.0, param: float | None = None,
               breakpoints: Sequence[float] = ()) -> Stability:
     r"""Whether a deep stack's forward variance is held at its fixed point, and how firmly.
 
@@ -277,27 +225,17 @@ def stability(activation: ActivationLike, sigma_w2: float | None = None, sigma_b
         \quad x \sim \mathcal{N}(0, q^*), \qquad
         \chi_1 = \sigma_w^2\,\mathbb{E}[\phi'(x)^2].
 
-    Small deviations :math:`\delta_l = q_l - q^*` evolve as
-    :math:`\delta_{l+1} \approx V'(q^*)\,\delta_l`: the fixed point attracts when the slope is
-    below 1, is neutral at exactly 1 (ReLU, leaky ReLU, linear: any variance is kept) and
-    repels above 1. At zero bias the slope equals :math:`d\log q_{l+1}/d\log q_l`. The
-    derivative is taken under the expectation without second derivatives, so kinks are fine.
-    :math:`\chi_1` is the per-layer factor of back-propagated gradient second moments.
+    Deviations evolve as :math:`\delta_{l+1} \approx V'(q^*)\,\delta_l`: the fixed point
+    attracts below slope 1, is neutral at 1 (ReLU, leaky ReLU, linear keep any variance) and
+    repels above. The derivative needs no second derivative of :math:`\phi`, so kinks are
+    fine. :math:`\chi_1` is the per-layer factor of back-propagated gradient second moments.
 
     Args:
-      activation: a name or an elementwise callable (see :func:`jinit.gain`).
-      sigma_w2: weight variance times fan-in; ``None`` (default) uses the scale
-        :func:`jinit.for_activation` picks.
-      sigma_b2: bias variance (default 0).
-      q0: the input variance the fixed point is reached from (default 1).
-      param: the named activation's parameter.
-      breakpoints: extra kinks of a callable.
+      activation, sigma_w2, sigma_b2, q0, param, breakpoints: as in :mod:`jinit.theory`
+        (the default ``sigma_w2`` gives the diagnosis of :func:`jinit.for_activation`).
 
     Returns:
       A :class:`Stability` ``(sigma_w2, sigma_b2, q_star, slope, chi1, verdict)``.
-
-    Raises:
-      ValueError, TypeError: as :func:`fixed_point_q`.
 
     References:
       Poole et al., NeurIPS 2016, arXiv:1606.05340; Schoenholz et al., "Deep Information
@@ -310,52 +248,18 @@ def stability(activation: ActivationLike, sigma_w2: float | None = None, sigma_b
       >>> s = theory.stability("gelu")
       >>> s.verdict, round(s.slope, 4), s.q_star
       ('unstable', 1.1441, 1.0)
-      >>> theory.stability("gelu", 1.5, 0.5).verdict       # a smaller sigma_w2 and a bias
+      >>> theory.stability("gelu", sigma_w2=1.5, sigma_b2=0.5).verdict   # smaller, with a bias
       'stable'
     """
     fn = "stability"
-    act = _resolve(fn, activation, param, breakpoints)
-    sw2 = _gain._he_scale(act)[0] if sigma_w2 is None else _nonneg(fn, "sigma_w2", sigma_w2)
-    sb2 = _nonneg(fn, "sigma_b2", sigma_b2)
-    _checks.scalar(fn, "q0", q0, strict=True)
-    return _gain.stability(act, sw2, sb2, float(q0))
-
-
-# --------------------------------------------------------------------------- correlation
-
-
-def _homogeneous_pair(pieces: tuple[float, float], q: float, c: float,
-                      derivative: bool) -> float:
-    a, b = pieces
-    theta = math.acos(min(1.0, max(-1.0, c)))
-    if derivative:  # P(u1 > 0, u2 > 0) = (pi - theta) / (2 pi); P(u1 > 0, u2 < 0) = theta / (2 pi)
-        return ((a * a + b * b) * (math.pi - theta) + 2 * a * b * theta) / (2 * math.pi)
-
-    def k(c_: float, th: float) -> float:  # E relu(u1) relu(u2): Cho & Saul's arc-cosine kernel
-        return q / (2 * math.pi) * (math.sqrt(max((1 - c_) * (1 + c_), 0.0)) + (math.pi - th) * c_)
-
-    return (a * a + b * b) * k(c, theta) - 2 * a * b * k(-c, math.pi - theta)
-
-
-def _pair(act: Activation, q: float, c: float, derivative: bool = False) -> float:
-    """E f(u1) f(u2) with f = phi (or phi'), (u1, u2) ~ N(0, q [[1, c], [c, 1]])."""
-    if act.pieces is not None:
-        return _homogeneous_pair(act.pieces, q, c, derivative)
-    f = act.df if derivative else act.f
-    if c == 1.0:
-        return _quadrature.expect(lambda x: f(x) ** 2, q, act.points)
-    x1, x2, w = _quadrature.pair_rule(q, c, act.points)
-    y2 = f(x2.ravel()).reshape(x2.shape)
-    return float(np.sum(f(x1) * np.einsum("ij,ij->i", w, y2)))
-
-
-def _cmap(act: Activation, c: float, q: float, sw2: float, sb2: float, vq: float) -> float:
-    return (sw2 * _pair(act, q, c) + sb2) / vq
+    act, sw2, sb2 = _args(fn, activation, param, breakpoints, sigma_w2, sigma_b2)
+    return _meanfield.stability(act, sw2, sb2, _q0(fn, q0))
 
 
 @_public
-def correlation_map(c: float | np.ndarray, q_star: float, sigma_w2: float, sigma_b2: float,
-                    activation: ActivationLike, *, param: float | None = None,
+def correlation_map(activation: ActivationLike, c: float | np.ndarray, *,
+                    sigma_w2: float | None = None, sigma_b2: float = 0.0,
+                    q_star: float | None = None, q0: float = 1.0, param: float | None = None,
                     breakpoints: Sequence[float] = ()) -> float | np.ndarray:
     r"""The correlation map: the next layer's correlation between two inputs' pre-activations.
 
@@ -365,26 +269,22 @@ def correlation_map(c: float | np.ndarray, q_star: float, sigma_w2: float, sigma
         \qquad (u_1, u_2) \sim \mathcal{N}\!\left(0,\ q^*\begin{pmatrix}1 & c\\ c & 1
         \end{pmatrix}\right),
 
-    with :math:`V` the variance map; at a fixed point :math:`V(q^*) = q^*`, Poole et al.'s
-    normalization. Dividing by :math:`V(q^*)` keeps :math:`C(1) = 1` for any ``q_star``.
+    :math:`V` the variance map (:math:`V(q^*) = q^*` at a fixed point, Poole et al.'s
+    normalization); dividing by :math:`V(q^*)` keeps :math:`C(1) = 1` for any ``q_star``.
 
     Args:
-      c: correlation(s) in :math:`[-1, 1]` (a number or an array).
-      q_star: the variance of both inputs' pre-activations, :math:`> 0` (usually
-        :func:`fixed_point_q`).
-      sigma_w2: weight variance times fan-in, :math:`\ge 0`.
-      sigma_b2: bias variance, :math:`\ge 0`.
       activation: a name or an elementwise callable (see :func:`jinit.gain`).
-      param: the named activation's parameter.
-      breakpoints: extra kinks of a callable.
+      c: correlation(s) in :math:`[-1, 1]` (a number or an array).
+      sigma_w2, sigma_b2, q0, param, breakpoints: as in :mod:`jinit.theory`.
+      q_star: the variance of both inputs' pre-activations, :math:`> 0`; ``None`` (default)
+        uses :func:`fixed_point_q` from ``q0``.
 
     Returns:
       :math:`C(c)`: a float, or an array of ``c``'s shape.
 
     Raises:
-      ValueError: ``c`` outside :math:`[-1, 1]`, ``q_star <= 0``, negative variances, a
-        next-layer variance of 0, a bad activation.
-      TypeError: non-real arguments; an activation that is neither a name nor a callable.
+      ValueError: ``c`` outside :math:`[-1, 1]`, ``q_star <= 0``, a next-layer variance of 0,
+        or :math:`q^* = \infty`.
 
     References:
       Poole et al., NeurIPS 2016, arXiv:1606.05340, eq. 5.
@@ -392,64 +292,30 @@ def correlation_map(c: float | np.ndarray, q_star: float, sigma_w2: float, sigma
     Example:
       >>> import math
       >>> from jinit import theory
-      >>> c = theory.correlation_map(0.0, 1.0, 2.0, 0.0, "relu")   # arc-cosine kernel at 0
-      >>> bool(abs(c - 1 / math.pi) < 1e-15), theory.correlation_map(1.0, 1.0, 2.0, 0.0, "relu")
+      >>> c = theory.correlation_map("relu", 0.0, sigma_w2=2.0)   # the arc-cosine kernel at 0
+      >>> bool(abs(c - 1 / math.pi) < 1e-15), theory.correlation_map("relu", 1.0, sigma_w2=2.0)
       (True, 1.0)
     """
     fn = "correlation_map"
-    cs, scalar = _array_or_float(fn, "c", c, -1.0, 1.0)
-    _checks.scalar(fn, "q_star", q_star, strict=True)
-    q = float(q_star)
-    sw2 = _nonneg(fn, "sigma_w2", sigma_w2)
-    sb2 = _nonneg(fn, "sigma_b2", sigma_b2)
-    act = _resolve(fn, activation, param, breakpoints)
-    vq = _vmap(act, q, sw2, sb2)
+    act, sw2, sb2 = _args(fn, activation, param, breakpoints, sigma_w2, sigma_b2)
+    cs, scalar = _checks.real_array(fn, "c", c, -1.0, 1.0)
+    if q_star is None:
+        q = _finite(fn, _meanfield.fixed_point_q(act, sw2, sb2, _q0(fn, q0)), sw2, sb2)
+    else:
+        q = _checks.real(fn, "q_star", q_star, minimum=0.0, strict=True)
+    vq = _meanfield.variance_map(act, q, sw2, sb2)
     if not vq > 0.0:
-        raise _checks.fail(fn, "sigma_w2", sigma_w2, f"with sigma_b2={sb2!r} gives a next-layer "
+        raise _checks.fail(fn, "sigma_w2", sw2, f"with sigma_b2={sb2!r} gives a next-layer "
                            "variance of 0, so correlations are undefined",
                            "weights or biases with positive variance")
-    out = np.asarray([1.0 if v == 1.0 else _cmap(act, float(v), q, sw2, sb2, vq)
+    out = np.asarray([1.0 if v == 1.0 else _meanfield.correlation_map(act, float(v), q, sw2, sb2, vq)
                       for v in cs.ravel()]).reshape(cs.shape)
     return float(out) if scalar else out
 
 
-def _chi1(act: Activation, q: float, sw2: float) -> float:
-    return sw2 * _gain.d2(act, _gain._Q_MAX if math.isinf(q) else q)
-
-
-def _fixed_c(fn: str, act: Activation, sw2: float, sb2: float, q0: float
-             ) -> tuple[float, float, float]:
-    """(q*, c*, chi_c)."""
-    q = _gain.fixed_point_q(act, sw2, sb2, q0)
-    if math.isinf(q):
-        raise _checks.fail(fn, "sigma_w2", sw2, f"with sigma_b2={sb2!r} makes the variance "
-                           "diverge (q* = inf), so there is no correlation fixed point",
-                           "a (sigma_w2, sigma_b2) with a finite q* (see fixed_point_q)")
-    chi = _chi1(act, q, sw2)
-    if q == 0.0 or chi <= 1.0:
-        return q, 1.0, chi
-    vq = _vmap(act, q, sw2, sb2)
-
-    def d(c: float) -> float:
-        return _cmap(act, c, q, sw2, sb2, vq) - c
-
-    d_lo = d(0.0)
-    lo, hi, d_hi = 0.0, 0.5, d(0.5)
-    k = 1
-    while d_hi >= 0.0 and k < 50:  # C(c) < c just below 1 when chi1 > 1
-        lo, d_lo = hi, d_hi
-        k += 1
-        hi = 1.0 - 2.0**-k
-        d_hi = d(hi)
-    if d_hi >= 0.0:
-        return q, 1.0, chi
-    c = 0.0 if d_lo == 0.0 else _quadrature.find_root(d, lo, hi, d_lo, d_hi, rtol=1e-15)
-    return q, c, sw2 * _pair(act, q, c, derivative=True)
-
-
 @_public
-def fixed_point_c(sigma_w2: float, sigma_b2: float, activation: ActivationLike, *,
-                  q0: float = 1.0, param: float | None = None,
+def fixed_point_c(activation: ActivationLike, *, sigma_w2: float | None = None,
+                  sigma_b2: float = 0.0, q0: float = 1.0, param: float | None = None,
                   breakpoints: Sequence[float] = ()) -> float:
     r"""The stable fixed point :math:`c^* = C(c^*)` of the correlation map.
 
@@ -460,25 +326,18 @@ def fixed_point_c(sigma_w2: float, sigma_b2: float, activation: ActivationLike, 
         \text{the root of } C(c) = c \text{ in } [0, 1) & \chi_1 > 1 \quad\text{(chaotic phase)}
         \end{cases}
 
-    :math:`c = 1` is always a fixed point, with slope :math:`C'(1) = \chi_1`; when
-    :math:`\chi_1 > 1` it repels and :math:`C(0) \ge 0` puts the attracting root in
-    :math:`[0, 1)`, found by bracketing and false position. :math:`q^*` comes from
-    :func:`fixed_point_q` with ``q0``.
+    :math:`c = 1` is a fixed point with slope :math:`C'(1) = \chi_1`; when it repels,
+    :math:`C(0) \ge 0` puts the attracting root in :math:`[0, 1)`, found by bracketing and
+    false position. At the edge (:math:`\chi_1` within 1e-12 of 1) :math:`c^* = 1`.
 
     Args:
-      sigma_w2: weight variance times fan-in, :math:`\ge 0`.
-      sigma_b2: bias variance, :math:`\ge 0`.
-      activation: a name or an elementwise callable (see :func:`jinit.gain`).
-      q0: the input variance :math:`q^*` is reached from (default 1).
-      param: the named activation's parameter.
-      breakpoints: extra kinks of a callable.
+      activation, sigma_w2, sigma_b2, q0, param, breakpoints: as in :mod:`jinit.theory`.
 
     Returns:
-      :math:`c^*` as a float.
+      :math:`c^*`, a float.
 
     Raises:
-      ValueError: as :func:`fixed_point_q`, or when :math:`q^* = \infty`.
-      TypeError: as :func:`fixed_point_q`.
+      ValueError: when :math:`q^* = \infty`.
 
     References:
       Poole et al., NeurIPS 2016, arXiv:1606.05340, §3 and Fig. 2; Schoenholz et al.,
@@ -486,22 +345,23 @@ def fixed_point_c(sigma_w2: float, sigma_b2: float, activation: ActivationLike, 
 
     Example:
       >>> from jinit import theory
-      >>> theory.fixed_point_c(1.0, 0.05, "tanh")            # ordered: chi1 < 1
+      >>> theory.fixed_point_c("tanh", sigma_w2=1.0, sigma_b2=0.05)   # ordered: chi1 < 1
       1.0
-      >>> c = theory.fixed_point_c(4.0, 0.05, "tanh")        # chaotic
-      >>> bool(0 < c < 1), bool(abs(theory.correlation_map(c, theory.fixed_point_q(4.0, 0.05, "tanh"), 4.0, 0.05, "tanh") - c) < 1e-12)
-      (True, True)
+      >>> c = theory.fixed_point_c("tanh", sigma_w2=4.0, sigma_b2=0.05)   # chaotic
+      >>> bool(0 < c < 1)
+      True
+      >>> bool(abs(theory.correlation_map("tanh", c, sigma_w2=4.0, sigma_b2=0.05) - c) < 1e-12)
+      True
     """
     fn = "fixed_point_c"
-    sw2 = _nonneg(fn, "sigma_w2", sigma_w2)
-    sb2 = _nonneg(fn, "sigma_b2", sigma_b2)
-    _checks.scalar(fn, "q0", q0, strict=True)
-    act = _resolve(fn, activation, param, breakpoints)
-    return _fixed_c(fn, act, sw2, sb2, float(q0))[1]
+    act, sw2, sb2 = _args(fn, activation, param, breakpoints, sigma_w2, sigma_b2)
+    q, c, _ = _meanfield.fixed_point_c(act, sw2, sb2, _q0(fn, q0))
+    _finite(fn, q, sw2, sb2)
+    return c
 
 
 @_public
-def chi1(sigma_w2: float, sigma_b2: float, activation: ActivationLike, *,
+def chi1(activation: ActivationLike, *, sigma_w2: float | None = None, sigma_b2: float = 0.0,
          q_star: float | None = None, q0: float = 1.0, param: float | None = None,
          breakpoints: Sequence[float] = ()) -> float:
     r"""The slope of the correlation map at :math:`c = 1`: the order-to-chaos parameter.
@@ -511,24 +371,16 @@ def chi1(sigma_w2: float, sigma_b2: float, activation: ActivationLike, *,
         \chi_1 = \sigma_w^2\,\mathbb{E}_{z\sim\mathcal{N}(0,1)}\left[\phi'(\sqrt{q^*}\,z)^2\right].
 
     :math:`\chi_1 < 1`: ordered (nearby inputs converge, gradients vanish as
-    :math:`\chi_1^L`); :math:`\chi_1 > 1`: chaotic (they decorrelate, gradients explode);
-    :math:`\chi_1 = 1`: the edge of chaos. Also the per-layer factor of the gradient's second
-    moment. For :math:`q^* = \infty` the limit :math:`q \to \infty` (evaluated at 1e30).
+    :math:`\chi_1^L`); :math:`\chi_1 > 1`: chaotic; :math:`\chi_1 = 1`: the edge of chaos.
+    For :math:`q^* = \infty`, the limit :math:`q \to \infty` (evaluated at 1e30).
 
     Args:
-      sigma_w2: weight variance times fan-in, :math:`\ge 0`.
-      sigma_b2: bias variance, :math:`\ge 0`.
-      activation: a name or an elementwise callable (see :func:`jinit.gain`).
-      q_star: the variance to evaluate at; ``None`` (default) uses :func:`fixed_point_q`.
-      q0: the input variance :math:`q^*` is reached from when ``q_star`` is ``None``.
-      param: the named activation's parameter.
-      breakpoints: extra kinks of a callable.
+      activation, sigma_w2, sigma_b2, q0, param, breakpoints: as in :mod:`jinit.theory`.
+      q_star: the variance to evaluate at, :math:`\ge 0`; ``None`` (default) uses
+        :func:`fixed_point_q` from ``q0``.
 
     Returns:
       :math:`\chi_1` as a float.
-
-    Raises:
-      ValueError, TypeError: as :func:`fixed_point_q`; a negative ``q_star``.
 
     References:
       Poole et al., NeurIPS 2016, arXiv:1606.05340, eq. 7; Schoenholz et al., ICLR 2017,
@@ -536,23 +388,21 @@ def chi1(sigma_w2: float, sigma_b2: float, activation: ActivationLike, *,
 
     Example:
       >>> from jinit import theory
-      >>> theory.chi1(2.0, 0.0, "relu"), round(theory.chi1(1.0, 0.0, "tanh"), 12)
+      >>> theory.chi1("relu", sigma_w2=2.0), round(theory.chi1("tanh", sigma_w2=1.0), 12)
       (1.0, 1.0)
     """
     fn = "chi1"
-    sw2 = _nonneg(fn, "sigma_w2", sigma_w2)
-    sb2 = _nonneg(fn, "sigma_b2", sigma_b2)
-    _checks.scalar(fn, "q0", q0, strict=True)
-    act = _resolve(fn, activation, param, breakpoints)
+    act, sw2, sb2 = _args(fn, activation, param, breakpoints, sigma_w2, sigma_b2)
+    q0 = _q0(fn, q0)
     if q_star is None:
-        q = _gain.fixed_point_q(act, sw2, sb2, float(q0))
+        q = _meanfield.fixed_point_q(act, sw2, sb2, q0)
     else:
-        q = _nonneg(fn, "q_star", q_star)
-    return _chi1(act, q, sw2)
+        q = _checks.real(fn, "q_star", q_star, minimum=0.0)
+    return _meanfield.chi1(act, q, sw2)
 
 
 @_public
-def critical_sigma_w2(sigma_b2: float, activation: ActivationLike, *, q0: float = 1.0,
+def critical_sigma_w2(activation: ActivationLike, *, sigma_b2: float = 0.0, q0: float = 1.0,
                       param: float | None = None, breakpoints: Sequence[float] = ()) -> float:
     r"""The edge of chaos: the weight variance where :math:`\chi_1 = 1` for a bias variance.
 
@@ -561,29 +411,22 @@ def critical_sigma_w2(sigma_b2: float, activation: ActivationLike, *, q0: float 
         \sigma_w^2:\quad \sigma_w^2\,\mathbb{E}\left[\phi'(\sqrt{q^*(\sigma_w^2, \sigma_b^2)}\,z)^2
         \right] = 1,
 
-    with :math:`q^*` from :func:`fixed_point_q` (and ``q0``), solved by bracketing (doubling
-    or halving from 1) and false position to about 1e-13 (about 1e-8 for tanh at
-    :math:`\sigma_b^2 = 0`, where :math:`\chi_1 - 1` grows only like
-    :math:`(\sigma_w^2 - 1)^2/3` above the edge). Known cases: ReLU gives 2 for every
-    :math:`\sigma_b^2` (:math:`\chi_1 = \sigma_w^2/2` whatever :math:`q^*`); tanh gives 1 at
-    :math:`\sigma_b^2 = 0` and rises along the critical line of Poole et al.'s Fig. 2 and
-    Schoenholz et al.'s Fig. 1 (1.7610 at :math:`\sigma_b^2 = 0.05`).
+    with :math:`q^*` from :func:`fixed_point_q`, solved by bracketing (doubling or halving
+    from 1) and false position to about 1e-13 (1e-8 for tanh at :math:`\sigma_b^2 = 0`, where
+    :math:`\chi_1 - 1 \approx (\sigma_w^2 - 1)^2/3`). ReLU gives 2 for every
+    :math:`\sigma_b^2`; tanh gives 1 at :math:`\sigma_b^2 = 0`, 1.7610 at 0.05, along the
+    critical line of Poole et al.'s Fig. 2.
 
     Args:
-      sigma_b2: bias variance, :math:`\ge 0`.
-      activation: a name or an elementwise callable (see :func:`jinit.gain`).
-      q0: the input variance :math:`q^*` is reached from (default 1).
-      param: the named activation's parameter.
-      breakpoints: extra kinks of a callable.
+      activation, sigma_b2, q0, param, breakpoints: as in :mod:`jinit.theory`.
 
     Returns:
       The critical :math:`\sigma_w^2` as a float.
 
     Raises:
-      ValueError: as :func:`fixed_point_q`; or when :math:`\chi_1` does not cross 1
-        continuously for :math:`\sigma_w^2` in :math:`[2^{-40}, 2^{40}]` (e.g. it jumps
-        over 1 where :math:`q^*` jumps between 0 and :math:`\infty`, as for GELU at zero bias).
-      TypeError: as :func:`fixed_point_q`.
+      ValueError: when :math:`\chi_1` does not cross 1 continuously for :math:`\sigma_w^2`
+        in :math:`[2^{-40}, 2^{40}]` (it jumps over 1 where :math:`q^*` jumps between 0 and
+        :math:`\infty`, as for GELU at zero bias).
 
     References:
       Poole et al., NeurIPS 2016, arXiv:1606.05340, Fig. 2; Schoenholz et al., "Deep
@@ -591,47 +434,20 @@ def critical_sigma_w2(sigma_b2: float, activation: ActivationLike, *, q0: float 
 
     Example:
       >>> from jinit import theory
-      >>> theory.critical_sigma_w2(0.0, "relu"), theory.critical_sigma_w2(0.3, "relu")
+      >>> theory.critical_sigma_w2("relu"), theory.critical_sigma_w2("relu", sigma_b2=0.3)
       (2.0, 2.0)
-      >>> round(theory.critical_sigma_w2(0.05, "tanh"), 4)
+      >>> round(theory.critical_sigma_w2("tanh", sigma_b2=0.05), 4)
       1.761
     """
     fn = "critical_sigma_w2"
-    sb2 = _nonneg(fn, "sigma_b2", sigma_b2)
-    _checks.scalar(fn, "q0", q0, strict=True)
-    act = _resolve(fn, activation, param, breakpoints)
-
-    def f(sw2: float) -> float:
-        return _chi1(act, _gain.fixed_point_q(act, sw2, sb2, float(q0)), sw2) - 1.0
-
-    lo = hi = 1.0
-    f_lo = f_hi = f(1.0)
-    steps = 0
-    if f_hi < 0:
-        while f_hi < 0 and steps < 40:
-            lo, f_lo, hi = hi, f_hi, 2.0 * hi
-            f_hi = f(hi)
-            steps += 1
-    else:
-        while f_lo > 0 and steps < 40:
-            hi, f_hi, lo = lo, f_lo, 0.5 * lo
-            f_lo = f(lo)
-            steps += 1
-    if f_lo > 0 or f_hi < 0:
+    act = resolve(fn, activation, param, breakpoints)
+    sb2 = _checks.real(fn, "sigma_b2", sigma_b2, minimum=0.0)
+    root, residual = _meanfield.critical_sigma_w2(act, sb2, _q0(fn, q0))
+    if root is None:
         raise _checks.fail(fn, "activation", activation, "has chi1 on one side of 1 for every "
                            "sigma_w2 in [2^-40, 2^40], so it has no edge of chaos at "
                            f"sigma_b2={sb2!r}", "an activation whose chi1 crosses 1")
-    # Coarse first: a jump of chi1 over 1 (where q* jumps) shows as a large |f| at the root.
-    root = _quadrature.find_root(f, lo, hi, f_lo, f_hi, rtol=1e-7)
-    f_root = f(root)
-    if abs(f_root) < 1e-4:
-        a, b = root * (1 - 1e-6), root * (1 + 1e-6)
-        f_a, f_b = f(a), f(b)
-        if f_a * f_b <= 0:
-            lo, hi, f_lo, f_hi = a, b, f_a, f_b
-        root = _quadrature.find_root(f, lo, hi, f_lo, f_hi, rtol=1e-15)
-        f_root = f(root)
-    if abs(f_root) > 1e-8:
+    if abs(residual) > 1e-8:
         raise _checks.fail(fn, "activation", activation, "has chi1 jumping over 1 near "
                            f"sigma_w2={root:.6g} (q* jumps there) at sigma_b2={sb2!r}, so it has "
                            "no edge of chaos", "an activation whose chi1 crosses 1 continuously",
@@ -640,8 +456,8 @@ def critical_sigma_w2(sigma_b2: float, activation: ActivationLike, *, q0: float 
 
 
 @_public
-def correlation_depth(sigma_w2: float, sigma_b2: float, activation: ActivationLike, *,
-                      q0: float = 1.0, param: float | None = None,
+def correlation_depth(activation: ActivationLike, *, sigma_w2: float | None = None,
+                      sigma_b2: float = 0.0, q0: float = 1.0, param: float | None = None,
                       breakpoints: Sequence[float] = ()) -> float:
     r"""The depth scale over which two inputs' correlation approaches its fixed point.
 
@@ -657,19 +473,15 @@ def correlation_depth(sigma_w2: float, sigma_b2: float, activation: ActivationLi
     Schoenholz et al. show networks train only when their depth is a few :math:`\xi_c`.
 
     Args:
-      sigma_w2: weight variance times fan-in, :math:`\ge 0`.
-      sigma_b2: bias variance, :math:`\ge 0`.
-      activation: a name or an elementwise callable (see :func:`jinit.gain`).
-      q0: the input variance :math:`q^*` is reached from (default 1).
-      param: the named activation's parameter.
-      breakpoints: extra kinks of a callable.
+      activation, sigma_w2, sigma_b2, q0, param, breakpoints: as in :mod:`jinit.theory`.
 
     Returns:
-      :math:`\xi_c` as a float; ``inf`` when :math:`\chi_c \ge 1` (the edge of chaos, or a
-      map with no contraction), ``0.0`` when :math:`\chi_c = 0`.
+      :math:`\xi_c`, a float: ``math.inf`` at the edge of chaos (:math:`\chi_c \ge 1 - 10^{-12}`,
+      within the accuracy of :math:`\chi_c`: the output of :func:`critical_sigma_w2` gives
+      ``inf``), ``0.0`` when :math:`\chi_c = 0`.
 
     Raises:
-      ValueError, TypeError: as :func:`fixed_point_c`.
+      ValueError: when :math:`q^* = \infty`.
 
     References:
       Schoenholz, Gilmer, Ganguli & Sohl-Dickstein, "Deep Information Propagation", ICLR
@@ -678,19 +490,20 @@ def correlation_depth(sigma_w2: float, sigma_b2: float, activation: ActivationLi
     Example:
       >>> import math
       >>> from jinit import theory
-      >>> theory.correlation_depth(2.0, 0.0, "relu")        # critical: chi_c = 1
+      >>> theory.correlation_depth("relu", sigma_w2=2.0)        # critical: chi_c = 1
       inf
-      >>> xi = theory.correlation_depth(1.0, 0.05, "tanh")  # ordered: -1/ln(chi1)
-      >>> bool(abs(xi + 1 / math.log(theory.chi1(1.0, 0.05, "tanh"))) < 1e-9)
+      >>> edge = theory.critical_sigma_w2("elu", sigma_b2=0.3)
+      >>> theory.correlation_depth("elu", sigma_w2=edge, sigma_b2=0.3)
+      inf
+      >>> xi = theory.correlation_depth("tanh", sigma_w2=1.0, sigma_b2=0.05)  # -1/ln(chi1)
+      >>> bool(abs(xi + 1 / math.log(theory.chi1("tanh", sigma_w2=1.0, sigma_b2=0.05))) < 1e-9)
       True
     """
     fn = "correlation_depth"
-    sw2 = _nonneg(fn, "sigma_w2", sigma_w2)
-    sb2 = _nonneg(fn, "sigma_b2", sigma_b2)
-    _checks.scalar(fn, "q0", q0, strict=True)
-    act = _resolve(fn, activation, param, breakpoints)
-    _, _, chi_c = _fixed_c(fn, act, sw2, sb2, float(q0))
-    if chi_c >= 1.0:
+    act, sw2, sb2 = _args(fn, activation, param, breakpoints, sigma_w2, sigma_b2)
+    q, _, chi_c = _meanfield.fixed_point_c(act, sw2, sb2, _q0(fn, q0))
+    _finite(fn, q, sw2, sb2)
+    if chi_c >= 1.0 - _meanfield.EDGE_TOL:
         return math.inf
     if chi_c <= 0.0:
         return 0.0

@@ -235,7 +235,7 @@ def test_exact_gains():
     assert abs(jinit.gain("relu", "variance") - (0.5 - 1 / (2 * math.pi)) ** -0.5) < 1e-15
 
 
-@pytest.mark.parametrize("name", jinit._gain.ACTIVATIONS)
+@pytest.mark.parametrize("name", jinit._activations.ACTIVATIONS)
 def test_gain_matches_independent_integration(name):
     for definition in ("forward", "variance", "backward"):
         value = jinit.gain(name, definition)

@@ -97,7 +97,8 @@ def theory_curves(activation: str, sigma_w2: float, sigma_b2: float, depth: int,
     """Mean-field ``(q_l, g_l)`` for ``l = 0..depth`` (``g_depth = 1``)."""
     from jinit import theory
 
-    q = np.asarray(theory.depth_variance_curve(depth, q0, sigma_w2, sigma_b2, activation),
+    q = np.asarray(theory.depth_variance_curve(activation, depth, sigma_w2=sigma_w2,
+                                               sigma_b2=sigma_b2, q0=q0),
                    np.float64)
     dphi = _activations.derivative(activation)
     g = np.ones(depth + 1)
