@@ -61,6 +61,19 @@ napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 napoleon_use_rtype = False
 napoleon_use_ivar = True  # dataclass "Attributes:" as fields, not a second autodoc entry
+# NamedTuple docstrings list their fields under "Fields:"; render it as "Attributes:".
+napoleon_custom_sections = [("Fields", "Attributes")]
+
+
+def _skip_namedtuple_aliases(app, what, name, obj, skip, options):
+    """A NamedTuple field's own docstring is "Alias for field number N": the class docstring
+    already describes every field, so the generated member entries are left out."""
+    doc = getattr(obj, "__doc__", None) or ""
+    return True if doc.startswith("Alias for field number") else None
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_namedtuple_aliases)
 add_module_names = False
 
 myst_enable_extensions = ["dollarmath", "colon_fence"]
