@@ -21,7 +21,7 @@ activation, which carries the product of the :math:`m-1` scaled layers' variance
 :math:`\Theta(L\eta)`.
 
 Example:
-  A Fixup residual MLP block in Flax linen (L blocks of m = 2 layers)::
+  A Fixup residual MLP block in Flax linen (L blocks of m = 2 layers):
 
   >>> import jax, jax.numpy as jnp, flax.linen as nn, jinit
   >>> inits = jinit.residual.fixup_inits(num_branches=16, layers_per_branch=2)
