@@ -34,6 +34,9 @@ RUNS: dict[str, list[str]] = {
     "audit_gpt2": ["--layers", "2", "--width", "64", "--vocab", "512", "--context", "64",
                    "--plot", "audit_gpt2.png"],
     "equinox_mlp": ["--width", "64", "--depth", "3", "--keys", "16", "--steps", "5"],
+    "recipes": ["--layers", "2", "--width", "32", "--vocab", "64"],
+    "depth_transfer": ["--depths", "4", "16", "--steps", "60", "--log2-lrs", "-10", "-9", "-8",
+                       "-7", "--plot", "depth_transfer.png"],
 }
 
 # The verifier's own plot (``jinit verify --plot``): a page of its own, run as a subprocess.

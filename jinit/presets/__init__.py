@@ -8,13 +8,13 @@ in law, not bit for bit; the tests compare against PyTorch itself by distributio
 
 PyTorch's layer defaults (``torch/nn/modules/linear.py``, ``conv.py``, ``sparse.py``):
 
-=====================  ==========================================  ===========================
-layer                  weight                                      bias
-=====================  ==========================================  ===========================
-``Linear``, ``Conv*``  ``kaiming_uniform_(a=√5)`` = U(±1/√fan_in)   U(±1/√fan_in), 0 if fan_in=0
-``ConvTranspose*``     the same, with PyTorch's fan_in (see below)  the same
-``Embedding``          N(0, 1)                                      —
-=====================  ==========================================  ===========================
+=====================  ============================================  ===============================
+layer                  weight                                        bias
+=====================  ============================================  ===============================
+``Linear``, ``Conv*``  ``kaiming_uniform_(a=√5)`` = U(±1/√fan_in)     U(±1/√fan_in), 0 if fan_in=0
+``ConvTranspose*``     the same, with PyTorch's fan_in (see below)    the same
+``Embedding``          N(0, 1)                                        —
+=====================  ============================================  ===============================
 
 Keras 3 defaults (``keras/src/layers``): ``Dense``/``Conv*`` kernels ``glorot_uniform``, biases
 zeros, ``Embedding`` ``RandomUniform(-0.05, 0.05)``.

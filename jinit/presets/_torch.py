@@ -23,14 +23,14 @@ def torch_fans(layer: str, in_features: int, out_features: int,
     ``fan_in = w.shape[1]·∏ w.shape[2:]``, ``fan_out = w.shape[0]·∏ w.shape[2:]``). With
     :math:`r = \prod k` the receptive field and :math:`g` the groups:
 
-    ==================  ============================  ========================  ==================
-    ``layer``           stored weight                 fan_in                    fan_out
-    ==================  ============================  ========================  ==================
-    ``"linear"``        ``(out, in)``                 in                        out
-    ``"conv"``          ``(out, in/g, *k)``           (in/g)·r                  out·r
-    ``"conv_transpose"``  ``(in, out/g, *k)``         **(out/g)·r**             in·r
-    ``"embedding"``     ``(num, dim)``                dim (``in_features``)     num
-    ==================  ============================  ========================  ==================
+    ======================  ============================  ========================  ==================
+    ``layer``               stored weight                 fan_in                    fan_out
+    ======================  ============================  ========================  ==================
+    ``"linear"``            ``(out, in)``                 in                        out
+    ``"conv"``              ``(out, in/g, *k)``           (in/g)·r                  out·r
+    ``"conv_transpose"``    ``(in, out/g, *k)``           **(out/g)·r**             in·r
+    ``"embedding"``         ``(num, dim)``                dim (``in_features``)     num
+    ======================  ============================  ========================  ==================
 
     For ``"embedding"`` pass ``in_features=embedding_dim, out_features=num_embeddings``
     (PyTorch's ``Embedding`` default N(0, 1) ignores fans anyway). The ConvTranspose fan_in
