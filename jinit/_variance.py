@@ -236,7 +236,7 @@ def glorot_normal(in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[in
 
     .. math::
 
-        w = \sigma z,\ z \sim \mathcal{N}(0, 1)|_{[-2, 2]},\ \sigma = \frac{\sqrt{1.0 / \frac{\text{fan\_in} + \text{fan\_out}}{2}}{0.8796\ldots}, \qquad \operatorname{Var}[w] = 1.0 / \frac{\text{fan\_in} + \text{fan\_out}}{2}
+        w = \sigma z,\ z \sim \mathcal{N}(0, 1)|_{[-2, 2]},\ \sigma = \frac{\sqrt{1.0 / \frac{\text{fan\_in} + \text{fan\_out}}{2}}}{0.8796\ldots}, \qquad \operatorname{Var}[w] = 1.0 / \frac{\text{fan\_in} + \text{fan\_out}}{2}
 
     Balances forward and backward signal variance for linear/tanh-like units; as Keras's ``GlorotNormal``. Same parameters, defaults and bits (float32/float64) as
     ``jax.nn.initializers.glorot_normal``; see :func:`jinit.variance_scaling` for the precision
@@ -319,7 +319,7 @@ def he_normal(in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[int] =
 
     .. math::
 
-        w = \sigma z,\ z \sim \mathcal{N}(0, 1)|_{[-2, 2]},\ \sigma = \frac{\sqrt{2.0 / \text{fan\_in}}{0.8796\ldots}, \qquad \operatorname{Var}[w] = 2.0 / \text{fan\_in}
+        w = \sigma z,\ z \sim \mathcal{N}(0, 1)|_{[-2, 2]},\ \sigma = \frac{\sqrt{2.0 / \text{fan\_in}}}{0.8796\ldots}, \qquad \operatorname{Var}[w] = 2.0 / \text{fan\_in}
 
     Preserves the forward second moment through ReLU layers (ReLU halves it; the 2 restores it). Same parameters, defaults and bits (float32/float64) as
     ``jax.nn.initializers.he_normal``; see :func:`jinit.variance_scaling` for the precision
@@ -402,7 +402,7 @@ def lecun_normal(in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[int
 
     .. math::
 
-        w = \sigma z,\ z \sim \mathcal{N}(0, 1)|_{[-2, 2]},\ \sigma = \frac{\sqrt{1.0 / \text{fan\_in}}{0.8796\ldots}, \qquad \operatorname{Var}[w] = 1.0 / \text{fan\_in}
+        w = \sigma z,\ z \sim \mathcal{N}(0, 1)|_{[-2, 2]},\ \sigma = \frac{\sqrt{1.0 / \text{fan\_in}}}{0.8796\ldots}, \qquad \operatorname{Var}[w] = 1.0 / \text{fan\_in}
 
     Unit forward variance for linear units; the init for SELU self-normalizing networks and Flax's default ``kernel_init``. Same parameters, defaults and bits (float32/float64) as
     ``jax.nn.initializers.lecun_normal``; see :func:`jinit.variance_scaling` for the precision
