@@ -7,7 +7,7 @@ block) to std 0.02/sqrt(2 n_layer) and draws every other weight at 0.02
 ``c_proj.weight`` loop in karpathy/nanoGPT, ``model.py``). Ports have lost that scaling
 silently. This script draws the GPT-2 small layout (Hugging Face Flax names, 124M
 parameters) *with the bug* (c_proj at 0.02), audits it against the rules that say
-0.02/sqrt(24), and prints the table: exactly the 24 ``c_proj`` kernels are flagged.
+0.02/sqrt(24), and prints the table: exactly the 24 ``c_proj`` kernels are flagged. Run::
 
     python examples/audit_gpt2.py [--layers 12 --width 768 --vocab 50257] [--json FILE]
                                   [--plot FILE.png] [--fixed]

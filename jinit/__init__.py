@@ -4,6 +4,7 @@ Drop-in with ``jax.nn.initializers``: the same names, parameters, defaults and (
 float32/float64) the same bits, plus correct low-precision sampling and clear errors.
 """
 
+from . import layouts as layouts
 from . import lsuv as lsuv
 from . import mup as mup
 from . import presets as presets
@@ -16,7 +17,9 @@ from ._basic import truncated_normal as truncated_normal
 from ._basic import uniform as uniform
 from ._constant import constant as constant
 from ._constant import ones as ones
+from ._constant import ones_init as ones_init
 from ._constant import zeros as zeros
+from ._constant import zeros_init as zeros_init
 from ._fans import compute_fans as compute_fans
 from ._gain import InitStabilityWarning as InitStabilityWarning
 from ._gain import calculate_gain as calculate_gain
@@ -25,11 +28,11 @@ from ._gain import gain as gain
 from ._orthoconv import conv_orthogonal as conv_orthogonal
 from ._orthogonal import delta_orthogonal as delta_orthogonal
 from ._orthogonal import orthogonal as orthogonal
+from ._sparse import sparse_incoming as sparse_incoming
+from ._sparse import sparse_outgoing as sparse_outgoing
 from ._structured import dirac as dirac
+from ._structured import hadamard_identity as hadamard_identity
 from ._structured import identity as identity
-from ._structured import sparse_columns as sparse_columns
-from ._structured import sparse_incoming as sparse_incoming
-from ._structured import zero_init as zero_init
 from ._typing import Initializer as Initializer
 from ._variance import glorot_normal as glorot_normal
 from ._variance import glorot_uniform as glorot_uniform
@@ -67,16 +70,19 @@ __all__ = [
     "xavier_normal",
     "xavier_uniform",
     "zeros",
+    "ones_init",
+    "zeros_init",
     "InitStabilityWarning",
     "calculate_gain",
     "for_activation",
     "gain",
     "conv_orthogonal",
     "dirac",
+    "hadamard_identity",
     "identity",
-    "sparse_columns",
     "sparse_incoming",
-    "zero_init",
+    "sparse_outgoing",
+    "layouts",
     "lsuv",
     "mup",
     "presets",

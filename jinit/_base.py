@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 from collections.abc import Callable
 
 import jax
 import numpy as np
 
-from . import _checks
+from . import _checks, _sampling
 from ._typing import Array, DTypeLike, KeyArray, OutSharding, Shape
 
 _FACTORY_DTYPE = object()  # sentinel: "dtype not passed", i.e. use the factory's dtype
@@ -38,14 +39,22 @@ class Init:
     ``repr``, argument checks before any tracing, and a ``jax.named_scope`` so profiles and
     HLO show which scheme made an array. Immutable and stateless: safe to share between
     threads, models and ``jax.jit`` calls.
+
+    A scheme gives its ``body(key, shape, dtype, out_sharding)``, called only for shapes with
+    at least one element, and optionally ``check(shape, dtype)``, which validates the shape
+    (rank, divisibility, overflow of a fill value) for every shape, empty ones included. A
+    zero-size shape then gets an empty array of its shape and dtype, here and nowhere else.
     """
 
-    __slots__ = ("_name", "_body", "_params", "_dtype", "_complex_ok", "_keyed", "__weakref__")
+    __slots__ = ("_name", "_body", "_check", "_params", "_dtype", "_complex_ok", "_keyed",
+                 "__weakref__")
     __signature__ = _CallSignature()
 
     def __init__(self, name: str, body: Callable[..., Array], params: dict[str, object],
-                 dtype: DTypeLike | None, complex_ok: bool = True, keyed: bool = True):
+                 dtype: DTypeLike | None, complex_ok: bool = True, keyed: bool = True,
+                 check: Callable[[tuple[int, ...], np.dtype], object] | None = None):
         self._keyed = keyed  # False: the key is ignored (constant schemes, as in jax)
+        self._check = check
         self._name = name
         self._params = params
         self._dtype = _checks.dtype(name, dtype, complex_ok=complex_ok, factory=True)
@@ -60,7 +69,11 @@ class Init:
             _checks.key(self._name, key)
         shape = _checks.shape(self._name, shape)
         dt: np.dtype = _checks.dtype(self._name, dtype, complex_ok=self._complex_ok)  # type: ignore[assignment]
+        if self._check is not None:
+            self._check(shape, dt)
         with jax.named_scope(f"jinit.{self._name}"):
+            if math.prod(shape) == 0:
+                return _sampling.empty(shape, dt, out_sharding)
             return self._body(key, shape, dt, out_sharding)
 
     def __repr__(self) -> str:
@@ -82,15 +95,21 @@ def public(obj):
     return obj
 
 
-def _looks_like_key(value: object) -> bool:
-    """A PRNG key: what Flax or jax passes first to an initializer, never to a factory."""
+def _called_as_initializer(args: tuple) -> bool:
+    """Whether ``args`` are an initializer's ``(key, shape, ...)``, never a factory's arguments.
+
+    A typed key is never a factory argument. A legacy ``uint32`` key could be an array value
+    (``constant``'s), so it counts only when a shape (a tuple or list) follows it.
+    """
+    value = args[0] if args else None
     dtype = getattr(value, "dtype", None)
     if dtype is None or not isinstance(value, jax.Array):
         return False
     if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
         return True
-    return np.dtype(dtype) == np.uint32 and tuple(value.shape) == _checks._legacy_key_shape(
-        str(jax.config.jax_default_prng_impl))
+    legacy = _checks._legacy_key_shape(str(jax.config.jax_default_prng_impl))
+    return (np.dtype(dtype) == np.uint32 and tuple(value.shape) == legacy
+            and len(args) >= 2 and isinstance(args[1], (tuple, list)))
 
 
 def public_name(obj: object) -> str:
@@ -116,7 +135,7 @@ def factory(fn: Callable[..., object]) -> Callable[..., object]:
 
     @functools.wraps(fn)
     def wrapper(*args: object, **kwargs: object) -> object:
-        if args and _looks_like_key(args[0]):
+        if _called_as_initializer(args):
             name = public_name(wrapper)
             raise TypeError(
                 f"{name.removeprefix('jinit.')}(): was called with a PRNG key as its first "

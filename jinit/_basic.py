@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from . import _checks, _sampling
-from ._base import Init, public
+from ._base import Init, factory, public
 from ._typing import Array, DTypeLike, KeyArray, OutSharding
-
-_PRECISION = """Precision: drawn in the output dtype for float32/float64{cplx} (bit-identical to
-    ``jax.nn.initializers``); for bfloat16, float16 and float8 drawn and scaled in float32 and
-    rounded once, with values clipped to the dtype's finite range{support}."""
 
 
 @public
+@factory
 def normal(stddev: float = 1e-2, dtype: DTypeLike | None = None) -> Init:
     r"""Builds an initializer that draws from a zero-mean normal distribution.
 
@@ -27,7 +22,9 @@ def normal(stddev: float = 1e-2, dtype: DTypeLike | None = None) -> Init:
     independent :math:`\mathcal{N}(0, \sigma^2/2)`, so :math:`\mathbb{E}|w|^2 = \sigma^2`.
     Same parameters, defaults and distribution as ``jax.nn.initializers.normal``.
 
-    {precision}
+    Precision: drawn in the output dtype for float32/float64 and complex (bit-identical to
+    ``jax.nn.initializers``); for bfloat16, float16 and float8 drawn and scaled in float32 and
+    rounded once, with values clipped to the dtype's finite range.
 
     Args:
       stddev: the standard deviation :math:`\sigma \ge 0` (default ``1e-2``, as jax).
@@ -52,14 +49,13 @@ def normal(stddev: float = 1e-2, dtype: DTypeLike | None = None) -> Init:
     stddev = _checks.scalar("normal", "stddev", stddev)
 
     def body(key: KeyArray, shape: tuple[int, ...], dt: np.dtype, out_sharding: OutSharding) -> Array:
-        if math.prod(shape) == 0:
-            return _sampling.empty(shape, dt, out_sharding)
         return _sampling.normal(key, shape, dt, stddev, out_sharding)
 
     return Init("normal", body, {"stddev": stddev, "dtype": dtype}, dtype)
 
 
 @public
+@factory
 def uniform(scale: float = 1e-2, dtype: DTypeLike | None = None) -> Init:
     r"""Builds an initializer that draws from the one-sided uniform distribution ``[0, scale)``.
 
@@ -74,7 +70,9 @@ def uniform(scale: float = 1e-2, dtype: DTypeLike | None = None) -> Init:
        Keras's ``RandomUniform(-0.05, 0.05)`` or a symmetric ``torch.nn.init.uniform_(a, b)``.
        For a symmetric, variance-targeted uniform use ``variance_scaling(..., "uniform")``.
 
-    {precision}
+    Precision: drawn in the output dtype for float32/float64 (bit-identical to
+    ``jax.nn.initializers``); for bfloat16, float16 and float8 drawn and scaled in float32 and
+    rounded once, with values clipped to the dtype's finite range and to the largest representable value below ``scale``.
 
     Real dtypes only (as jax): a complex dtype raises ``TypeError``.
 
@@ -101,14 +99,13 @@ def uniform(scale: float = 1e-2, dtype: DTypeLike | None = None) -> Init:
     scale = _checks.scalar("uniform", "scale", scale)
 
     def body(key: KeyArray, shape: tuple[int, ...], dt: np.dtype, out_sharding: OutSharding) -> Array:
-        if math.prod(shape) == 0:
-            return _sampling.empty(shape, dt, out_sharding)
         return _sampling.uniform(key, shape, dt, 0.0, 1.0, scale, out_sharding)
 
     return Init("uniform", body, {"scale": scale, "dtype": dtype}, dtype, complex_ok=False)
 
 
 @public
+@factory
 def truncated_normal(stddev: float = 1e-2, dtype: DTypeLike | None = None,
                      lower: float = -2.0, upper: float = 2.0) -> Init:
     r"""Builds an initializer that draws from a truncated normal distribution (jax's convention).
@@ -132,7 +129,9 @@ def truncated_normal(stddev: float = 1e-2, dtype: DTypeLike | None = None,
        Glorot/He/LeCun schemes do apply the correction. PyTorch's ``trunc_normal_`` takes
        absolute bounds instead.
 
-    {precision}
+    Precision: drawn in the output dtype for float32/float64 (bit-identical to
+    ``jax.nn.initializers``); for bfloat16, float16 and float8 drawn and scaled in float32 and
+    rounded once, with values clipped to the dtype's finite range and to the largest representable interval inside the support.
 
     Real dtypes only (as jax): a complex dtype raises ``TypeError``.
 
@@ -167,17 +166,7 @@ def truncated_normal(stddev: float = 1e-2, dtype: DTypeLike | None = None,
         raise _checks.fail(fn, "upper", upper, f"is not above lower={lower!r}", "lower < upper")
 
     def body(key: KeyArray, shape: tuple[int, ...], dt: np.dtype, out_sharding: OutSharding) -> Array:
-        if math.prod(shape) == 0:
-            return _sampling.empty(shape, dt, out_sharding)
         return _sampling.truncated_normal(key, lower, upper, shape, dt, stddev, out_sharding)
 
     return Init(fn, body, {"stddev": stddev, "dtype": dtype, "lower": lower, "upper": upper},
                 dtype, complex_ok=False)
-
-
-normal.__doc__ = normal.__doc__.replace("{precision}", _PRECISION.format(
-    cplx=" and complex", support=""))
-uniform.__doc__ = uniform.__doc__.replace("{precision}", _PRECISION.format(
-    cplx="", support=" and to the largest representable value below ``scale``"))
-truncated_normal.__doc__ = truncated_normal.__doc__.replace("{precision}", _PRECISION.format(
-    cplx="", support=" and to the largest representable interval inside the support"))

@@ -16,7 +16,7 @@ import math
 import numbers
 import operator
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -140,11 +140,6 @@ def axis_arg(fn: str, name: str, value: object) -> object:
 
 # --------------------------------------------------------------------------- dtypes
 
-_FLOAT8 = tuple(
-    np.dtype(getattr(jnp, name)) for name in ("float8_e4m3fn", "float8_e5m2") if hasattr(jnp, name)
-)
-
-
 def default_float() -> np.dtype:
     return np.dtype(jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
 
@@ -183,10 +178,6 @@ def dtype(fn: str, dtype: object, *, complex_ok: bool = True, factory: bool = Fa
                     "Enable x64 with jax.config.update('jax_enable_x64', True)."),
             UserWarning, stacklevel=3)
     return canonical
-
-
-def is_float8(dt: np.dtype) -> bool:
-    return dt.itemsize == 1
 
 
 # -------------------------------------------------------------------------- scalars
@@ -271,3 +262,15 @@ def choice(fn: str, name: str, value: object, options: Sequence[str]) -> str:
 def has_axes(n: int) -> str:
     """``"has 1 axis"`` / ``"has 3 axes"``: the problem part of a rank message."""
     return f"has {n} axis" if n == 1 else f"has {n} axes"
+
+
+def rank(fn: str, name: str, value: object, ndim: int, allowed: int | Collection[int],
+         expected: str, fix: str = "") -> None:
+    """Checks a number of axes: ``allowed`` is a minimum (an int) or the allowed ranks.
+
+    ``value`` is what the message shows (the shape, or the array); ``expected`` says what
+    fits, e.g. ``"at least 2 axes"``.
+    """
+    ok = ndim >= allowed if isinstance(allowed, int) else ndim in allowed
+    if not ok:
+        raise fail(fn, name, value, has_axes(ndim), expected, fix)

@@ -1,4 +1,4 @@
-"""Deterministic initializers: zeros, ones, constant."""
+"""Deterministic initializers: zeros, ones, constant, and Flax's zeros_init / ones_init."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks
-from ._base import Init, public
-from ._typing import Array, DTypeLike, KeyArray, OutSharding, Shape
+from ._base import Init, factory, public
+from ._typing import Array, DTypeLike, Initializer, KeyArray, OutSharding, Shape
 
 
 def _filled(fn: str, shape: Shape, dtype: DTypeLike | None, value: object,
@@ -81,6 +81,7 @@ def ones(key: KeyArray, shape: Shape, dtype: DTypeLike | None = None,
 
 
 @public
+@factory
 def constant(value: object, dtype: DTypeLike | None = None) -> Init:
     """Builds an initializer that returns arrays full of ``value`` (broadcast to the shape).
 
@@ -123,7 +124,7 @@ def constant(value: object, dtype: DTypeLike | None = None) -> Init:
         if not np.all(np.isfinite(arr)):
             raise _checks.fail(fn, "value", value, "is not finite", "finite numbers")
 
-    def body(key: KeyArray, shape: tuple[int, ...], dt: np.dtype, out_sharding: OutSharding) -> Array:
+    def check(shape: tuple[int, ...], dt: np.dtype) -> None:
         if concrete:
             try:
                 np.broadcast_to(arr, shape)
@@ -138,6 +139,57 @@ def constant(value: object, dtype: DTypeLike | None = None) -> Init:
             if arr.size and float(np.max(np.abs(arr))) > big:
                 raise _checks.fail(fn, "value", value, f"overflows {dt.name} (max {big:g})",
                                    f"|value| <= {big:g}", "Use a wider dtype.")
+
+    def body(key: KeyArray, shape: tuple[int, ...], dt: np.dtype, out_sharding: OutSharding) -> Array:
         return jnp.full(shape, value, dt, out_sharding=out_sharding)
 
-    return Init(fn, body, {"value": value, "dtype": dtype}, dtype, keyed=False)
+    return Init(fn, body, {"value": value, "dtype": dtype}, dtype, keyed=False, check=check)
+
+
+@public
+@factory
+def zeros_init() -> Initializer:
+    """Returns :func:`jinit.zeros`: Flax's builder of the zeros initializer.
+
+    Every value is exactly 0: mean 0, variance 0. The same as ``flax.linen.initializers.zeros_init``
+    (and ``flax.nnx.initializers``), which Flax's own layers use as their bias default, so code
+    written against Flax's names runs unchanged on jinit.
+
+    Returns:
+      :func:`jinit.zeros` itself.
+
+    References:
+      Flax ``flax/linen/initializers.py`` (``zeros_init``).
+
+    Example:
+      >>> import jax, jinit
+      >>> jinit.zeros_init() is jinit.zeros
+      True
+      >>> jinit.zeros_init()(jax.random.key(0), (2,))
+      Array([0., 0.], dtype=float32)
+    """
+    return zeros
+
+
+@public
+@factory
+def ones_init() -> Initializer:
+    """Returns :func:`jinit.ones`: Flax's builder of the ones initializer.
+
+    Every value is exactly 1: mean 1, variance 0. The same as ``flax.linen.initializers.ones_init``
+    (and ``flax.nnx.initializers``), Flax's default for normalization scales.
+
+    Returns:
+      :func:`jinit.ones` itself.
+
+    References:
+      Flax ``flax/linen/initializers.py`` (``ones_init``).
+
+    Example:
+      >>> import jax, jinit
+      >>> jinit.ones_init() is jinit.ones
+      True
+      >>> jinit.ones_init()(jax.random.key(0), (2,))
+      Array([1., 1.], dtype=float32)
+    """
+    return ones

@@ -10,7 +10,7 @@ from typing import Literal, get_args
 
 from . import _checks, _meanfield
 from ._activations import Activation, from_name, resolve
-from ._base import Init, public
+from ._base import Init, factory, public
 from ._typing import DISTRIBUTIONS, MODES, DTypeLike
 from ._variance import variance_scaling
 
@@ -217,6 +217,7 @@ def gain(activation: str | Callable, definition: str = "forward", *,
 
 
 @public
+@factory
 def for_activation(
     activation: str | Callable,
     *,

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import functools
-import math
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from . import _checks, _sampling
-from ._base import Init, public
-from ._orthogonal import _on_one_device, _place
+from ._base import Init, factory, public
 from ._typing import Array, DTypeLike, KeyArray, OutSharding
 
 _HIGHEST = jax.lax.Precision.HIGHEST
@@ -55,7 +51,7 @@ def _paraunitary(q: Array, bits: Array, ksize: tuple[int, ...]) -> Array:
     return jax.lax.scan(one_round, f, (p, p_c))[0]
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2))
+@_sampling.compiled(1, 2)
 def _kernel(key: KeyArray, shape: tuple[int, ...], dt: np.dtype) -> Array:
     """The unscaled kernel ``H F(z)``: one compiled program per shape (eager calls included).
 
@@ -72,11 +68,12 @@ def _kernel(key: KeyArray, shape: tuple[int, ...], dt: np.dtype) -> Array:
 
 
 def _kernel_matrix(key: KeyArray, shape: tuple[int, ...], dt: np.dtype) -> Array:
-    """:func:`_kernel` as a ``(prod(shape[:-1]), c_out)`` matrix, for :func:`_on_one_device`."""
+    """:func:`_kernel` as a ``(prod(shape[:-1]), c_out)`` matrix, for :func:`_sampling.on_one_device`."""
     return jnp.reshape(_kernel(key, shape, dt), (-1, shape[-1]))
 
 
 @public
+@factory
 def conv_orthogonal(scale: float = 1.0, dtype: DTypeLike | None = None) -> Init:
     r"""Builds an initializer for orthogonal convolution kernels (Xiao et al. 2018, Algorithm 1).
 
@@ -144,14 +141,13 @@ def conv_orthogonal(scale: float = 1.0, dtype: DTypeLike | None = None) -> Init:
     fn = "conv_orthogonal"
     scale = _checks.scalar(fn, "scale", scale)
 
+    def check(shape: tuple[int, ...], dt: np.dtype) -> None:
+        _checks.rank(fn, "shape", shape, len(shape), (3, 4, 5),
+                     "3, 4 or 5 axes (a 1-, 2- or 3-D convolution kernel (*spatial, in, out), "
+                     "Flax HWIO)")
+
     def body(key: KeyArray, shape: tuple[int, ...], dt: np.dtype, out_sharding: OutSharding) -> Array:
-        if len(shape) not in (3, 4, 5):
-            raise _checks.fail(fn, "shape", shape, _checks.has_axes(len(shape)),
-                               "3, 4 or 5 axes (a 1-, 2- or 3-D convolution kernel "
-                               "(*spatial, in, out), Flax HWIO)")
         c_in, c_out = shape[-2:]
-        if math.prod(shape) == 0:
-            return _sampling.empty(shape, dt, out_sharding)
         if c_in > c_out:
             raise _checks.fail(fn, "shape", shape,
                                f"has more input channels ({c_in}) than output channels ({c_out})",
@@ -161,9 +157,9 @@ def conv_orthogonal(scale: float = 1.0, dtype: DTypeLike | None = None) -> Init:
         sdt = _sampling.sampling_dtype(dt)
         # Built whole on one device and broadcast: XLA would split the matmuls under a
         # sharded jit, and sums in another order change the last bits.
-        w = jnp.reshape(_on_one_device(_kernel_matrix, key, shape, sdt), shape)
+        w = jnp.reshape(_sampling.on_one_device(_kernel_matrix, key, shape, sdt), shape)
         w = w * jnp.asarray(scale, sdt)
         s = None if isinstance(scale, jax.core.Tracer) else abs(float(np.asarray(scale)))
-        return _place(_sampling.finish(w, dt, extent=s), out_sharding)
+        return _sampling.place(_sampling.finish(w, dt, extent=s), out_sharding)
 
-    return Init(fn, body, {"scale": scale, "dtype": dtype}, dtype)
+    return Init(fn, body, {"scale": scale, "dtype": dtype}, dtype, check=check)

@@ -2,92 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable, Hashable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.experimental.custom_partitioning import custom_partitioning
 
 from . import _checks, _sampling
-from ._base import Init, public
+from ._base import Init, factory, public
 from ._typing import Array, DTypeLike, KeyArray, OutSharding
-
-
-def _call(build: Callable[..., Array], args: tuple, key_data: Array, impl: object) -> Array:
-    key = key_data if impl is None else jax.random.wrap_key_data(key_data, impl=impl)
-    return build(key, *args)
-
-
-@functools.partial(custom_partitioning, static_argnums=(1, 2, 3))
-def _once(key_data: Array, impl: object, build: Callable[..., Array], args: tuple) -> Array:
-    """``build(key, *args)``, computed on one device of a mesh and broadcast to the others.
-
-    A QR cannot be split into shards, so under a sharded ``jit`` XLA replicates it and every
-    device repeats the whole factorization (devices that share a host's cores then pay for
-    it many times over); matmuls it can split, but then their sums run in another order and
-    the values change in the last bits. Here the first device computes, the result's bits
-    are summed across the mesh as integers (the others contribute zeros, so the sum is the
-    first device's bits exactly, ``-0.0`` included), and each device keeps its shard. Outside
-    a sharded computation this is ``build(key, *args)`` itself.
-    """
-    return _call(build, args, key_data, impl)
-
-
-def _as_bits(x: Array) -> Array:
-    """``x``'s bits as unsigned ints (a complex ``x`` as its real and imaginary parts)."""
-    if jnp.iscomplexobj(x):
-        x = jnp.stack([jnp.real(x), jnp.imag(x)], axis=-1)
-    return jax.lax.bitcast_convert_type(x, np.dtype(f"uint{8 * x.dtype.itemsize}"))
-
-
-def _from_bits(bits: Array, dt: np.dtype) -> Array:
-    """Inverse of :func:`_as_bits`."""
-    if not jnp.issubdtype(dt, jnp.complexfloating):
-        return jax.lax.bitcast_convert_type(bits, dt)
-    parts = jax.lax.bitcast_convert_type(bits, np.dtype(jnp.finfo(dt).dtype))
-    return jax.lax.complex(parts[..., 0], parts[..., 1])
-
-
-def _once_partition(impl, build, args, mesh, arg_shapes, result_shape):
-    names = mesh.axis_names
-    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-    zeros = jax.eval_shape(_as_bits, jax.ShapeDtypeStruct(result_shape.shape, result_shape.dtype))
-
-    def lower(key_data):
-        index = 0
-        for name in names:
-            index = index * mesh.shape[name] + jax.lax.axis_index(name)
-        bits = jax.lax.cond(index == 0,
-                            lambda d: _as_bits(_call(build, args, d, impl)),
-                            lambda d: jnp.zeros(zeros.shape, zeros.dtype), key_data)
-        return _from_bits(jax.lax.psum(bits, names), result_shape.dtype)
-
-    return mesh, lower, replicated, (replicated,) * len(arg_shapes)
-
-
-_once.def_partition(partition=_once_partition, sharding_rule="k -> i j",
-                    need_replication_factors=("k", "i", "j"))
-
-
-def _on_one_device(build: Callable[..., Array], key: KeyArray, *args: Hashable) -> Array:
-    """``build(key, *args)``, a 2-D array, computed whole on one device under a sharded ``jit``.
-
-    ``build`` must be a module-level function and ``args`` hashable (both are static). The
-    values are those of ``build(key, *args)`` bit for bit, however the result is sharded.
-    """
-    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
-        data, impl = jax.random.key_data(key), jax.random.key_impl(key)
-    else:
-        data, impl = key, None
-    if np.ndim(data) == 1:
-        try:
-            return _once(data, impl, build, args)
-        except NotImplementedError:  # no batching rule: under vmap, let XLA place it
-            pass
-    return _call(build, args, data, impl)
 
 
 def _haar(key: KeyArray, n_rows: int, n_cols: int, dt: np.dtype) -> Array:
@@ -96,7 +19,7 @@ def _haar(key: KeyArray, n_rows: int, n_cols: int, dt: np.dtype) -> Array:
 
 def _haar_matrix(key: KeyArray, n_rows: int, n_cols: int, dt: np.dtype) -> Array:
     """A Haar-random ``(n_rows, n_cols)`` matrix, the bits of ``jax.random.orthogonal``."""
-    return _on_one_device(_haar, key, n_rows, n_cols, dt)
+    return _sampling.on_one_device(_haar, key, n_rows, n_cols, dt)
 
 
 def _orthogonal_matrix(fn: str, key: KeyArray, shape: tuple[int, ...], dt: np.dtype, scale: object,
@@ -112,11 +35,8 @@ def _orthogonal_matrix(fn: str, key: KeyArray, shape: tuple[int, ...], dt: np.dt
     return _sampling.finish(jnp.array(scale, sdt) * q, dt, extent=s)
 
 
-def _place(x: Array, out_sharding: OutSharding) -> Array:
-    return x if out_sharding is None else jax.sharding.reshard(x, out_sharding)
-
-
 @public
+@factory
 def orthogonal(scale: float = 1.0, column_axis: int = -1, dtype: DTypeLike | None = None) -> Init:
     r"""Builds an initializer that draws (scaled) uniformly random orthogonal matrices.
 
@@ -167,18 +87,20 @@ def orthogonal(scale: float = 1.0, column_axis: int = -1, dtype: DTypeLike | Non
     if not isinstance(column_axis, (int, np.integer)):
         raise _checks.fail(fn, "column_axis", column_axis, "is not one axis", "an int", exc=TypeError)
 
-    def body(key: KeyArray, shape: tuple[int, ...], dt: np.dtype, out_sharding: OutSharding) -> Array:
-        if len(shape) < 2:
-            raise _checks.fail(fn, "shape", shape, _checks.has_axes(len(shape)),
-                               "at least 2 axes", "For a bias use jinit.zeros.")
-        if math.prod(shape) == 0:
-            return _sampling.empty(shape, dt, out_sharding)
-        return _place(_orthogonal_matrix(fn, key, shape, dt, scale, column_axis), out_sharding)
+    def check(shape: tuple[int, ...], dt: np.dtype) -> None:
+        _checks.rank(fn, "shape", shape, len(shape), 2, "at least 2 axes",
+                     "For a bias use jinit.zeros.")
 
-    return Init(fn, body, {"scale": scale, "column_axis": column_axis, "dtype": dtype}, dtype)
+    def body(key: KeyArray, shape: tuple[int, ...], dt: np.dtype, out_sharding: OutSharding) -> Array:
+        return _sampling.place(_orthogonal_matrix(fn, key, shape, dt, scale, column_axis),
+                               out_sharding)
+
+    return Init(fn, body, {"scale": scale, "column_axis": column_axis, "dtype": dtype}, dtype,
+                check=check)
 
 
 @public
+@factory
 def delta_orthogonal(scale: float = 1.0, column_axis: int = -1,
                      dtype: DTypeLike | None = None) -> Init:
     r"""Builds an initializer for delta-orthogonal convolution kernels (Xiao et al. 2018).
@@ -223,18 +145,19 @@ def delta_orthogonal(scale: float = 1.0, column_axis: int = -1,
     scale = _checks.scalar(fn, "scale", scale)
     _checks.axis_arg(fn, "column_axis", column_axis)
 
+    def check(shape: tuple[int, ...], dt: np.dtype) -> None:
+        _checks.rank(fn, "shape", shape, len(shape), (3, 4, 5),
+                     "3, 4 or 5 axes (a 1-, 2- or 3-D convolution kernel)")
+
     def body(key: KeyArray, shape: tuple[int, ...], dt: np.dtype, out_sharding: OutSharding) -> Array:
-        if len(shape) not in (3, 4, 5):
-            raise _checks.fail(fn, "shape", shape, _checks.has_axes(len(shape)),
-                               "3, 4 or 5 axes (a 1-, 2- or 3-D convolution kernel)")
-        if math.prod(shape) == 0:  # before the channel rule: every zero-size shape is empty
-            return _sampling.empty(shape, dt, out_sharding)
+        # Only for non-empty shapes (every zero-size shape is empty, whatever its channels).
         if shape[-1] < shape[-2]:
             raise _checks.fail(fn, "shape", shape,
                                f"has more input channels ({shape[-2]}) than output channels "
                                f"({shape[-1]})", "shape[-2] <= shape[-1]")
         block = _orthogonal_matrix(fn, key, shape[-2:], dt, scale, column_axis)
         centre = tuple((k - 1) // 2 for k in shape[:-2])
-        return _place(jnp.zeros(shape, dt).at[centre].set(block), out_sharding)
+        return _sampling.place(jnp.zeros(shape, dt).at[centre].set(block), out_sharding)
 
-    return Init(fn, body, {"scale": scale, "column_axis": column_axis, "dtype": dtype}, dtype)
+    return Init(fn, body, {"scale": scale, "column_axis": column_axis, "dtype": dtype}, dtype,
+                check=check)

@@ -14,16 +14,31 @@ Precision policy
 
 Every value is therefore finite, and bounded schemes never leave their support
 in any dtype: rounding is monotone, so clipping to representable bounds before
-the cast keeps the cast result inside them.
+the cast keeps the cast result inside them (:func:`inward_bounds`).
+
+Eager equals jitted
+-------------------
+XLA may fuse a scale into the sampler or a multiply-add into one FMA under ``jit``, which
+changes last bits. Two tools keep eager and jitted draws identical: :func:`barrier` (stops
+fusion across a value) and :func:`compiled` (compiles a small program alone, so eager calls
+run the same program a jitted caller inlines).
+
+Build once, then place
+----------------------
+:func:`place` applies an ``out_sharding`` to a finished array; :func:`on_one_device` builds an
+array that cannot be split into shards (a QR, a chain of matmuls) on one device of a mesh and
+broadcasts its bits, so sharded values equal unsharded ones.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Hashable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental.custom_partitioning import custom_partitioning
 
 from . import _fastbits
 from ._typing import Array, KeyArray, OutSharding, Shape
@@ -40,10 +55,6 @@ def sampling_dtype(dtype: np.dtype) -> np.dtype:
     return dtype
 
 
-def is_low_precision(dtype: np.dtype) -> bool:
-    return sampling_dtype(dtype) != dtype
-
-
 @functools.cache
 def _finite_values(dtype: np.dtype) -> np.ndarray:
     """All finite values of a float dtype of at most 16 bits, sorted, as float64."""
@@ -56,12 +67,43 @@ def _finite_values(dtype: np.dtype) -> np.ndarray:
 
 def inward_bounds(dtype: np.dtype, lo: float, hi: float,
                   open_hi: bool = False) -> tuple[float, float]:
-    """Smallest representable value ``>= lo`` and largest ``<= hi`` (``< hi`` if ``open_hi``)."""
-    values = _finite_values(dtype)
-    lo_t = values[np.searchsorted(values, lo, side="left")] if lo > values[0] else values[0]
-    side = "left" if open_hi else "right"
-    hi_t = values[np.searchsorted(values, hi, side=side) - 1] if hi <= values[-1] else values[-1]
-    return float(lo_t), float(hi_t)
+    """Smallest representable value ``>= lo`` and largest ``<= hi`` (``< hi`` if ``open_hi``).
+
+    Clipping to these before a cast keeps a scheme's support closed under rounding. Float
+    dtypes of at most 16 bits are searched in the table of all their finite values; wider
+    ones step with ``nextafter`` from the nearest value.
+    """
+    if dtype.itemsize <= 2:
+        values = _finite_values(dtype)
+        lo_t = values[np.searchsorted(values, lo, side="left")] if lo > values[0] else values[0]
+        side = "left" if open_hi else "right"
+        hi_t = values[np.searchsorted(values, hi, side=side) - 1] if hi <= values[-1] else values[-1]
+        return float(lo_t), float(hi_t)
+    lo_x, hi_x = np.asarray(lo, dtype), np.asarray(hi, dtype)
+    if float(lo_x) < lo:
+        lo_x = np.nextafter(lo_x, np.asarray(np.inf, dtype))
+    if float(hi_x) > hi or (open_hi and float(hi_x) == hi):
+        hi_x = np.nextafter(hi_x, np.asarray(-np.inf, dtype))
+    return float(lo_x), float(hi_x)
+
+
+def barrier(x: Array) -> Array:
+    """``x`` unchanged, as a value XLA may not fuse into its consumers.
+
+    Under ``jit`` XLA folds a following scale into the sampler's own constants (the
+    ``sqrt(2)`` of a normal, say), which changes the last bit; eagerly it cannot. With the
+    barrier, jitted and eager draws are identical.
+    """
+    return jax.lax.optimization_barrier(x)
+
+
+def compiled(*static_argnums: int) -> Callable[[Callable[..., Array]], Callable[..., Array]]:
+    """Compiles a small program alone, so eager calls fuse (FMA, ``log``/``sqrt``) as jit does.
+
+    A jitted caller inlines the same program, so both round identically. ``static_argnums``
+    as for ``jax.jit``.
+    """
+    return functools.partial(jax.jit, static_argnums=static_argnums)
 
 
 def finish(x: Array, dtype: np.dtype, *, lo: float | None = None, hi: float | None = None,
@@ -99,9 +141,7 @@ def normal(key: KeyArray, shape: Shape, dtype: np.dtype, scale: object,
            out_sharding: OutSharding = None) -> Array:
     """``scale * N(0, 1)`` in ``dtype`` (complex: ``E|z|^2 = 1`` before scaling)."""
     sdt = sampling_dtype(dtype)
-    # The barrier stops XLA from folding ``scale`` into the sampler's own sqrt(2) factor under
-    # jit, which changes the last bit: with it, jitted and eager draws are identical.
-    z = jax.lax.optimization_barrier(_fastbits.normal(key, shape, sdt, out_sharding=out_sharding))
+    z = barrier(_fastbits.normal(key, shape, sdt, out_sharding=out_sharding))
     x = z * jnp.array(scale, sdt)
     s = _static_float(scale)
     return finish(x, dtype, extent=None if s is None else s * _NORMAL_EXTENT)
@@ -133,9 +173,38 @@ def truncated_normal(key: KeyArray, lower: float, upper: float, shape: Shape, dt
     return finish(x, dtype, lo=a, hi=b)
 
 
+@compiled()
+def _affine(z: Array, mean: Array, std: Array) -> Array:
+    return mean + std * z
+
+
+def shifted_normal(key: KeyArray, shape: Shape, dtype: np.dtype, mean: float, std: float,
+                   lower: float | None = None, upper: float | None = None,
+                   out_sharding: OutSharding = None) -> Array:
+    """``mean + std * z``, ``z`` standard normal (truncated to ``[lower, upper]`` in σ units).
+
+    Drawn and shifted in :func:`sampling_dtype` (the multiply-add compiled alone, so eager and
+    jitted calls fuse it the same way), clipped to the support rounded inward, then rounded
+    once to ``dtype``.
+    """
+    sdt = sampling_dtype(dtype)
+    mu, sigma = jnp.asarray(mean, sdt), jnp.asarray(std, sdt)
+    if lower is None:
+        return finish(_affine(normal(key, shape, sdt, 1.0, out_sharding), mu, sigma), dtype)
+    z = truncated_normal(key, lower, upper, shape, sdt, 1.0, out_sharding)
+    lo, hi = mean + std * lower, mean + std * upper
+    x = jnp.clip(_affine(z, mu, sigma), *inward_bounds(sdt, lo, hi))
+    return finish(x, dtype, lo=lo, hi=hi)
+
+
 def empty(shape: Shape, dtype: np.dtype, out_sharding: OutSharding = None) -> Array:
     """The answer for a zero-size shape: an empty array of the requested shape and dtype."""
     return jnp.zeros(shape, dtype, out_sharding=out_sharding)
+
+
+def place(x: Array, out_sharding: OutSharding) -> Array:
+    """``x`` with the requested ``out_sharding`` (unchanged when ``None``)."""
+    return x if out_sharding is None else jax.sharding.reshard(x, out_sharding)
 
 
 def complex_uniform_disk(key: KeyArray, shape: Shape, dtype: np.dtype,
@@ -164,7 +233,7 @@ def complex_truncated_normal(key: KeyArray, upper: float, shape: Shape, dtype: n
     return _complex_truncated_normal(key, upper, tuple(shape), dtype, out_sharding)
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
+@compiled(1, 2, 3, 4)
 def _complex_truncated_normal(key: KeyArray, upper: float, shape: tuple[int, ...],
                               dtype: np.dtype, out_sharding: OutSharding) -> Array:
     key_r, key_theta = jax.random.split(key)
@@ -175,3 +244,80 @@ def _complex_truncated_normal(key: KeyArray, upper: float, shape: tuple[int, ...
     theta = 2 * np.pi * _fastbits.uniform(key_theta, shape, real,
                                           out_sharding=out_sharding).astype(dtype)
     return r * jnp.exp(1j * theta)
+
+
+# ------------------------------------------------- build once on one device, then place
+
+
+def _call(build: Callable[..., Array], args: tuple, key_data: Array, impl: object) -> Array:
+    key = key_data if impl is None else jax.random.wrap_key_data(key_data, impl=impl)
+    return build(key, *args)
+
+
+@functools.partial(custom_partitioning, static_argnums=(1, 2, 3))
+def _once(key_data: Array, impl: object, build: Callable[..., Array], args: tuple) -> Array:
+    """``build(key, *args)``, computed on one device of a mesh and broadcast to the others.
+
+    A QR cannot be split into shards, so under a sharded ``jit`` XLA replicates it and every
+    device repeats the whole factorization (devices that share a host's cores then pay for
+    it many times over); matmuls it can split, but then their sums run in another order and
+    the values change in the last bits. Here the first device computes, the result's bits
+    are summed across the mesh as integers (the others contribute zeros, so the sum is the
+    first device's bits exactly, ``-0.0`` included), and each device keeps its shard. Outside
+    a sharded computation this is ``build(key, *args)`` itself.
+    """
+    return _call(build, args, key_data, impl)
+
+
+def _as_bits(x: Array) -> Array:
+    """``x``'s bits as unsigned ints (a complex ``x`` as its real and imaginary parts)."""
+    if jnp.iscomplexobj(x):
+        x = jnp.stack([jnp.real(x), jnp.imag(x)], axis=-1)
+    return jax.lax.bitcast_convert_type(x, np.dtype(f"uint{8 * x.dtype.itemsize}"))
+
+
+def _from_bits(bits: Array, dt: np.dtype) -> Array:
+    """Inverse of :func:`_as_bits`."""
+    if not jnp.issubdtype(dt, jnp.complexfloating):
+        return jax.lax.bitcast_convert_type(bits, dt)
+    parts = jax.lax.bitcast_convert_type(bits, np.dtype(jnp.finfo(dt).dtype))
+    return jax.lax.complex(parts[..., 0], parts[..., 1])
+
+
+def _once_partition(impl, build, args, mesh, arg_shapes, result_shape):
+    names = mesh.axis_names
+    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    zeros = jax.eval_shape(_as_bits, jax.ShapeDtypeStruct(result_shape.shape, result_shape.dtype))
+
+    def lower(key_data):
+        index = 0
+        for name in names:
+            index = index * mesh.shape[name] + jax.lax.axis_index(name)
+        bits = jax.lax.cond(index == 0,
+                            lambda d: _as_bits(_call(build, args, d, impl)),
+                            lambda d: jnp.zeros(zeros.shape, zeros.dtype), key_data)
+        return _from_bits(jax.lax.psum(bits, names), result_shape.dtype)
+
+    return mesh, lower, replicated, (replicated,) * len(arg_shapes)
+
+
+_once.def_partition(partition=_once_partition, sharding_rule="k -> i j",
+                    need_replication_factors=("k", "i", "j"))
+
+
+def on_one_device(build: Callable[..., Array], key: KeyArray, *args: Hashable) -> Array:
+    """``build(key, *args)``, a 2-D array, computed whole on one device under a sharded ``jit``.
+
+    ``build`` must be a module-level function and ``args`` hashable (both are static). The
+    values are those of ``build(key, *args)`` bit for bit, however the result is sharded.
+    """
+    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        data, impl = jax.random.key_data(key), jax.random.key_impl(key)
+    else:
+        data, impl = key, None
+    if np.ndim(data) == 1:
+        try:
+            return _once(data, impl, build, args)
+        except NotImplementedError:  # no batching rule: under vmap, let XLA place it
+            pass
+    return _call(build, args, data, impl)

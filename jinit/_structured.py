@@ -1,45 +1,40 @@
-"""Structured schemes: identity, dirac, ZerO (identity/Hadamard), and the two sparse schemes."""
+"""Deterministic structured schemes: identity, dirac, and ZerO's identity/Hadamard matrices."""
 
 from __future__ import annotations
 
 import math
-import numbers
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from . import _checks, _sampling
-from ._base import Init, public
-from ._orthogonal import _place
+from ._base import Init, factory, public
 from ._typing import Array, DTypeLike, KeyArray, OutSharding
 
 _CONV_RANKS = (3, 4, 5)
 _ZERO_NORMALIZATIONS = ("isometry", "paper")
 
 
-def _positive_int(fn: str, name: str, value: object, minimum: int = 1) -> int:
-    if not isinstance(value, (numbers.Integral, np.integer)) or isinstance(value, (bool, np.bool_)):
-        raise _checks.fail(fn, name, value, "is not an int", f"an int >= {minimum}", exc=TypeError)
-    if value < minimum:
-        raise _checks.fail(fn, name, value, "is out of range", f"an int >= {minimum}")
-    return int(value)
-
-
-def _fill(fn: str, scale: object, dt: np.dtype) -> Array:
-    """``scale`` as a 0-d array of ``dt``, rounded once; raises if it overflows ``dt``."""
+def _fits(fn: str, scale: object, dt: np.dtype) -> None:
+    """Raises if a concrete ``scale`` overflows ``dt``."""
     if isinstance(scale, jax.core.Tracer):
-        return jnp.asarray(scale, _sampling.sampling_dtype(dt)).astype(dt)
-    value = float(np.asarray(scale))
+        return
     big = float(jnp.finfo(dt).max)
-    if abs(value) > big:
+    if abs(float(np.asarray(scale))) > big:
         raise _checks.fail(fn, "scale", scale, f"overflows {dt.name} (max {big:g})",
                            f"|scale| <= {big:g}", "Use a wider dtype.")
-    return jnp.asarray(value, dt)
+
+
+def _fill(scale: object, dt: np.dtype) -> Array:
+    """``scale`` as a 0-d array of ``dt``, rounded once (checked by :func:`_fits`)."""
+    if isinstance(scale, jax.core.Tracer):
+        return jnp.asarray(scale, _sampling.sampling_dtype(dt)).astype(dt)
+    return jnp.asarray(float(np.asarray(scale)), dt)
 
 
 def _iota(shape: tuple[int, ...], axis: int) -> Array:
-    # The sharding is applied once, to the result (_place); under jit(out_shardings=...) XLA
+    # The sharding is applied once, to the result (_sampling.place); under jit(out_shardings=...) XLA
     # partitions these elementwise programs so each device builds only its shard.
     return jax.lax.broadcasted_iota(jnp.int32, shape, axis)
 
@@ -56,6 +51,7 @@ def _at_centre(shape: tuple[int, ...]) -> Array:
 
 
 @public
+@factory
 def identity(scale: float = 1.0, dtype: DTypeLike | None = None) -> Init:
     r"""Builds an initializer that returns (scaled) identity matrices over the last two axes.
 
@@ -105,35 +101,33 @@ def identity(scale: float = 1.0, dtype: DTypeLike | None = None) -> Init:
     fn = "identity"
     scale = _checks.scalar(fn, "scale", scale, minimum=None)
 
-    def body(key: KeyArray, shape: tuple[int, ...], dt: np.dtype, out_sharding: OutSharding) -> Array:
-        if len(shape) < 2:
-            raise _checks.fail(fn, "shape", shape, _checks.has_axes(len(shape)),
-                               "at least 2 axes (the last two form each matrix)",
-                               "For a bias use jinit.zeros or jinit.ones.")
-        value = _fill(fn, scale, dt)
-        if math.prod(shape) == 0:
-            return _sampling.empty(shape, dt, out_sharding)
-        diag = _iota(shape, len(shape) - 2) == _iota(shape, len(shape) - 1)
-        return _place(jnp.where(diag, value, jnp.zeros((), dt)), out_sharding)
+    def check(shape: tuple[int, ...], dt: np.dtype) -> None:
+        _checks.rank(fn, "shape", shape, len(shape), 2,
+                     "at least 2 axes (the last two form each matrix)",
+                     "For a bias use jinit.zeros or jinit.ones.")
+        _fits(fn, scale, dt)
 
-    return Init(fn, body, {"scale": scale, "dtype": dtype}, dtype, keyed=False)
+    def body(key: KeyArray, shape: tuple[int, ...], dt: np.dtype, out_sharding: OutSharding) -> Array:
+        diag = _iota(shape, len(shape) - 2) == _iota(shape, len(shape) - 1)
+        return _sampling.place(jnp.where(diag, _fill(scale, dt), jnp.zeros((), dt)), out_sharding)
+
+    return Init(fn, body, {"scale": scale, "dtype": dtype}, dtype, keyed=False, check=check)
 
 
 # ------------------------------------------------------------------------------ dirac
 
 
 def _conv_rank(fn: str, shape: tuple[int, ...], dense_ok: bool = False) -> None:
-    if len(shape) in ((2,) + _CONV_RANKS if dense_ok else _CONV_RANKS):
-        return
     kinds = "a 1-, 2- or 3-D convolution kernel (*spatial, in, out), Flax HWIO"
     expected = (f"2 to 5 axes (a Dense kernel (in, out) or {kinds})" if dense_ok
                 else f"3, 4 or 5 axes ({kinds})")
-    raise _checks.fail(fn, "shape", shape, _checks.has_axes(len(shape)), expected,
-                       "For a PyTorch OIHW weight, build the HWIO kernel and convert it with "
-                       "jinit.presets.hwio_to_oihw.")
+    _checks.rank(fn, "shape", shape, len(shape), (2,) + _CONV_RANKS if dense_ok else _CONV_RANKS,
+                 expected, "For a PyTorch OIHW weight, build the HWIO kernel and convert it with "
+                 "jinit.layouts.hwio_to_oihw.")
 
 
 @public
+@factory
 def dirac(scale: float = 1.0, groups: int = 1, dtype: DTypeLike | None = None) -> Init:
     r"""Builds an initializer for identity ("Dirac delta") convolution kernels, Flax HWIO layout.
 
@@ -189,37 +183,39 @@ def dirac(scale: float = 1.0, groups: int = 1, dtype: DTypeLike | None = None) -
     """
     fn = "dirac"
     scale = _checks.scalar(fn, "scale", scale, minimum=None)
-    groups = _positive_int(fn, "groups", groups)
+    groups = _checks.integer(fn, "groups", groups, 1)
+
+    def check(shape: tuple[int, ...], dt: np.dtype) -> None:
+        _conv_rank(fn, shape)
+        if shape[-1] % groups:
+            raise _checks.fail(fn, "groups", groups,
+                               f"does not divide the {shape[-1]} output channels of shape={shape}",
+                               "a divisor of shape[-1]")
+        _fits(fn, scale, dt)
 
     def body(key: KeyArray, shape: tuple[int, ...], dt: np.dtype, out_sharding: OutSharding) -> Array:
-        _conv_rank(fn, shape)
-        c_out = shape[-1]
-        if c_out % groups:
-            raise _checks.fail(fn, "groups", groups,
-                               f"does not divide the {c_out} output channels of shape={shape}",
-                               "a divisor of shape[-1]")
-        value = _fill(fn, scale, dt)
-        if math.prod(shape) == 0:
-            return _sampling.empty(shape, dt, out_sharding)
-        per_group = c_out // groups
+        per_group = shape[-1] // groups
         i = _iota(shape, len(shape) - 2)
         j = _iota(shape, len(shape) - 1)
         hit = _at_centre(shape) & (i == j % per_group)
-        return _place(jnp.where(hit, value, jnp.zeros((), dt)), out_sharding)
+        return _sampling.place(jnp.where(hit, _fill(scale, dt), jnp.zeros((), dt)), out_sharding)
 
-    return Init(fn, body, {"scale": scale, "groups": groups, "dtype": dtype}, dtype, keyed=False)
+    return Init(fn, body, {"scale": scale, "groups": groups, "dtype": dtype}, dtype, keyed=False,
+                check=check)
 
 
-# ------------------------------------------------------------------------------- ZerO
+# --------------------------------------------------------------- ZerO: identity / Hadamard
 
 
 @public
-def zero_init(normalization: str = "isometry", dtype: DTypeLike | None = None) -> Init:
-    r"""Builds a ZerO initializer: deterministic identity / Hadamard kernels (Zhao et al. 2022).
+@factory
+def hadamard_identity(normalization: str = "isometry", dtype: DTypeLike | None = None) -> Init:
+    r"""Builds ZerO initialization (Zhao et al. 2022): deterministic identity / Hadamard kernels.
 
-    Not to be confused with :func:`jinit.zeros` (or Flax's ``zeros_init()``): "ZerO" is the
-    paper's name for a scheme that uses only zeros and ones up to one normalization constant.
-    For a Dense kernel of shape ``(n_in, n_out)`` (used as :math:`y = xW`):
+    The name says what it returns: a (partial) identity where a layer keeps or shrinks its
+    width, a scaled Hadamard matrix where it widens. It is not :func:`jinit.zeros` (nor
+    Flax's ``zeros_init()``): "ZerO" is the paper's name for a scheme that uses only zeros and
+    ones up to one normalization constant. For a Dense kernel of shape ``(n_in, n_out)`` (used as :math:`y = xW`):
 
     .. math::
 
@@ -270,22 +266,22 @@ def zero_init(normalization: str = "isometry", dtype: DTypeLike | None = None) -
     Example:
       >>> import jax, jax.numpy as jnp, jinit
       >>> key = jax.random.key(0)
-      >>> w = jinit.zero_init()(key, (16, 64))                   # expand 16 -> 64 = 2**6
+      >>> w = jinit.hadamard_identity()(key, (16, 64))                   # expand 16 -> 64 = 2**6
       >>> bool(jnp.allclose(w @ w.T, jnp.eye(16))), sorted({float(abs(v)) for v in w.ravel()})
       (True, [0.125])
-      >>> w = jinit.zero_init("paper")(key, (16, 64))
+      >>> w = jinit.hadamard_identity("paper")(key, (16, 64))
       >>> bool(jnp.allclose(w @ w.T, 2 * jnp.eye(16)))
       True
-      >>> bool(jnp.array_equal(jinit.zero_init()(key, (64, 16)), jnp.eye(64, 16)))
+      >>> bool(jnp.array_equal(jinit.hadamard_identity()(key, (64, 16)), jnp.eye(64, 16)))
       True
     """
-    fn = "zero_init"
+    fn = "hadamard_identity"
     _checks.choice(fn, "normalization", normalization, _ZERO_NORMALIZATIONS)
 
-    def body(key: KeyArray, shape: tuple[int, ...], dt: np.dtype, out_sharding: OutSharding) -> Array:
+    def check(shape: tuple[int, ...], dt: np.dtype) -> None:
         _conv_rank(fn, shape, dense_ok=True)
-        if math.prod(shape) == 0:
-            return _sampling.empty(shape, dt, out_sharding)
+
+    def body(key: KeyArray, shape: tuple[int, ...], dt: np.dtype, out_sharding: OutSharding) -> Array:
         n_in, n_out = shape[-2:]
         i = _iota(shape, len(shape) - 2)
         j = _iota(shape, len(shape) - 1)
@@ -298,163 +294,7 @@ def zero_init(normalization: str = "isometry", dtype: DTypeLike | None = None) -
             matrix = jnp.where(odd, jnp.asarray(-c, dt), jnp.asarray(c, dt))
         if len(shape) > 2:
             matrix = jnp.where(_at_centre(shape), matrix, jnp.zeros((), dt))
-        return _place(matrix, out_sharding)
+        return _sampling.place(matrix, out_sharding)
 
-    return Init(fn, body, {"normalization": normalization, "dtype": dtype}, dtype, keyed=False)
-
-
-# ----------------------------------------------------------------------------- sparse
-
-
-@public
-def sparse_columns(sparsity: float, std: float = 0.01, dtype: DTypeLike | None = None) -> Init:
-    r"""Builds PyTorch's ``sparse_``: each input unit's outgoing weights get a fixed number of zeros.
-
-    For a Dense kernel of shape ``(n_in, n_out)`` (Flax layout, :math:`y = xW`), every row — the
-    :math:`n_\text{out}` outgoing weights of one input unit — has exactly
-
-    .. math::
-
-        z = \lceil \text{sparsity} \cdot n_\text{out} \rceil
-
-    zeros at uniformly random positions (all :math:`\binom{n_\text{out}}{z}` subsets equally
-    likely, rows independent); the other entries are i.i.d. :math:`\mathcal{N}(0, \sigma^2)`,
-    :math:`\sigma` = ``std``. Per entry: mean 0,
-    :math:`\mathbb{E}[w^2] = \sigma^2 (n_\text{out} - z)/n_\text{out}`.
-
-    This is ``torch.nn.init.sparse_(w, sparsity, std)`` translated to Flax's layout. PyTorch's
-    weight is ``(out, in)`` and it zeroes ``ceil(sparsity * rows)`` entries of each *column*,
-    i.e. of each input unit's outgoing weights; in the ``(in, out)`` layout those are the *rows*.
-    So this scheme sparsifies **fan-out**: a unit's incoming weights carry no fixed count (for
-    that, see :func:`jinit.sparse_incoming`). :math:`z` is computed in double precision exactly
-    as PyTorch does (``0.07 * 100`` is 7.000000000000001, so 8 zeros). Unlike PyTorch, whose zero positions come from
-    the global RNG even when a ``generator`` is passed, every draw here — values and zero
-    positions — comes from the key.
-
-    Args:
-      sparsity: the fraction of each row to zero, in ``[0, 1)``.
-      std: the standard deviation :math:`\sigma \ge 0` of the non-zero entries (default 0.01).
-      dtype: the initializer's default dtype (complex: :math:`\mathbb{E}|w|^2 = \sigma^2`).
-
-    Returns:
-      An initializer for 2-D ``(in, out)`` shapes; a zero-size shape gives an empty array.
-
-    Raises:
-      ValueError: ``sparsity`` outside ``[0, 1)``, a negative or non-finite ``std``; at call
-        time a shape that is not 2-D.
-      TypeError: non-real ``sparsity``/``std``.
-
-    References:
-      PyTorch ``torch.nn.init.sparse_``, which cites Martens, "Deep learning via Hessian-free
-      optimization", ICML 2010 (whose scheme fixes *incoming* counts: :func:`jinit.sparse_incoming`).
-
-    Example:
-      >>> import jax, jax.numpy as jnp, jinit
-      >>> w = jinit.sparse_columns(0.25)(jax.random.key(0), (64, 40))
-      >>> zeros_per_row = jnp.sum(w == 0, axis=1)
-      >>> bool(jnp.all(zeros_per_row == 10)), w.dtype
-      (True, dtype('float32'))
-    """
-    fn = "sparse_columns"
-    _checks.scalar(fn, "sparsity", sparsity)
-    if not float(sparsity) < 1.0:
-        raise _checks.fail(fn, "sparsity", sparsity, "is out of range", "a fraction in [0, 1)",
-                           "sparsity=1 would zero every weight; use jinit.zeros.")
-    std = _checks.scalar(fn, "std", std)
-
-    def body(key: KeyArray, shape: tuple[int, ...], dt: np.dtype, out_sharding: OutSharding) -> Array:
-        if len(shape) != 2:
-            raise _checks.fail(fn, "shape", shape, _checks.has_axes(len(shape)),
-                               "2 axes (a Dense kernel (in, out)), as PyTorch's sparse_",
-                               "For any rank use jinit.sparse_incoming.")
-        if math.prod(shape) == 0:
-            return _sampling.empty(shape, dt, out_sharding)
-        n_out = shape[1]
-        n_zeros = math.ceil(float(sparsity) * n_out)  # PyTorch's rounding, in double precision
-        key_values, key_mask = jax.random.split(key)
-        values = _sampling.normal(key_values, shape, dt, std)
-        keep = jnp.broadcast_to(jnp.arange(n_out) >= n_zeros, shape)
-        keep = jax.random.permutation(key_mask, keep, axis=1, independent=True)
-        return _place(jnp.where(keep, values, jnp.zeros((), dt)), out_sharding)
-
-    return Init(fn, body, {"sparsity": sparsity, "std": std, "dtype": dtype}, dtype)
-
-
-@public
-def sparse_incoming(k: int = 15, scale: float = 1.0, dtype: DTypeLike | None = None) -> Init:
-    r"""Builds Martens's sparse initialization: exactly ``k`` non-zero incoming weights per unit.
-
-    The last axis indexes the units; all other axes are their incoming connections (a Dense
-    kernel ``(n_in, n_out)``, or a convolution kernel ``(*spatial, c_in, c_out)`` whose output
-    channel sees :math:`n = \prod k_i \cdot c_\text{in}` inputs). For every unit, :math:`k` of
-    its :math:`n` incoming weights are chosen uniformly at random (all :math:`\binom{n}{k}`
-    subsets equally likely, units independent) and drawn i.i.d. from
-    :math:`\mathcal{N}(0, s^2)`, :math:`s` = ``scale``; the rest are 0. Per entry:
-
-    .. math::
-
-        \mathbb{E}[w] = 0, \qquad \mathbb{E}[w^2] = s^2 \frac{k}{n}, \qquad
-        \operatorname{Var}\Big[\textstyle\sum_i x_i w_{ij}\Big] = s^2 k \ \text{ for unit-variance
-        i.i.d. inputs,}
-
-    so with the defaults (:math:`k = 15`, :math:`s = 1`) a unit's pre-activation variance is 15
-    whatever the width — the point of the scheme: units are "highly differentiated" (few, large
-    weights) rather than all scaled down. Biases are not touched; Martens sets them to 0
-    (0.5 for tanh units).
-
-    Martens (2010) fixes the count (15 in all his experiments); the unit-Gaussian values follow
-    Sutskever et al. (2013), who describe the same scheme as "each random unit is connected to
-    15 randomly chosen units in the previous layer, whose weights are drawn from a unit
-    Gaussian". Compare :func:`jinit.sparse_columns` (PyTorch's ``sparse_``), which fixes zeros
-    per *outgoing* row instead. Every draw — values and positions — comes from the key.
-
-    Args:
-      k: the number of non-zero incoming weights per unit, an int ``>= 1`` (default 15); at
-        call time it must not exceed :math:`n`.
-      scale: the standard deviation :math:`s \ge 0` of the non-zero weights (default 1).
-      dtype: the initializer's default dtype (complex: :math:`\mathbb{E}|w|^2 = s^2`).
-
-    Returns:
-      An initializer for shapes with at least 2 axes; a zero-size shape gives an empty array.
-
-    Raises:
-      ValueError: ``k < 1``, a negative or non-finite ``scale``; at call time a shape with fewer
-        than 2 axes or ``k`` larger than the fan-in :math:`n`.
-      TypeError: a non-int ``k`` or non-real ``scale``.
-
-    References:
-      Martens, "Deep learning via Hessian-free optimization", ICML 2010 ("sparse
-      initialization"). Sutskever, Martens, Dahl & Hinton, "On the importance of initialization
-      and momentum in deep learning", ICML 2013.
-
-    Example:
-      >>> import jax, jax.numpy as jnp, jinit
-      >>> w = jinit.sparse_incoming()(jax.random.key(0), (3, 3, 32, 64))   # HWIO conv kernel
-      >>> nonzeros_per_unit = jnp.sum(w.reshape(-1, 64) != 0, axis=0)
-      >>> bool(jnp.all(nonzeros_per_unit == 15))
-      True
-    """
-    fn = "sparse_incoming"
-    k = _positive_int(fn, "k", k)
-    scale = _checks.scalar(fn, "scale", scale)
-
-    def body(key: KeyArray, shape: tuple[int, ...], dt: np.dtype, out_sharding: OutSharding) -> Array:
-        if len(shape) < 2:
-            raise _checks.fail(fn, "shape", shape, _checks.has_axes(len(shape)),
-                               "at least 2 axes (incoming connections, then units)",
-                               "For a bias use jinit.zeros.")
-        if math.prod(shape) == 0:
-            return _sampling.empty(shape, dt, out_sharding)
-        fan_in, n_units = math.prod(shape[:-1]), shape[-1]
-        if k > fan_in:
-            raise _checks.fail(fn, "k", k,
-                               f"exceeds the {fan_in} incoming connections of each unit of "
-                               f"shape={shape}", f"k <= {fan_in} (prod(shape[:-1]))",
-                               f"Pass k={fan_in} or fewer.")
-        key_values, key_mask = jax.random.split(key)
-        values = _sampling.normal(key_values, shape, dt, scale)
-        keep = jnp.broadcast_to((jnp.arange(fan_in) < k)[:, None], (fan_in, n_units))
-        keep = jax.random.permutation(key_mask, keep, axis=0, independent=True).reshape(shape)
-        return _place(jnp.where(keep, values, jnp.zeros((), dt)), out_sharding)
-
-    return Init(fn, body, {"k": k, "scale": scale, "dtype": dtype}, dtype)
+    return Init(fn, body, {"normalization": normalization, "dtype": dtype}, dtype, keyed=False,
+                check=check)

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks, _fans, _sampling
-from ._base import Init, public
+from ._base import Init, factory, public
 from ._typing import DISTRIBUTIONS, MODES, Array, DTypeLike, KeyArray, OutSharding
 
 # Standard deviation of N(0, 1) truncated to [-2, 2]:
@@ -49,16 +49,19 @@ def _complex_draw(distribution: str, key: KeyArray, shape: tuple[int, ...], dt: 
     if distribution == "truncated_normal":
         stddev = jnp.sqrt(variance) / jnp.array(_COMPLEX_TRUNC_STD, dt)
         z = _sampling.complex_truncated_normal(key, 2.0, shape, dt, out_sharding)
-        return jax.lax.optimization_barrier(z) * stddev  # jit == eager (see _sampling)
+        return _sampling.barrier(z) * stddev
     if distribution == "normal":
         return _sampling.normal(key, shape, dt, jnp.sqrt(variance), out_sharding)
     return _sampling.complex_uniform_disk(key, shape, dt, out_sharding) * jnp.sqrt(variance)
 
 
-def _variance_scaling(name: str, scale: float, mode: str, distribution: str,
-                      in_axis: int | Sequence[int], out_axis: int | Sequence[int],
-                      batch_axis: int | Sequence[int], dtype: DTypeLike | None,
-                      params: dict[str, object]) -> Init:
+def variance_scaling_init(name: str, scale: float, mode: str, distribution: str,
+                          in_axis: int | Sequence[int], out_axis: int | Sequence[int],
+                          batch_axis: int | Sequence[int], dtype: DTypeLike | None,
+                          params: dict[str, object]) -> Init:
+    """:func:`variance_scaling` under the public name ``name`` (``"he_normal"``,
+    ``"presets.torch_linear_kernel"``), with ``params`` for its repr: every scheme of the
+    family (presets, Fixup, T-Fixup) is built here."""
     scale = _checks.scalar(name, "scale", scale)
     _checks.choice(name, "mode", mode, MODES)
     _checks.choice(name, "distribution", distribution, DISTRIBUTIONS)
@@ -66,10 +69,11 @@ def _variance_scaling(name: str, scale: float, mode: str, distribution: str,
         _checks.axis_arg(name, arg, value)
     denominator_of = _DENOMINATORS[mode]
 
+    def check(shape: tuple[int, ...], dt: np.dtype) -> None:
+        _fans.fans(name, shape, in_axis, out_axis, batch_axis)
+
     def body(key: KeyArray, shape: tuple[int, ...], dt: np.dtype, out_sharding: OutSharding) -> Array:
         fan_in, fan_out = _fans.fans(name, shape, in_axis, out_axis, batch_axis)
-        if math.prod(shape) == 0:
-            return _sampling.empty(shape, dt, out_sharding)
         ratio = scale / denominator_of(fan_in, fan_out)
         if jnp.issubdtype(dt, jnp.complexfloating):
             return _complex_draw(distribution, key, shape, dt, jnp.array(ratio, dt), out_sharding)
@@ -79,10 +83,11 @@ def _variance_scaling(name: str, scale: float, mode: str, distribution: str,
         variance = xp.asarray(ratio, _sampling.sampling_dtype(dt))
         return _real_draw(distribution, key, shape, dt, variance, xp, out_sharding)
 
-    return Init(name, body, params, dtype)
+    return Init(name, body, params, dtype, check=check)
 
 
 @public
+@factory
 def variance_scaling(
     scale: float,
     mode: str,
@@ -171,19 +176,31 @@ def variance_scaling(
     """
     params = {"scale": scale, "mode": mode, "distribution": distribution, "in_axis": in_axis,
               "out_axis": out_axis, "batch_axis": batch_axis, "dtype": dtype}
-    return _variance_scaling("variance_scaling", scale, mode, distribution, in_axis, out_axis,
-                             batch_axis, dtype, params)
+    return variance_scaling_init("variance_scaling", scale, mode, distribution, in_axis, out_axis,
+                                 batch_axis, dtype, params)
 
 
-_PRESET_DOC = r"""Builds a {title} initializer: ``variance_scaling({scale}, "{mode}", "{distribution}")``.
+def _preset(name: str, scale: float, mode: str, distribution: str, in_axis: int | Sequence[int],
+            out_axis: int | Sequence[int], batch_axis: int | Sequence[int],
+            dtype: DTypeLike | None) -> Init:
+    params = {"in_axis": in_axis, "out_axis": out_axis, "batch_axis": batch_axis, "dtype": dtype}
+    return variance_scaling_init(name, scale, mode, distribution, in_axis, out_axis, batch_axis,
+                                 dtype, params)
+
+
+@public
+@factory
+def glorot_uniform(in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[int] = -1,
+                   batch_axis: int | Sequence[int] = (), dtype: DTypeLike | None = None) -> Init:
+    r"""Builds a Glorot (Xavier) uniform initializer: ``variance_scaling(1.0, "fan_avg", "uniform")``.
 
     .. math::
 
-        {math}
+        w \sim \mathcal{U}\left(-\sqrt{3 \cdot 1.0 / \frac{\text{fan\_in} + \text{fan\_out}}{2}},\ \sqrt{3 \cdot 1.0 / \frac{\text{fan\_in} + \text{fan\_out}}{2}}\right), \qquad \operatorname{Var}[w] = 1.0 / \frac{\text{fan\_in} + \text{fan\_out}}{2}
 
-    {detail} Same parameters, defaults and bits (float32/float64) as
-    ``jax.nn.initializers.{name}``; see :func:`jinit.variance_scaling` for the precision
-    policy, complex dtypes and every deliberate difference from jax.{note}
+    Balances forward and backward signal variance for linear/tanh-like units. Equals PyTorch's ``xavier_uniform_`` (gain 1) and Keras's ``GlorotUniform``. Same parameters, defaults and bits (float32/float64) as
+    ``jax.nn.initializers.glorot_uniform``; see :func:`jinit.variance_scaling` for the precision
+    policy, complex dtypes and every deliberate difference from jax.
 
     Args:
       in_axis: axis or axes of the input dimension (default ``-2``).
@@ -199,84 +216,223 @@ _PRESET_DOC = r"""Builds a {title} initializer: ``variance_scaling({scale}, "{mo
       ValueError: at call time, a shape with too few axes for the fans.
 
     References:
-      {reference}
+      Glorot & Bengio, "Understanding the difficulty of training deep feedforward neural networks", AISTATS 2010, eq. 16.
 
     Example:
       >>> import jax, jinit
-      >>> w = jinit.{name}()(jax.random.key(0), (3, 3, 64, 128))   # Flax HWIO conv kernel
+      >>> w = jinit.glorot_uniform()(jax.random.key(0), (3, 3, 64, 128))   # Flax HWIO conv kernel
       >>> fan_in, fan_out = jinit.compute_fans(w.shape)
-      >>> bool(abs(w.var() * {n_expr} / {scale} - 1) < 0.02), {bound_check}
+      >>> bool(abs(w.var() * ((fan_in + fan_out) / 2) / 1.0 - 1) < 0.02), bool(abs(w).max() <= (3 * 1.0 / ((fan_in + fan_out) / 2)) ** 0.5)
       (True, True)
     """
-
-_MATH = {
-    "uniform": r"w \sim \mathcal{{U}}\left(-\sqrt{{3 \cdot {scale} / {n}}},\ \sqrt{{3 \cdot {scale} / {n}}}\right),"
-               r" \qquad \operatorname{{Var}}[w] = {scale} / {n}",
-    "truncated_normal": r"w = \sigma z,\ z \sim \mathcal{{N}}(0, 1)|_{{[-2, 2]}},\ "
-                        r"\sigma = \frac{{\sqrt{{{scale} / {n}}}}}{{0.8796\ldots}}, \qquad"
-                        r" \operatorname{{Var}}[w] = {scale} / {n}",
-}
-_N_TEX = {"fan_in": r"\text{{fan\_in}}", "fan_avg": r"\frac{{\text{{fan\_in}} + \text{{fan\_out}}}}{{2}}"}
-_N_EXPR = {"fan_in": "fan_in", "fan_avg": "((fan_in + fan_out) / 2)"}
-_BOUND = {
-    "uniform": "bool(abs(w).max() <= (3 * {scale} / {n}) ** 0.5)",
-    "truncated_normal": "bool(abs(w).max() <= 2 * ({scale} / {n}) ** 0.5 / 0.8796256610342398)",
-}
-_GLOROT = ('Glorot & Bengio, "Understanding the difficulty of training deep feedforward neural '
-           'networks", AISTATS 2010, eq. 16.')
-_HE = ('He, Zhang, Ren & Sun, "Delving Deep into Rectifiers: Surpassing Human-Level Performance '
-       'on ImageNet Classification", ICCV 2015, arXiv:1502.01852, eq. 10.')
-_LECUN = ('LeCun, Bottou, Orr & Müller, "Efficient BackProp", in Neural Networks: Tricks of the '
-          'Trade, 1998, §4.6; Klambauer et al., "Self-Normalizing Neural Networks", NeurIPS 2017.')
-_TORCH_NOTE = {
-    "uniform": "",
-    "truncated_normal": ("\n\n    .. warning::\n       PyTorch's ``{torch}`` draws an *untruncated* normal; "
-                         "for that use ``jinit.variance_scaling({scale}, \"{mode}\", \"normal\")``."),
-}
+    return _preset("glorot_uniform", 1.0, "fan_avg", "uniform", in_axis, out_axis, batch_axis, dtype)
 
 
-def _preset(name: str, title: str, scale: float, mode: str, distribution: str, detail: str,
-            reference: str, torch: str | None) -> object:
-    def factory(in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[int] = -1,
-                batch_axis: int | Sequence[int] = (), dtype: DTypeLike | None = None) -> Init:
-        params = {"in_axis": in_axis, "out_axis": out_axis, "batch_axis": batch_axis, "dtype": dtype}
-        return _variance_scaling(name, scale, mode, distribution, in_axis, out_axis, batch_axis,
-                                 dtype, params)
+@public
+@factory
+def glorot_normal(in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[int] = -1,
+                  batch_axis: int | Sequence[int] = (), dtype: DTypeLike | None = None) -> Init:
+    r"""Builds a Glorot (Xavier) truncated-normal initializer: ``variance_scaling(1.0, "fan_avg", "truncated_normal")``.
 
-    n_tex, n_expr = _N_TEX[mode], _N_EXPR[mode]
-    note = _TORCH_NOTE[distribution].format(torch=torch, scale=scale, mode=mode) if torch else ""
-    factory.__name__ = factory.__qualname__ = name
-    factory.__doc__ = _PRESET_DOC.format(
-        title=title, scale=scale, mode=mode, distribution=distribution, name=name,
-        math=_MATH[distribution].format(scale=scale, n=n_tex).replace("{{", "{").replace("}}", "}"),
-        detail=detail, note=note, reference=reference, n_expr=n_expr,
-        bound_check=_BOUND[distribution].format(scale=scale, n=n_expr))
-    return public(factory)
+    .. math::
+
+        w = \sigma z,\ z \sim \mathcal{N}(0, 1)|_{[-2, 2]},\ \sigma = \frac{\sqrt{1.0 / \frac{\text{fan\_in} + \text{fan\_out}}{2}}}{0.8796\ldots}, \qquad \operatorname{Var}[w] = 1.0 / \frac{\text{fan\_in} + \text{fan\_out}}{2}
+
+    Balances forward and backward signal variance for linear/tanh-like units; as Keras's ``GlorotNormal``. Same parameters, defaults and bits (float32/float64) as
+    ``jax.nn.initializers.glorot_normal``; see :func:`jinit.variance_scaling` for the precision
+    policy, complex dtypes and every deliberate difference from jax.
+
+    .. warning::
+       PyTorch's ``xavier_normal_`` draws an *untruncated* normal; for that use ``jinit.variance_scaling(1.0, "fan_avg", "normal")``.
+
+    Args:
+      in_axis: axis or axes of the input dimension (default ``-2``).
+      out_axis: axis or axes of the output dimension (default ``-1``).
+      batch_axis: axis or axes ignored by the fans (default none).
+      dtype: the initializer's default dtype.
+
+    Returns:
+      An initializer ``init(key, shape, dtype=dtype, out_sharding=None)``.
+
+    Raises:
+      TypeError: non-int axes; at call time, a non-inexact dtype or a bad key.
+      ValueError: at call time, a shape with too few axes for the fans.
+
+    References:
+      Glorot & Bengio, "Understanding the difficulty of training deep feedforward neural networks", AISTATS 2010, eq. 16.
+
+    Example:
+      >>> import jax, jinit
+      >>> w = jinit.glorot_normal()(jax.random.key(0), (3, 3, 64, 128))   # Flax HWIO conv kernel
+      >>> fan_in, fan_out = jinit.compute_fans(w.shape)
+      >>> bool(abs(w.var() * ((fan_in + fan_out) / 2) / 1.0 - 1) < 0.02), bool(abs(w).max() <= 2 * (1.0 / ((fan_in + fan_out) / 2)) ** 0.5 / 0.8796256610342398)
+      (True, True)
+    """
+    return _preset("glorot_normal", 1.0, "fan_avg", "truncated_normal", in_axis, out_axis, batch_axis, dtype)
 
 
-glorot_uniform = _preset(
-    "glorot_uniform", "Glorot (Xavier) uniform", 1.0, "fan_avg", "uniform",
-    "Balances forward and backward signal variance for linear/tanh-like units. Equals PyTorch's "
-    "``xavier_uniform_`` (gain 1) and Keras's ``GlorotUniform``.", _GLOROT, None)
-glorot_normal = _preset(
-    "glorot_normal", "Glorot (Xavier) truncated-normal", 1.0, "fan_avg", "truncated_normal",
-    "Balances forward and backward signal variance for linear/tanh-like units; as Keras's "
-    "``GlorotNormal``.", _GLOROT, "xavier_normal_")
-he_uniform = _preset(
-    "he_uniform", "He (Kaiming) uniform", 2.0, "fan_in", "uniform",
-    "Preserves the forward second moment through ReLU layers (ReLU halves it; the 2 restores "
-    "it). Equals PyTorch's ``kaiming_uniform_(a=0, nonlinearity='relu')``.", _HE, None)
-he_normal = _preset(
-    "he_normal", "He (Kaiming) truncated-normal", 2.0, "fan_in", "truncated_normal",
-    "Preserves the forward second moment through ReLU layers (ReLU halves it; the 2 restores it).",
-    _HE, "kaiming_normal_")
-lecun_uniform = _preset(
-    "lecun_uniform", "LeCun uniform", 1.0, "fan_in", "uniform",
-    "Unit forward variance for linear units.", _LECUN, None)
-lecun_normal = _preset(
-    "lecun_normal", "LeCun truncated-normal", 1.0, "fan_in", "truncated_normal",
-    "Unit forward variance for linear units; the init for SELU self-normalizing networks and "
-    "Flax's default ``kernel_init``.", _LECUN, None)
+@public
+@factory
+def he_uniform(in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[int] = -1,
+               batch_axis: int | Sequence[int] = (), dtype: DTypeLike | None = None) -> Init:
+    r"""Builds a He (Kaiming) uniform initializer: ``variance_scaling(2.0, "fan_in", "uniform")``.
+
+    .. math::
+
+        w \sim \mathcal{U}\left(-\sqrt{3 \cdot 2.0 / \text{fan\_in}},\ \sqrt{3 \cdot 2.0 / \text{fan\_in}}\right), \qquad \operatorname{Var}[w] = 2.0 / \text{fan\_in}
+
+    Preserves the forward second moment through ReLU layers (ReLU halves it; the 2 restores it). Equals PyTorch's ``kaiming_uniform_(a=0, nonlinearity='relu')``. Same parameters, defaults and bits (float32/float64) as
+    ``jax.nn.initializers.he_uniform``; see :func:`jinit.variance_scaling` for the precision
+    policy, complex dtypes and every deliberate difference from jax.
+
+    Args:
+      in_axis: axis or axes of the input dimension (default ``-2``).
+      out_axis: axis or axes of the output dimension (default ``-1``).
+      batch_axis: axis or axes ignored by the fans (default none).
+      dtype: the initializer's default dtype.
+
+    Returns:
+      An initializer ``init(key, shape, dtype=dtype, out_sharding=None)``.
+
+    Raises:
+      TypeError: non-int axes; at call time, a non-inexact dtype or a bad key.
+      ValueError: at call time, a shape with too few axes for the fans.
+
+    References:
+      He, Zhang, Ren & Sun, "Delving Deep into Rectifiers: Surpassing Human-Level Performance on ImageNet Classification", ICCV 2015, arXiv:1502.01852, eq. 10.
+
+    Example:
+      >>> import jax, jinit
+      >>> w = jinit.he_uniform()(jax.random.key(0), (3, 3, 64, 128))   # Flax HWIO conv kernel
+      >>> fan_in, fan_out = jinit.compute_fans(w.shape)
+      >>> bool(abs(w.var() * fan_in / 2.0 - 1) < 0.02), bool(abs(w).max() <= (3 * 2.0 / fan_in) ** 0.5)
+      (True, True)
+    """
+    return _preset("he_uniform", 2.0, "fan_in", "uniform", in_axis, out_axis, batch_axis, dtype)
+
+
+@public
+@factory
+def he_normal(in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[int] = -1,
+              batch_axis: int | Sequence[int] = (), dtype: DTypeLike | None = None) -> Init:
+    r"""Builds a He (Kaiming) truncated-normal initializer: ``variance_scaling(2.0, "fan_in", "truncated_normal")``.
+
+    .. math::
+
+        w = \sigma z,\ z \sim \mathcal{N}(0, 1)|_{[-2, 2]},\ \sigma = \frac{\sqrt{2.0 / \text{fan\_in}}}{0.8796\ldots}, \qquad \operatorname{Var}[w] = 2.0 / \text{fan\_in}
+
+    Preserves the forward second moment through ReLU layers (ReLU halves it; the 2 restores it). Same parameters, defaults and bits (float32/float64) as
+    ``jax.nn.initializers.he_normal``; see :func:`jinit.variance_scaling` for the precision
+    policy, complex dtypes and every deliberate difference from jax.
+
+    .. warning::
+       PyTorch's ``kaiming_normal_`` draws an *untruncated* normal; for that use ``jinit.variance_scaling(2.0, "fan_in", "normal")``.
+
+    Args:
+      in_axis: axis or axes of the input dimension (default ``-2``).
+      out_axis: axis or axes of the output dimension (default ``-1``).
+      batch_axis: axis or axes ignored by the fans (default none).
+      dtype: the initializer's default dtype.
+
+    Returns:
+      An initializer ``init(key, shape, dtype=dtype, out_sharding=None)``.
+
+    Raises:
+      TypeError: non-int axes; at call time, a non-inexact dtype or a bad key.
+      ValueError: at call time, a shape with too few axes for the fans.
+
+    References:
+      He, Zhang, Ren & Sun, "Delving Deep into Rectifiers: Surpassing Human-Level Performance on ImageNet Classification", ICCV 2015, arXiv:1502.01852, eq. 10.
+
+    Example:
+      >>> import jax, jinit
+      >>> w = jinit.he_normal()(jax.random.key(0), (3, 3, 64, 128))   # Flax HWIO conv kernel
+      >>> fan_in, fan_out = jinit.compute_fans(w.shape)
+      >>> bool(abs(w.var() * fan_in / 2.0 - 1) < 0.02), bool(abs(w).max() <= 2 * (2.0 / fan_in) ** 0.5 / 0.8796256610342398)
+      (True, True)
+    """
+    return _preset("he_normal", 2.0, "fan_in", "truncated_normal", in_axis, out_axis, batch_axis, dtype)
+
+
+@public
+@factory
+def lecun_uniform(in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[int] = -1,
+                  batch_axis: int | Sequence[int] = (), dtype: DTypeLike | None = None) -> Init:
+    r"""Builds a LeCun uniform initializer: ``variance_scaling(1.0, "fan_in", "uniform")``.
+
+    .. math::
+
+        w \sim \mathcal{U}\left(-\sqrt{3 \cdot 1.0 / \text{fan\_in}},\ \sqrt{3 \cdot 1.0 / \text{fan\_in}}\right), \qquad \operatorname{Var}[w] = 1.0 / \text{fan\_in}
+
+    Unit forward variance for linear units. Same parameters, defaults and bits (float32/float64) as
+    ``jax.nn.initializers.lecun_uniform``; see :func:`jinit.variance_scaling` for the precision
+    policy, complex dtypes and every deliberate difference from jax.
+
+    Args:
+      in_axis: axis or axes of the input dimension (default ``-2``).
+      out_axis: axis or axes of the output dimension (default ``-1``).
+      batch_axis: axis or axes ignored by the fans (default none).
+      dtype: the initializer's default dtype.
+
+    Returns:
+      An initializer ``init(key, shape, dtype=dtype, out_sharding=None)``.
+
+    Raises:
+      TypeError: non-int axes; at call time, a non-inexact dtype or a bad key.
+      ValueError: at call time, a shape with too few axes for the fans.
+
+    References:
+      LeCun, Bottou, Orr & Müller, "Efficient BackProp", in Neural Networks: Tricks of the Trade, 1998, §4.6; Klambauer et al., "Self-Normalizing Neural Networks", NeurIPS 2017.
+
+    Example:
+      >>> import jax, jinit
+      >>> w = jinit.lecun_uniform()(jax.random.key(0), (3, 3, 64, 128))   # Flax HWIO conv kernel
+      >>> fan_in, fan_out = jinit.compute_fans(w.shape)
+      >>> bool(abs(w.var() * fan_in / 1.0 - 1) < 0.02), bool(abs(w).max() <= (3 * 1.0 / fan_in) ** 0.5)
+      (True, True)
+    """
+    return _preset("lecun_uniform", 1.0, "fan_in", "uniform", in_axis, out_axis, batch_axis, dtype)
+
+
+@public
+@factory
+def lecun_normal(in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[int] = -1,
+                 batch_axis: int | Sequence[int] = (), dtype: DTypeLike | None = None) -> Init:
+    r"""Builds a LeCun truncated-normal initializer: ``variance_scaling(1.0, "fan_in", "truncated_normal")``.
+
+    .. math::
+
+        w = \sigma z,\ z \sim \mathcal{N}(0, 1)|_{[-2, 2]},\ \sigma = \frac{\sqrt{1.0 / \text{fan\_in}}}{0.8796\ldots}, \qquad \operatorname{Var}[w] = 1.0 / \text{fan\_in}
+
+    Unit forward variance for linear units; the init for SELU self-normalizing networks and Flax's default ``kernel_init``. Same parameters, defaults and bits (float32/float64) as
+    ``jax.nn.initializers.lecun_normal``; see :func:`jinit.variance_scaling` for the precision
+    policy, complex dtypes and every deliberate difference from jax.
+
+    Args:
+      in_axis: axis or axes of the input dimension (default ``-2``).
+      out_axis: axis or axes of the output dimension (default ``-1``).
+      batch_axis: axis or axes ignored by the fans (default none).
+      dtype: the initializer's default dtype.
+
+    Returns:
+      An initializer ``init(key, shape, dtype=dtype, out_sharding=None)``.
+
+    Raises:
+      TypeError: non-int axes; at call time, a non-inexact dtype or a bad key.
+      ValueError: at call time, a shape with too few axes for the fans.
+
+    References:
+      LeCun, Bottou, Orr & Müller, "Efficient BackProp", in Neural Networks: Tricks of the Trade, 1998, §4.6; Klambauer et al., "Self-Normalizing Neural Networks", NeurIPS 2017.
+
+    Example:
+      >>> import jax, jinit
+      >>> w = jinit.lecun_normal()(jax.random.key(0), (3, 3, 64, 128))   # Flax HWIO conv kernel
+      >>> fan_in, fan_out = jinit.compute_fans(w.shape)
+      >>> bool(abs(w.var() * fan_in / 1.0 - 1) < 0.02), bool(abs(w).max() <= 2 * (1.0 / fan_in) ** 0.5 / 0.8796256610342398)
+      (True, True)
+    """
+    return _preset("lecun_normal", 1.0, "fan_in", "truncated_normal", in_axis, out_axis, batch_axis, dtype)
+
 
 # Aliases are the same objects, as in jax.
 xavier_uniform = glorot_uniform

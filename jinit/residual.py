@@ -21,7 +21,7 @@ activation, which carries the product of the :math:`m-1` scaled layers' variance
 :math:`\Theta(L\eta)`.
 
 Example:
-  A Fixup residual MLP block in Flax linen (L blocks of m = 2 layers)::
+  A Fixup residual MLP block in Flax linen (L blocks of m = 2 layers):
 
   >>> import jax, jax.numpy as jnp, flax.linen as nn, jinit
   >>> inits = jinit.residual.fixup_inits(num_branches=16, layers_per_branch=2)
@@ -46,10 +46,10 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from . import _checks
-from ._base import Init
+from ._base import Init, factory
 from ._constant import constant, ones, zeros
 from ._typing import DISTRIBUTIONS, DTypeLike
-from ._variance import _variance_scaling
+from ._variance import variance_scaling_init
 
 __all__ = ["FixupInits", "fixup", "fixup_inits", "rezero", "skipinit", "tfixup",
            "tfixup_embedding"]
@@ -57,15 +57,7 @@ __all__ = ["FixupInits", "fixup", "fixup_inits", "rezero", "skipinit", "tfixup",
 _PARTS = ("encoder", "decoder")
 
 
-def _count(fn: str, name: str, value: object, minimum: int) -> int:
-    if not _checks._is_int(value):
-        raise _checks.fail(fn, name, value, "is not an int", f"an int >= {minimum}",
-                           exc=TypeError)
-    if value < minimum:
-        raise _checks.fail(fn, name, value, "is out of range", f"an int >= {minimum}")
-    return int(value)
-
-
+@factory
 def fixup(num_branches: int, layers_per_branch: int, *, scale: float = 2.0,
           distribution: str = "normal", in_axis: int | Sequence[int] = -2,
           out_axis: int | Sequence[int] = -1, batch_axis: int | Sequence[int] = (),
@@ -114,14 +106,14 @@ def fixup(num_branches: int, layers_per_branch: int, *, scale: float = 2.0,
       True
     """
     fn = "residual.fixup"
-    L = _count(fn, "num_branches", num_branches, 1)
-    m = _count(fn, "layers_per_branch", layers_per_branch, 2)
+    L = _checks.integer(fn, "num_branches", num_branches, 1)
+    m = _checks.integer(fn, "layers_per_branch", layers_per_branch, 2)
     _checks.scalar(fn, "scale", scale)
     _checks.choice(fn, "distribution", distribution, DISTRIBUTIONS)
     params = {"num_branches": num_branches, "layers_per_branch": layers_per_branch,
               "scale": scale, "distribution": distribution, "dtype": dtype}
-    return _variance_scaling(fn, float(scale) * L ** (-1.0 / (m - 1)), "fan_in", distribution,
-                             in_axis, out_axis, batch_axis, dtype, params)
+    return variance_scaling_init(fn, float(scale) * L ** (-1.0 / (m - 1)), "fan_in",
+                                 distribution, in_axis, out_axis, batch_axis, dtype, params)
 
 
 class FixupInits(NamedTuple):
@@ -192,6 +184,7 @@ def fixup_inits(num_branches: int, layers_per_branch: int, *, scale: float = 2.0
     return FixupInits(branch=branch, last=zeros, classifier=zeros, bias=zeros, multiplier=ones)
 
 
+@factory
 def rezero(value: float = 0.0, dtype: DTypeLike | None = None) -> Init:
     r"""The initializer of a ReZero/SkipInit residual scalar: the constant :math:`\alpha_0 = 0`.
 
@@ -237,6 +230,7 @@ def _tfixup_factor(part: str, num_layers: int) -> float:
     return (9.0 * num_layers) ** -0.25 if part == "decoder" else 0.67 * num_layers ** -0.25
 
 
+@factory
 def tfixup(num_layers: int, part: str = "encoder", *, in_axis: int | Sequence[int] = -2,
            out_axis: int | Sequence[int] = -1, batch_axis: int | Sequence[int] = (),
            dtype: DTypeLike | None = None) -> Init:
@@ -286,14 +280,15 @@ def tfixup(num_layers: int, part: str = "encoder", *, in_axis: int | Sequence[in
       (True, True)
     """
     fn = "residual.tfixup"
-    n = _count(fn, "num_layers", num_layers, 1)
+    n = _checks.integer(fn, "num_layers", num_layers, 1)
     _checks.choice(fn, "part", part, _PARTS)
     g = _tfixup_factor(part, n)
     params = {"num_layers": num_layers, "part": part, "dtype": dtype}
-    return _variance_scaling(fn, g * g, "fan_avg", "uniform", in_axis, out_axis, batch_axis,
-                             dtype, params)
+    return variance_scaling_init(fn, g * g, "fan_avg", "uniform", in_axis, out_axis,
+                                 batch_axis, dtype, params)
 
 
+@factory
 def tfixup_embedding(num_layers: int, *, dtype: DTypeLike | None = None) -> Init:
     r"""Builds the T-Fixup initializer of a token-embedding table of shape ``(vocab, d)``.
 
@@ -328,8 +323,8 @@ def tfixup_embedding(num_layers: int, *, dtype: DTypeLike | None = None) -> Init
       True
     """
     fn = "residual.tfixup_embedding"
-    n = _count(fn, "num_layers", num_layers, 1)
+    n = _checks.integer(fn, "num_layers", num_layers, 1)
     params = {"num_layers": num_layers, "dtype": dtype}
     # (vocab, d): fan_out = d with out_axis=-1, so Var = (9N)^(-1/2) / d.
-    return _variance_scaling(fn, (9.0 * n) ** -0.5, "fan_out", "normal", -2, -1, (), dtype,
-                             params)
+    return variance_scaling_init(fn, (9.0 * n) ** -0.5, "fan_out", "normal", -2, -1, (),
+                                 dtype, params)

@@ -78,13 +78,13 @@ TABLE = [
      "constant(): value='a' is not numeric; expected a number or array."),
     ("dirac groups", lambda: jinit.dirac(groups=0), ValueError,
      "dirac(): groups=0 is out of range; expected an int >= 1."),
-    ("sparse_columns sparsity", lambda: jinit.sparse_columns(1.0), ValueError,
-     "sparse_columns(): sparsity=1.0 is out of range; expected a fraction in [0, 1). "
+    ("sparse_outgoing sparsity", lambda: jinit.sparse_outgoing(1.0), ValueError,
+     "sparse_outgoing(): sparsity=1.0 is out of range; expected a fraction in [0, 1). "
      "sparsity=1 would zero every weight; use jinit.zeros."),
     ("sparse_incoming k", lambda: jinit.sparse_incoming(k=0), ValueError,
      "sparse_incoming(): k=0 is out of range; expected an int >= 1."),
-    ("zero_init normalization", lambda: jinit.zero_init("nope"), ValueError,
-     "zero_init(): normalization='nope' is not valid; expected one of 'isometry', 'paper'."),
+    ("hadamard_identity normalization", lambda: jinit.hadamard_identity("nope"), ValueError,
+     "hadamard_identity(): normalization='nope' is not valid; expected one of 'isometry', 'paper'."),
     # --- initializers: shape, dtype and key checks at call time
     ("he_normal rank 1", _init(jinit.he_normal(), KEY, (5,)), ValueError,
      "he_normal(): shape=(5,) has 1 axis but in_axis=-2 needs axis -2; expected a shape with at "
@@ -160,8 +160,8 @@ TABLE = [
     ("dirac groups divide", _init(jinit.dirac(groups=3), KEY, (3, 3, 4, 8)), ValueError,
      "dirac(): groups=3 does not divide the 8 output channels of shape=(3, 3, 4, 8); expected a "
      "divisor of shape[-1]."),
-    ("sparse_columns rank", _init(jinit.sparse_columns(0.1), KEY, (2, 3, 4)), ValueError,
-     "sparse_columns(): shape=(2, 3, 4) has 3 axes; expected 2 axes (a Dense kernel (in, out)), "
+    ("sparse_outgoing rank", _init(jinit.sparse_outgoing(0.1), KEY, (2, 3, 4)), ValueError,
+     "sparse_outgoing(): shape=(2, 3, 4) has 3 axes; expected 2 axes (a Dense kernel (in, out)), "
      "as PyTorch's sparse_. For any rank use jinit.sparse_incoming."),
     ("sparse_incoming k > fan_in", _init(jinit.sparse_incoming(k=20), KEY, (4, 8)), ValueError,
      "sparse_incoming(): k=20 exceeds the 4 incoming connections of each unit of shape=(4, 8); "
@@ -296,7 +296,7 @@ FACTORY_ROWS = [
     (lambda: jinit.delta_orthogonal(float("inf")), "scale"),
     (lambda: jinit.conv_orthogonal("x"), "scale"),
     (lambda: jinit.identity(float("nan")), "scale"),
-    (lambda: jinit.sparse_columns(0.5, std=-1.0), "std"),
+    (lambda: jinit.sparse_outgoing(0.5, std=-1.0), "std"),
     (lambda: jinit.sparse_incoming(k=2.5), "k"),
     (lambda: jinit.truncated_normal(lower=float("nan")), "lower"),
     (lambda: presets.torch_xavier_uniform(gain=-1.0), "gain"),
@@ -355,9 +355,9 @@ ZERO = [
     ("conv_orthogonal", jinit.conv_orthogonal(), (3, 0, 4)),
     ("identity", jinit.identity(), (0, 3)),
     ("dirac", jinit.dirac(), (3, 3, 0, 4)),
-    ("sparse_columns", jinit.sparse_columns(0.5), (4, 0)),
+    ("sparse_outgoing", jinit.sparse_outgoing(0.5), (4, 0)),
     ("sparse_incoming", jinit.sparse_incoming(), (0, 4)),
-    ("zero_init", jinit.zero_init(), (0, 4)),
+    ("hadamard_identity", jinit.hadamard_identity(), (0, 4)),
     ("constant", jinit.constant(2.0), (0, 2)),
     ("zeros", jinit.zeros, (0,)),
     ("torch_linear_kernel", presets.torch_linear_kernel(), (0, 4)),
@@ -398,3 +398,48 @@ def test_jax_frame_check_sees_an_error_raised_inside_jax():
     finally:
         jax.config.update("jax_traceback_filtering", previous)
     assert _jax_frames(info.value)
+
+
+# ------------------------------------------------------------------- uncalled factories
+
+
+def _public_factories():
+    import inspect
+
+    from jinit import _base, residual
+    from jinit.verify._expectations import is_initializer
+
+    for prefix, module in (("", jinit), ("presets.", presets), ("residual.", residual)):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if (isinstance(obj, _base.Init) or inspect.ismodule(obj) or not callable(obj)
+                    or not is_initializer(obj)
+                    or list(inspect.signature(obj).parameters)[:2] == ["key", "shape"]):
+                continue  # not a factory: an initializer itself, a module, a helper
+            yield prefix + name, obj
+
+
+FACTORIES = list(_public_factories())
+# Factories decorated on their own branch (jinit._gain); the list only shrinks.
+UNDECORATED: set[str] = set()
+
+
+def test_the_factory_list_is_not_vacuous():
+    names = {n for n, _ in FACTORIES}
+    assert {"he_normal", "constant", "zeros_init", "presets.torch_uniform",
+            "residual.fixup"} <= names, names
+    assert "zeros" not in names and "compute_fans" not in names
+
+
+@pytest.mark.parametrize(("name", "obj"), FACTORIES, ids=[n for n, _ in FACTORIES])
+def test_every_public_factory_names_itself_when_used_uncalled(name, obj):
+    from jinit import _base
+
+    if name in UNDECORATED:
+        pytest.skip(f"{name} is decorated with _base.factory on its own branch")
+    assert _base.is_factory(obj), name
+    with pytest.raises(TypeError, match=rf"Did you mean {re.escape(_base.public_name(obj))}\(\)\?"):
+        obj(KEY, (4, 4), jnp.float32)
+    legacy = jax.random.PRNGKey(0)
+    with pytest.raises(TypeError, match="Did you mean"):
+        obj(legacy, (4, 4), jnp.float32)

@@ -95,7 +95,7 @@ INITS = {
     "dirac": jinit.dirac(),
     "identity": jinit.identity(),
     "sparse_incoming": jinit.sparse_incoming(3),
-    "zero_init": jinit.zero_init(),
+    "hadamard_identity": jinit.hadamard_identity(),
     "torch_conv_kernel": jinit.presets.torch_conv_kernel(),
     "for_activation": jinit.for_activation("relu"),
 }
@@ -103,7 +103,7 @@ CONV_ONLY = {"delta_orthogonal", "conv_orthogonal", "dirac"}
 
 
 @pytest.mark.parametrize("name", ["he_normal", "orthogonal", "conv_orthogonal", "dirac",
-                                  "sparse_incoming", "torch_conv_kernel", "zero_init"])
+                                  "sparse_incoming", "torch_conv_kernel", "hadamard_identity"])
 def test_linen_dense_and_conv_accept_jinit_under_jit(name):
     init = INITS[name]
     key = jax.random.key(1)
@@ -185,3 +185,60 @@ def test_jinit_normal_is_jit_invariant_where_jax_is_not():
     assert _identical(ours_eager, jax_eager)
     assert not _identical(jax_eager, jax_jit)  # if this starts failing, jax fixed it
     np.testing.assert_allclose(_leaves(ours_jit)[1], _leaves(jax_jit)[1], rtol=2e-7)
+
+
+# ------------------------------------------------------------------ Flax's own names
+
+# nnx.initializers re-exports two of its own imports that are not initializers: the typing
+# module (``tp``) and ``DtypeLikeInexact`` (an alias of ``typing.Any``).
+NOT_FLAX_INITIALIZERS = {"tp", "DtypeLikeInexact"}
+
+
+def _flax_names(module) -> set[str]:
+    return {n for n in dir(module) if not n.startswith("_")} - NOT_FLAX_INITIALIZERS
+
+
+@pytest.mark.parametrize("where", ["linen", "nnx"])
+def test_every_flax_initializers_name_exists_in_jinit(where):
+    module = nn.initializers if where == "linen" else nnx.initializers
+    names = _flax_names(module)
+    assert {"zeros_init", "ones_init", "he_normal"} <= names  # the comparison is not vacuous
+    assert names <= set(jinit.__all__), sorted(names - set(jinit.__all__))
+
+
+@pytest.mark.parametrize("name", ["zeros_init", "ones_init"])
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.complex64])
+def test_flax_builders_have_flax_semantics(name, dtype):
+    import inspect
+
+    theirs, ours = getattr(nn.initializers, name), getattr(jinit, name)
+    assert list(inspect.signature(ours).parameters) == list(inspect.signature(theirs).parameters)
+    key = jax.random.key(3)
+    a, b = ours()(key, (4, 3), dtype), theirs()(key, (4, 3), dtype)
+    assert a.dtype == b.dtype and bool(jnp.array_equal(a, b))
+    assert ours() is (jinit.zeros if name == "zeros_init" else jinit.ones)
+    # A Flax layer that names Flax's default runs unchanged on jinit's.
+    params = nn.Dense(3, bias_init=ours()).init(key, X_DENSE)["params"]
+    assert bool(jnp.all(params["bias"] == (0.0 if name == "zeros_init" else 1.0)))
+
+
+# ----------------------------------------------------- an uncalled factory, through Flax
+
+UNCALLED = r"he_normal\(\): was called with a PRNG key .* Did you mean jinit\.he_normal\(\)\?"
+
+
+def test_linen_names_an_uncalled_factory():
+    with pytest.raises(TypeError, match=UNCALLED):
+        nn.Dense(4, kernel_init=jinit.he_normal).init(jax.random.key(0), X_DENSE)
+
+
+def test_nnx_names_an_uncalled_factory():
+    with pytest.raises(TypeError, match=UNCALLED):
+        nnx.Linear(16, 4, kernel_init=jinit.he_normal, rngs=nnx.Rngs(0))
+
+
+def test_an_uncalled_preset_is_named_with_its_module():
+    from jinit import presets
+
+    with pytest.raises(TypeError, match=r"Did you mean jinit\.presets\.torch_linear_kernel\(\)\?"):
+        nn.Dense(4, kernel_init=presets.torch_linear_kernel).init(jax.random.key(0), X_DENSE)

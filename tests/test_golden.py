@@ -27,7 +27,10 @@ DTYPES = ("float32", "float64", "bfloat16", "float16")
 SEED = 20261201
 
 # Recorded public name -> its current public name (empty until a name changes).
-RENAMED: dict[str, str] = {}
+RENAMED: dict[str, str] = {
+    "zero_init": "hadamard_identity",
+    "sparse_columns": "sparse_outgoing",
+}
 
 # Initializers outside jinit.verify's declarations at the time the digests were recorded.
 EXTRA = (

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import jinit
-from jinit import presets
+from jinit import layouts, presets
 
 ALPHA = 1e-6
 KEY = jax.random.key(0)
@@ -137,29 +137,29 @@ def test_layout_round_trips():
     rng = np.random.default_rng(0)
     for shape in ((5, 3), (8, 4, 3), (8, 4, 3, 5), (6, 2, 3, 1, 4)):
         w = rng.normal(size=shape)
-        hwio = presets.oihw_to_hwio(w)
+        hwio = layouts.oihw_to_hwio(w)
         assert hwio.shape == shape[2:] + (shape[1], shape[0])
-        assert np.array_equal(presets.hwio_to_oihw(hwio), w)
-        assert np.array_equal(presets.oihw_to_hwio(presets.hwio_to_oihw(hwio)), hwio)
+        assert np.array_equal(layouts.hwio_to_oihw(hwio), w)
+        assert np.array_equal(layouts.oihw_to_hwio(layouts.hwio_to_oihw(hwio)), hwio)
         wj = jnp.asarray(w, jnp.float32)
-        assert np.array_equal(presets.hwio_to_oihw(presets.oihw_to_hwio(wj)), wj)
+        assert np.array_equal(layouts.hwio_to_oihw(layouts.oihw_to_hwio(wj)), wj)
     w = rng.normal(size=(10, 7))
-    assert np.array_equal(presets.linear_to_dense(w), w.T)
-    assert np.array_equal(presets.dense_to_linear(presets.linear_to_dense(w)), w)
-    assert np.array_equal(presets.oihw_to_hwio(w), presets.linear_to_dense(w))
+    assert np.array_equal(layouts.linear_to_dense(w), w.T)
+    assert np.array_equal(layouts.dense_to_linear(layouts.linear_to_dense(w)), w)
+    assert np.array_equal(layouts.oihw_to_hwio(w), layouts.linear_to_dense(w))
     o = np.arange(2 * 3 * 4 * 5).reshape(2, 3, 4, 5)
-    h = presets.oihw_to_hwio(o)
+    h = layouts.oihw_to_hwio(o)
     assert h[1, 2, 0, 1] == o[1, 0, 1, 2]  # W_HWIO[h, w, i, o] = W_OIHW[o, i, h, w]
 
 
 def test_layout_errors():
-    with pytest.raises(ValueError, match=r"presets\.oihw_to_hwio\(\): w=.* has 1 axis; expected at "
+    with pytest.raises(ValueError, match=r"layouts\.oihw_to_hwio\(\): w=.* has 1 axis; expected at "
                        r"least 2 axes"):
-        presets.oihw_to_hwio(np.zeros(3))
-    with pytest.raises(ValueError, match=r"(?s)presets\.linear_to_dense\(\): w=.* has 4 axes; expected 2"):
-        presets.linear_to_dense(np.zeros((2, 2, 2, 2)))
-    with pytest.raises(TypeError, match=r"presets\.hwio_to_oihw\(\): w=\[1, 2\] is not an array"):
-        presets.hwio_to_oihw([1, 2])
+        layouts.oihw_to_hwio(np.zeros(3))
+    with pytest.raises(ValueError, match=r"(?s)layouts\.linear_to_dense\(\): w=.* has 4 axes; expected 2"):
+        layouts.linear_to_dense(np.zeros((2, 2, 2, 2)))
+    with pytest.raises(TypeError, match=r"layouts\.hwio_to_oihw\(\): w=\[1, 2\] is not an array"):
+        layouts.hwio_to_oihw([1, 2])
 
 
 # --------------------------------------------------------------------------- PyTorch itself
@@ -234,7 +234,7 @@ def test_ported_weights_give_torch_outputs():
     x = np.random.default_rng(0).normal(size=(2, 8, 9, 7)).astype(np.float32)  # NCHW
     conv = torch.nn.Conv2d(8, 12, (3, 2), groups=4)
     expected = conv(torch.from_numpy(x)).detach().numpy()
-    kernel = presets.oihw_to_hwio(conv.weight.detach().numpy())
+    kernel = layouts.oihw_to_hwio(conv.weight.detach().numpy())
     y = jax.lax.conv_general_dilated(jnp.asarray(x.transpose(0, 2, 3, 1)), jnp.asarray(kernel),
                                      (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"),
                                      feature_group_count=4, precision=jax.lax.Precision.HIGHEST)
@@ -243,7 +243,125 @@ def test_ported_weights_give_torch_outputs():
     lin = torch.nn.Linear(7, 3)
     xl = x[0, 0]
     expected = lin(torch.from_numpy(xl)).detach().numpy()
-    dense = presets.linear_to_dense(lin.weight.detach().numpy())
+    dense = layouts.linear_to_dense(lin.weight.detach().numpy())
     assert np.allclose(xl @ dense + lin.bias.detach().numpy(), expected, rtol=1e-5, atol=1e-5)
     t = torch.randn(4, 3, 2, 5)
-    assert torch.equal(presets.hwio_to_oihw(presets.oihw_to_hwio(t)), t)  # tensors stay tensors
+    assert torch.equal(layouts.hwio_to_oihw(layouts.oihw_to_hwio(t)), t)  # tensors stay tensors
+
+
+# ------------------------------------------------------------ torch.nn.init, one by one
+
+# torch.nn.init function -> its jinit preset (every function with a jinit equivalent).
+TORCH_INIT = {
+    "uniform_": "torch_uniform", "normal_": "torch_normal", "trunc_normal_": "torch_trunc_normal",
+    "constant_": "torch_constant", "ones_": "torch_ones", "zeros_": "torch_zeros",
+    "eye_": "torch_eye", "dirac_": "torch_dirac", "xavier_uniform_": "torch_xavier_uniform",
+    "xavier_normal_": "torch_xavier_normal", "kaiming_uniform_": "torch_kaiming_uniform",
+    "kaiming_normal_": "torch_kaiming_normal", "orthogonal_": "torch_orthogonal",
+    "sparse_": "torch_sparse",
+}
+
+
+def _torch_params(fn) -> dict:
+    import inspect
+
+    return {n: p.default for n, p in inspect.signature(fn).parameters.items()
+            if n not in ("tensor", "generator")}
+
+
+def _our_params(fn) -> dict:
+    import inspect
+
+    return {n: p.default for n, p in inspect.signature(fn).parameters.items()
+            if n not in ("dtype", "in_axis", "out_axis", "batch_axis")}
+
+
+@pytest.mark.torch
+def test_every_torch_init_function_has_a_preset_with_its_parameters():
+    torch = pytest.importorskip("torch")
+    public = {n for n in dir(torch.nn.init) if n.endswith("_") and not n.startswith("_")}
+    assert public == set(TORCH_INIT), public ^ set(TORCH_INIT)
+    for theirs, ours in TORCH_INIT.items():
+        t, o = _torch_params(getattr(torch.nn.init, theirs)), _our_params(getattr(presets, ours))
+        assert list(t) == list(o) and t == o, (theirs, t, o)  # names, order and defaults
+        assert ours in presets.__all__ and f"``{theirs}" in presets.__doc__, ours
+
+
+def _torch_draws(fn, torch_shape, n, **kwargs) -> np.ndarray:
+    """``n`` PyTorch draws of ``fn(torch.empty(torch_shape), **kwargs)``, Flax layout, float64."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    out = [fn(torch.empty(torch_shape), **kwargs).numpy().astype(np.float64) for _ in range(n)]
+    return np.stack([layouts.oihw_to_hwio(w) for w in out])
+
+
+# (torch function, kwargs, our factory, PyTorch weight shape, ECDF points). The negative control
+# scales our draws by 5%; sparse_ puts 30% of its mass at 0, so its control scales by 20%.
+TORCH_LAWS = [
+    ("uniform_", {"a": -0.3, "b": 0.5}, lambda: presets.torch_uniform(-0.3, 0.5), (40, 30),
+     np.linspace(-0.4, 0.6, 201)),
+    ("uniform_", {}, lambda: presets.torch_uniform(), (40, 30), np.linspace(-0.1, 1.1, 201)),
+    ("normal_", {"mean": 0.5, "std": 2.0}, lambda: presets.torch_normal(0.5, 2.0), (40, 30),
+     np.linspace(-8, 9, 241)),
+    ("normal_", {}, lambda: presets.torch_normal(), (40, 30), np.linspace(-5, 5, 241)),
+    ("orthogonal_", {"gain": 1.5}, lambda: presets.torch_orthogonal(1.5), (24, 64),
+     np.linspace(-0.6, 0.6, 241)),
+    ("sparse_", {"sparsity": 0.3, "std": 0.5}, lambda: presets.torch_sparse(0.3, 0.5), (30, 20),
+     np.linspace(-2, 2, 241)),
+]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("fn,kwargs,make,shape,at", TORCH_LAWS,
+                         ids=[f"{c[0]}{c[1]}" for c in TORCH_LAWS])
+def test_torch_fills_match_torch_in_law(fn, kwargs, make, shape, at):
+    torch = pytest.importorskip("torch")
+    n = 200
+    theirs = _torch_draws(getattr(torch.nn.init, fn), shape, n, **kwargs)
+    ours = _draws(make(), shape[::-1], n)
+    assert ours.shape == theirs.shape
+    assert _same_law(ours, theirs, at), fn
+    off = 1.2 if fn == "sparse_" else 1.05
+    assert not _same_law(off * ours, theirs, at), fn  # negative control: a wrong scale
+    if fn == "sparse_":  # the same zeros per input unit: a column of (out, in), a row here
+        assert np.array_equal(np.sum(ours == 0, axis=-1), np.sum(theirs == 0, axis=-1))
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("fn,kwargs,make,shape", [
+    ("constant_", {"val": -0.7}, lambda: presets.torch_constant(-0.7), (5, 3)),
+    ("ones_", {}, lambda: presets.torch_ones(), (5, 3)),
+    ("zeros_", {}, lambda: presets.torch_zeros(), (5, 3)),
+    ("eye_", {}, lambda: presets.torch_eye(), (5, 3)),
+    ("dirac_", {}, lambda: presets.torch_dirac(), (8, 8, 3, 3)),
+    ("dirac_", {"groups": 2}, lambda: presets.torch_dirac(2), (8, 4, 3, 5)),
+    ("dirac_", {}, lambda: presets.torch_dirac(), (6, 4, 4)),  # even kernel: k // 2
+])
+def test_deterministic_torch_fills_equal_torch(fn, kwargs, make, shape):
+    torch = pytest.importorskip("torch")
+    theirs = getattr(torch.nn.init, fn)(torch.empty(shape), **kwargs).numpy()
+    ours = np.asarray(make()(KEY, layouts.oihw_to_hwio(np.empty(shape)).shape))
+    assert np.array_equal(layouts.hwio_to_oihw(ours), theirs), fn
+
+
+def test_torch_fills_closed_forms():
+    """Without torch: bounds, moments and the objects the thin presets return."""
+    w = _draws(presets.torch_uniform(-0.3, 0.5), (64, 32), 50)
+    assert w.min() >= -0.3 and w.max() < 0.5
+    assert _fits(w, lambda x: np.clip((x + 0.3) / 0.8, 0, 1), np.linspace(-0.4, 0.6, 201))
+    assert not _fits(w, lambda x: np.clip((x + 0.3) / 0.84, 0, 1), np.linspace(-0.4, 0.6, 201))
+    z = _draws(presets.torch_normal(0.5, 2.0), (64, 32), 50)
+    cdf = np.vectorize(NormalDist(0.5, 2.0).cdf)
+    assert _fits(z, cdf, np.linspace(-8, 9, 241))
+    assert not _fits(z, np.vectorize(NormalDist(0.5, 2.1).cdf), np.linspace(-8, 9, 241))
+    assert presets.torch_zeros is presets.keras_bias
+    assert presets.torch_sparse is jinit.sparse_outgoing
+    assert presets.torch_conv_kernel is presets.torch_linear_kernel
+    assert presets.torch_conv_bias is presets.torch_linear_bias
+    assert presets.keras_conv_kernel is presets.keras_dense_kernel
+    assert np.array_equal(presets.torch_orthogonal(2.0)(KEY, (8, 4)), jinit.orthogonal(2.0)(KEY, (8, 4)))
+    with pytest.raises(ValueError, match=r"presets\.torch_uniform\(\): b=0\.0 is not above a=1\.0; "
+                       r"expected a < b\."):
+        presets.torch_uniform(1.0, 0.0)
+    with pytest.raises(ValueError, match=r"presets\.torch_normal\(\): std=-1\.0 is out of range"):
+        presets.torch_normal(0.0, -1.0)

@@ -78,16 +78,26 @@ def test_fixup_first_update_is_depth_invariant_while_zero_last_layer_alone_grows
     assert plain[-1] / fixup[-1] > 20
 
 
+def _variance_matches(init, expected):
+    """Whether 64 vmapped (128, 128) draws of ``init`` have variance ``expected``.
+
+    Normal entries: the sample variance has relative sd sqrt(2/n); 5 sd ~ alpha 6e-7.
+    """
+    w = jax.vmap(lambda k: init(k, (128, 128)))(jax.random.split(jax.random.key(0), 64))
+    measured = float(np.asarray(w, np.float64).var())
+    return abs(measured / expected - 1) < 5 * math.sqrt(2 / w.size)
+
+
 def test_fixup_branch_variance_and_recipe():
     L, m = 16, 3
     inits = residual.fixup_inits(L, m)
-    w = jax.vmap(lambda k: inits.branch(k, (128, 128)))(jax.random.split(jax.random.key(0), 64))
-    n = w.size
     expected = 2.0 / 128 * L ** (-1.0 / (m - 1))
-    # Normal entries: the sample variance has relative sd sqrt(2/n); 5 sd ~ alpha 6e-7.
-    assert abs(float(jnp.var(w)) / expected - 1) < 5 * math.sqrt(2 / n)
-    # Negative control: He without the depth factor is 4x off and must be rejected.
-    assert abs(2.0 / 128 / expected - 1) > 5 * math.sqrt(2 / n)
+    assert _variance_matches(inits.branch, expected)
+    # Negative controls on drawn data: He without the depth factor (4x), and the standard-
+    # deviation factor L^(-1/(2m-2)) applied to the variance instead (2x), must be rejected.
+    assert not _variance_matches(jinit.variance_scaling(2.0, "fan_in", "normal"), expected)
+    assert not _variance_matches(
+        jinit.variance_scaling(2.0 * L ** (-1.0 / (2 * m - 2)), "fan_in", "normal"), expected)
     assert float(jnp.abs(inits.last(jax.random.key(0), (4, 4))).sum()) == 0.0
     assert float(jnp.abs(inits.classifier(jax.random.key(0), (4, 3))).sum()) == 0.0
     assert float(inits.multiplier(jax.random.key(0), ())) == 1.0

@@ -113,7 +113,8 @@ TREE = {
     }
 }
 TREE_RULES = {r"kernel$": jinit.he_normal(), r"bias$": jinit.zeros, r"embed$": jinit.normal(0.02)}
-DENSE_RULES = {r"kernel$": jinit.he_normal(), r"bias$": jinit.zeros}  # a model without embeddings
+# A model without an embedding: a rule that matches nothing is reported by init_tree.
+DENSE_RULES = {r"kernel$": jinit.he_normal(), r"bias$": jinit.zeros}
 
 
 def test_init_tree_with_shardings_equals_unsharded_tree():
@@ -170,8 +171,7 @@ def test_init_tree_mesh_from_logical_partitioning_rules():
     init = nn.with_logical_partitioning(jinit.he_normal(), ("embed", "mlp"),
                                         rules=(("embed", None), ("mlp", "b")))
     shapes = {"w": jax.eval_shape(lambda k: init(k, (16, 64)), jax.random.key(0))}
-    out = init_tree(jax.random.key(1), shapes, None, default=jinit.he_normal(),
-                    shardings=MESH_2D)
+    out = init_tree(jax.random.key(1), shapes, {}, default=jinit.he_normal(), shardings=MESH_2D)
     assert out["w"].value.sharding.spec == P(None, "b")
 
 

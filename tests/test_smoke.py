@@ -1,3 +1,5 @@
+import types
+
 import jax
 import jax.numpy as jnp
 
@@ -10,9 +12,13 @@ def test_every_name_of_jax_nn_initializers_is_public():
 
 
 def test_public_objects_live_at_jinit():
+    """Submodules are ``jinit.<name>``; every other public object says it lives at ``jinit``."""
     for name in jinit.__all__:
         obj = getattr(jinit, name)
-        assert getattr(obj, "__module__", "jinit") == "jinit", name
+        if isinstance(obj, types.ModuleType):
+            assert obj.__name__ == f"jinit.{name}", name
+        else:
+            assert obj.__module__ == "jinit", (name, obj.__module__)
 
 
 def test_he_normal_under_strict_promotion_all_dtypes():

@@ -1,4 +1,4 @@
-"""Structured schemes: identity, dirac, zero_init, sparse_columns, sparse_incoming, conv_orthogonal.
+"""Structured schemes: identity, dirac, hadamard_identity, sparse_outgoing, sparse_incoming, conv_orthogonal.
 
 Exact properties (identity behaviour, sparsity counts, norm preservation) are checked exactly or
 to float tolerance; statistical ones (the law of the non-zero values, uniformity of the zero
@@ -168,13 +168,13 @@ def test_dirac_even_kernel_centre_is_k_over_2_and_shifts_same_padding_by_one():
 @pytest.mark.torch
 def test_dirac_matches_torch_dirac():
     torch = pytest.importorskip("torch")
-    from jinit import presets
+    from jinit import layouts
 
     for oihw, groups in [((6, 6, 3), 1), ((8, 4, 3, 3), 2), ((9, 2, 4, 2), 3), ((4, 5, 3, 2, 5), 2),
                          ((6, 1, 5, 5), 6)]:
         expected = torch.nn.init.dirac_(torch.empty(oihw), groups).numpy()
         hwio = oihw[2:] + (oihw[1], oihw[0])
-        got = np.asarray(presets.hwio_to_oihw(jinit.dirac(groups=groups)(KEY, hwio)))
+        got = np.asarray(layouts.hwio_to_oihw(jinit.dirac(groups=groups)(KEY, hwio)))
         assert np.array_equal(got, expected), (oihw, groups)
 
 
@@ -189,7 +189,7 @@ def test_dirac_errors():
         jinit.dirac(groups=1.5)
 
 
-# ----------------------------------------------------------------------------- zero_init
+# ----------------------------------------------------------------------------- hadamard_identity
 
 
 def _sylvester(p):
@@ -209,15 +209,15 @@ def _zero_reference(n_in, n_out, c2):
 
 @pytest.mark.parametrize("n_in,n_out", [(4, 4), (8, 3), (3, 8), (16, 64), (5, 12), (1, 7), (33, 100)])
 @pytest.mark.parametrize("normalization,c2", [("isometry", lambda p: 1 / p), ("paper", lambda p: 2 / p)])
-def test_zero_init_matches_the_paper_construction(n_in, n_out, normalization, c2, x64):
-    w = np.asarray(jinit.zero_init(normalization)(KEY, (n_in, n_out), jnp.float64))
+def test_hadamard_identity_matches_the_paper_construction(n_in, n_out, normalization, c2, x64):
+    w = np.asarray(jinit.hadamard_identity(normalization)(KEY, (n_in, n_out), jnp.float64))
     assert np.array_equal(w, _zero_reference(n_in, n_out, c2).T)
 
 
 @pytest.mark.parametrize("n_in,n_out", [(16, 64), (1, 8), (3, 4), (7, 256)])
-def test_zero_init_norms_for_power_of_two_expansion(n_in, n_out, x64):
-    iso = np.asarray(jinit.zero_init("isometry")(KEY, (n_in, n_out), jnp.float64))
-    paper = np.asarray(jinit.zero_init("paper")(KEY, (n_in, n_out), jnp.float64))
+def test_hadamard_identity_norms_for_power_of_two_expansion(n_in, n_out, x64):
+    iso = np.asarray(jinit.hadamard_identity("isometry")(KEY, (n_in, n_out), jnp.float64))
+    paper = np.asarray(jinit.hadamard_identity("paper")(KEY, (n_in, n_out), jnp.float64))
     assert np.allclose(iso @ iso.T, np.eye(n_in), rtol=0, atol=1e-14)      # isometry
     assert np.allclose(paper @ paper.T, 2 * np.eye(n_in), rtol=0, atol=1e-14)  # doubles |x|^2
     x = np.random.default_rng(0).normal(size=(10, n_in))
@@ -226,32 +226,32 @@ def test_zero_init_norms_for_power_of_two_expansion(n_in, n_out, x64):
                        rtol=1e-13)
 
 
-def test_zero_init_row_norms_when_n_out_is_not_a_power_of_two(x64):
+def test_hadamard_identity_row_norms_when_n_out_is_not_a_power_of_two(x64):
     n_in, n_out, p = 5, 12, 16
-    iso = np.asarray(jinit.zero_init()(KEY, (n_in, n_out), jnp.float64))
-    paper = np.asarray(jinit.zero_init("paper")(KEY, (n_in, n_out), jnp.float64))
+    iso = np.asarray(jinit.hadamard_identity()(KEY, (n_in, n_out), jnp.float64))
+    paper = np.asarray(jinit.hadamard_identity("paper")(KEY, (n_in, n_out), jnp.float64))
     assert np.allclose(np.sum(iso ** 2, axis=1), n_out / p, rtol=1e-14)
     assert np.allclose(np.sum(paper ** 2, axis=1), 2 * n_out / p, rtol=1e-14)
     assert not np.allclose(iso @ iso.T, np.eye(n_in))               # not an exact isometry
 
 
-def test_zero_init_identity_branches_and_conv_centre():
-    assert np.array_equal(jinit.zero_init("paper")(KEY, (6, 6)), np.eye(6))
-    assert np.array_equal(jinit.zero_init("paper")(KEY, (6, 4)), np.eye(6, 4))
-    w = np.array(jinit.zero_init()(KEY, (3, 3, 4, 16)))
-    assert np.array_equal(w[1, 1], np.asarray(jinit.zero_init()(KEY, (4, 16))))
+def test_hadamard_identity_identity_branches_and_conv_centre():
+    assert np.array_equal(jinit.hadamard_identity("paper")(KEY, (6, 6)), np.eye(6))
+    assert np.array_equal(jinit.hadamard_identity("paper")(KEY, (6, 4)), np.eye(6, 4))
+    w = np.array(jinit.hadamard_identity()(KEY, (3, 3, 4, 16)))
+    assert np.array_equal(w[1, 1], np.asarray(jinit.hadamard_identity()(KEY, (4, 16))))
     w[1, 1] = 0
     assert not w.any()
-    w = np.asarray(jinit.zero_init()(KEY, (4, 2, 3, 3)))            # even sizes: k // 2
+    w = np.asarray(jinit.hadamard_identity()(KEY, (4, 2, 3, 3)))            # even sizes: k // 2
     assert np.array_equal(w[2, 1], np.eye(3))
 
 
-def test_zero_init_errors():
-    with pytest.raises(ValueError, match=r"zero_init\(\): normalization='code' is not valid; "
+def test_hadamard_identity_errors():
+    with pytest.raises(ValueError, match=r"hadamard_identity\(\): normalization='code' is not valid; "
                                          r"expected one of 'isometry', 'paper'"):
-        jinit.zero_init("code")
-    with pytest.raises(ValueError, match=r"zero_init\(\): shape=\(4,\) has 1 axis; expected 2 to 5"):
-        jinit.zero_init()(KEY, (4,))
+        jinit.hadamard_identity("code")
+    with pytest.raises(ValueError, match=r"hadamard_identity\(\): shape=\(4,\) has 1 axis; expected 2 to 5"):
+        jinit.hadamard_identity()(KEY, (4,))
 
 
 # -------------------------------------------------------------------------------- sparse
@@ -259,17 +259,17 @@ def test_zero_init_errors():
 
 @pytest.mark.parametrize("sparsity,shape", [(0.25, (64, 40)), (0.07, (20, 100)), (0.0, (5, 7)),
                                             (0.99, (3, 50)), (0.5, (1, 1))])
-def test_sparse_columns_exact_zero_count_per_input_row(sparsity, shape):
-    w = np.asarray(jinit.sparse_columns(sparsity)(KEY, shape))
+def test_sparse_outgoing_exact_zero_count_per_input_row(sparsity, shape):
+    w = np.asarray(jinit.sparse_outgoing(sparsity)(KEY, shape))
     n_zeros = math.ceil(sparsity * shape[1])  # 0.07 * 100 = 7.000000000000001 -> 8, as PyTorch
     assert np.all(np.sum(w == 0, axis=1) == n_zeros)
     if (sparsity, shape[1]) == (0.07, 100):
         assert n_zeros == 8
 
 
-def test_sparse_columns_values_are_normal_with_std():
+def test_sparse_outgoing_values_are_normal_with_std():
     std, n_zeros = 0.03, 10
-    w = _draw(jinit.sparse_columns(0.25, std), (64, 40), 200)
+    w = _draw(jinit.sparse_outgoing(0.25, std), (64, 40), 200)
     nonzero = w[w != 0]
     assert nonzero.size == 200 * 64 * (40 - n_zeros)
     assert _variance_ok(nonzero, std ** 2)
@@ -283,9 +283,9 @@ def test_sparse_columns_values_are_normal_with_std():
     assert np.max(np.abs(ecdf - np.clip((x + half) / (2 * half), 0, 1))) > band
 
 
-def test_sparse_columns_zero_positions_are_uniform_and_rows_independent():
+def test_sparse_outgoing_zero_positions_are_uniform_and_rows_independent():
     trials, shape, n_zeros = 4000, (6, 10), 3
-    w = _draw(jinit.sparse_columns(0.3, 1.0), shape, trials)
+    w = _draw(jinit.sparse_outgoing(0.3, 1.0), shape, trials)
     zero = w == 0
     assert np.all(zero.sum(axis=2) == n_zeros)
     assert _subset_chi2(zero.sum(axis=0), trials, n_zeros)
@@ -306,8 +306,8 @@ def test_sparse_columns_zero_positions_are_uniform_and_rows_independent():
     assert not _subset_chi2(biased, trials, n_zeros)
 
 
-def test_sparse_columns_depends_only_on_the_key():
-    init = jinit.sparse_columns(0.5)
+def test_sparse_outgoing_depends_only_on_the_key():
+    init = jinit.sparse_outgoing(0.5)
     a, b = init(KEY, (16, 16)), init(KEY, (16, 16))
     assert np.array_equal(a, b)
     jitted = jax.jit(init, static_argnums=(1, 2))(KEY, (16, 16), jnp.float32)
@@ -317,28 +317,28 @@ def test_sparse_columns_depends_only_on_the_key():
 
 
 @pytest.mark.torch
-def test_sparse_columns_matches_torch_counts_on_the_transposed_layout():
+def test_sparse_outgoing_matches_torch_counts_on_the_transposed_layout():
     torch = pytest.importorskip("torch")
     for sparsity, n_in, n_out in [(0.07, 7, 100), (0.25, 5, 40), (0.7, 3, 9)]:
         g = torch.Generator().manual_seed(0)
         t = torch.nn.init.sparse_(torch.empty(n_out, n_in), sparsity, generator=g).numpy()
-        ours = np.asarray(jinit.sparse_columns(sparsity)(KEY, (n_in, n_out)))
+        ours = np.asarray(jinit.sparse_outgoing(sparsity)(KEY, (n_in, n_out)))
         # PyTorch: zeros per column of (out, in) == zeros per row of Flax's (in, out).
         assert np.array_equal(np.sum(t == 0, axis=0), np.sum(ours == 0, axis=1))
 
 
 @pytest.mark.torch
-def test_sparse_columns_values_match_torch_with_its_default_std():
+def test_sparse_outgoing_values_match_torch_with_its_default_std():
     """Same default std (0.01) and the same law of the non-zero values as torch's sparse_."""
     import inspect
 
     torch = pytest.importorskip("torch")
-    default = inspect.signature(jinit.sparse_columns).parameters["std"].default
+    default = inspect.signature(jinit.sparse_outgoing).parameters["std"].default
     assert default == inspect.signature(torch.nn.init.sparse_).parameters["std"].default == 0.01
     g = torch.Generator().manual_seed(0)
     theirs = np.concatenate([torch.nn.init.sparse_(torch.empty(100, 50), 0.3, generator=g).numpy()
                              .ravel() for _ in range(120)]).astype(np.float64)
-    ours = _draw(jinit.sparse_columns(0.3), (50, 100), 120).astype(np.float64).ravel()
+    ours = _draw(jinit.sparse_outgoing(0.3), (50, 100), 120).astype(np.float64).ravel()
     assert np.sum(theirs == 0) == np.sum(ours == 0) == 120 * 50 * 30
     theirs, ours = theirs[theirs != 0], ours[ours != 0]
     at = np.linspace(-0.04, 0.04, 161)
@@ -349,17 +349,17 @@ def test_sparse_columns_values_match_torch_with_its_default_std():
     assert gap(1.05 * ours, theirs) > band                          # negative control
 
 
-def test_sparse_columns_errors():
-    with pytest.raises(ValueError, match=r"sparse_columns\(\): sparsity=1.0 is out of range; "
+def test_sparse_outgoing_errors():
+    with pytest.raises(ValueError, match=r"sparse_outgoing\(\): sparsity=1.0 is out of range; "
                                          r"expected a fraction in \[0, 1\)"):
-        jinit.sparse_columns(1.0)
-    with pytest.raises(ValueError, match=r"sparse_columns\(\): sparsity=-0.1 is out of range"):
-        jinit.sparse_columns(-0.1)
-    with pytest.raises(ValueError, match=r"sparse_columns\(\): std=-1 is out of range"):
-        jinit.sparse_columns(0.5, -1)
-    with pytest.raises(ValueError, match=r"sparse_columns\(\): shape=\(3, 3, 4\) has 3 axes; "
+        jinit.sparse_outgoing(1.0)
+    with pytest.raises(ValueError, match=r"sparse_outgoing\(\): sparsity=-0.1 is out of range"):
+        jinit.sparse_outgoing(-0.1)
+    with pytest.raises(ValueError, match=r"sparse_outgoing\(\): std=-1 is out of range"):
+        jinit.sparse_outgoing(0.5, -1)
+    with pytest.raises(ValueError, match=r"sparse_outgoing\(\): shape=\(3, 3, 4\) has 3 axes; "
                                          r"expected 2 axes"):
-        jinit.sparse_columns(0.5)(KEY, (3, 3, 4))
+        jinit.sparse_outgoing(0.5)(KEY, (3, 3, 4))
 
 
 @pytest.mark.parametrize("k,shape", [(15, (100, 30)), (1, (4, 4)), (6, (3, 3, 2, 5)), (8, (8, 3))])
@@ -487,8 +487,8 @@ def test_conv_orthogonal_errors():
 ALL = [
     ("identity", lambda: jinit.identity(2.0), (4, 8, 8)),
     ("dirac", lambda: jinit.dirac(groups=2), (3, 3, 4, 8)),
-    ("zero_init", lambda: jinit.zero_init(), (8, 32)),
-    ("sparse_columns", lambda: jinit.sparse_columns(0.5), (16, 24)),
+    ("hadamard_identity", lambda: jinit.hadamard_identity(), (8, 32)),
+    ("sparse_outgoing", lambda: jinit.sparse_outgoing(0.5), (16, 24)),
     ("sparse_incoming", lambda: jinit.sparse_incoming(3), (3, 3, 4, 8)),
     ("conv_orthogonal", lambda: jinit.conv_orthogonal(), (3, 3, 4, 8)),
 ]
@@ -547,7 +547,7 @@ def test_flax_layers_accept_the_structured_initializers():
     conv = nn.Conv(8, (3, 3), kernel_init=jinit.conv_orthogonal(), padding="CIRCULAR", use_bias=False)
     y = conv.apply(conv.init(KEY, x), x)
     assert np.allclose(np.linalg.norm(y), np.linalg.norm(x), rtol=1e-5)
-    dense = nn.Dense(32, kernel_init=jinit.zero_init(), use_bias=False)
+    dense = nn.Dense(32, kernel_init=jinit.hadamard_identity(), use_bias=False)
     z = jax.random.normal(KEY, (5, 8))
     out = dense.apply(dense.init(KEY, z), z)
     assert np.allclose(np.linalg.norm(out, axis=1), np.linalg.norm(z, axis=1), rtol=1e-5)

@@ -44,6 +44,8 @@ BIAS = (8,)
 CATALOG: list[tuple[str, object, tuple[int, ...]]] = [
     ("zeros", jinit.zeros, DENSE),
     ("ones", jinit.ones, DENSE),
+    ("zeros_init", jinit.zeros_init(), DENSE),
+    ("ones_init", jinit.ones_init(), DENSE),
     ("constant", jinit.constant(0.3), DENSE),
     ("normal", jinit.normal(0.05), DENSE),
     ("uniform", jinit.uniform(0.3), DENSE),
@@ -67,9 +69,9 @@ CATALOG: list[tuple[str, object, tuple[int, ...]]] = [
     ("conv_orthogonal", jinit.conv_orthogonal(), (2, 4, 8)),  # slow to compile: 1-D
     ("dirac", jinit.dirac(), CONV),
     ("identity", jinit.identity(), DENSE),
-    ("sparse_columns", jinit.sparse_columns(0.5), DENSE),
+    ("sparse_outgoing", jinit.sparse_outgoing(0.5), DENSE),
     ("sparse_incoming", jinit.sparse_incoming(3), DENSE),
-    ("zero_init", jinit.zero_init(), DENSE),
+    ("hadamard_identity", jinit.hadamard_identity(), DENSE),
     ("for_activation", jinit.for_activation("tanh"), DENSE),
     ("presets.torch_linear_kernel", presets.torch_linear_kernel(), DENSE),
     ("presets.torch_linear_bias", presets.torch_linear_bias(16), BIAS),
@@ -82,6 +84,15 @@ CATALOG: list[tuple[str, object, tuple[int, ...]]] = [
     ("presets.torch_xavier_uniform", presets.torch_xavier_uniform(), DENSE),
     ("presets.torch_xavier_normal", presets.torch_xavier_normal(0.8), DENSE),
     ("presets.torch_trunc_normal", presets.torch_trunc_normal(0.1, 0.02), DENSE),
+    ("presets.torch_uniform", presets.torch_uniform(-0.5, 0.25), DENSE),
+    ("presets.torch_normal", presets.torch_normal(0.1, 0.5), DENSE),
+    ("presets.torch_constant", presets.torch_constant(0.3), DENSE),
+    ("presets.torch_ones", presets.torch_ones(), DENSE),
+    ("presets.torch_zeros", presets.torch_zeros(), BIAS),
+    ("presets.torch_eye", presets.torch_eye(), DENSE),
+    ("presets.torch_dirac", presets.torch_dirac(), CONV),
+    ("presets.torch_orthogonal", presets.torch_orthogonal(1.5), DENSE),
+    ("presets.torch_sparse", presets.torch_sparse(0.5), DENSE),
     ("presets.keras_dense_kernel", presets.keras_dense_kernel(), DENSE),
     ("presets.keras_conv_kernel", presets.keras_conv_kernel(), CONV),
     ("presets.keras_bias", presets.keras_bias(), BIAS),
@@ -100,9 +111,7 @@ CATALOG: list[tuple[str, object, tuple[int, ...]]] = [
 # Public names that are not initializers (or not factories of one).
 NOT_INITIALIZERS = {
     "Initializer", "compute_fans", "calculate_gain", "gain", "InitStabilityWarning",
-    "lsuv", "mup", "presets", "residual", "theory", "tree",
-    "presets.torch_fans", "presets.oihw_to_hwio", "presets.hwio_to_oihw",
-    "presets.linear_to_dense", "presets.dense_to_linear",
+    "layouts", "lsuv", "mup", "presets", "residual", "theory", "tree", "presets.torch_fans",
 }
 
 # Known failures, each a bug to fix (strict: the test fails once the bug is gone).
@@ -276,7 +285,7 @@ def test_global_rng_state_is_neither_read_nor_written():
 
 
 THREADED = [entry for entry in CATALOG if entry[0] in (
-    "normal", "he_normal", "glorot_uniform", "orthogonal", "sparse_columns",
+    "normal", "he_normal", "glorot_uniform", "orthogonal", "sparse_outgoing",
     "presets.torch_trunc_normal")]
 
 

@@ -120,7 +120,7 @@ def test_only_accepts_aliases_and_rejects_unknown_names():
 @pytest.fixture(scope="module")
 def small_report():
     return verify.run(only=["he_normal", "orthogonal", "zeros", "presets.torch_linear_bias",
-                            "sparse_columns"], samples=2 ** 16, dtypes=["float32"],
+                            "sparse_outgoing"], samples=2 ** 16, dtypes=["float32"],
                       signal=False)
 
 

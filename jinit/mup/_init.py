@@ -10,7 +10,7 @@ import numpy as np
 from .. import _checks, _fans
 from .._base import Init, factory
 from .._typing import DISTRIBUTIONS, Array, DTypeLike, KeyArray, OutSharding
-from .._variance import _variance_scaling
+from .._variance import variance_scaling_init as _variance_scaling
 
 
 @factory

@@ -20,15 +20,15 @@ def gpt2(n_layer: int, *, roles: object = None, layer: str | None = None,
         layout: str = "in_out") -> Recipe:
     r"""GPT-2 as OpenAI released it.
 
-    ========================  ==========================  ===========
-    role                      law                         std
-    ========================  ==========================  ===========
+    ========================  ================================  ===========
+    role                      law                               std
+    ========================  ================================  ===========
     token embedding ``wte``   :math:`\mathcal{N}(0, \sigma^2)`  0.02
     position embedding        :math:`\mathcal{N}(0, \sigma^2)`  0.01
     every other weight        :math:`\mathcal{N}(0, \sigma^2)`  0.02
     biases                    0
     LayerNorm ``g`` / ``b``   1 / 0
-    ========================  ==========================  ===========
+    ========================  ================================  ===========
 
     The released code applies **no** residual scaling: the paper's "scale the weights of
     residual layers by :math:`1/\sqrt{N}`" appears nowhere in ``src/model.py``

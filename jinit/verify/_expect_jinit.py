@@ -145,11 +145,11 @@ declare("identity", exact(_identity), cases=(case((64, 64)), case((4, 32, 48))),
 declare("dirac", exact(_dirac),
         cases=(case((3, 3, 16, 16)), case((4, 8, 8)), case((3, 3, 8, 16), groups=2)),
         complex=True, promise="W[centre k//2, d, g*o + d] = scale, 0 elsewhere")
-declare("zero_init", exact(_zero_init),
+declare("hadamard_identity", exact(_zero_init),
         cases=(case((16, 64)), case((64, 16)), case((3, 3, 16, 48)),
                case((16, 48), normalization="paper")),
         complex=True, promise="identity / c * Hadamard, c = 1/sqrt(p) (isometry) or sqrt(2/p)")
-declare("sparse_columns", _sparse_columns, variants=({"sparsity": 0.25},), cases=(DENSE,),
+declare("sparse_outgoing", _sparse_columns, variants=({"sparsity": 0.25},), cases=(DENSE,),
         complex=True, heavy=True, promise="each row: ceil(sparsity * n_out) zeros, rest N(0, std^2)")
 declare("sparse_incoming", _sparse_incoming, cases=(DENSE, CONV, STACKED), complex=True,
         heavy=True, promise="each unit: exactly k non-zero incoming weights, N(0, scale^2)")
@@ -165,3 +165,20 @@ declare("for_activation", _for_activation,
         variants=({"activation": "tanh"}, {"activation": "relu", "distribution": "uniform"}),
         cases=FANNED, complex=True,
         promise="variance_scaling(1 / E[phi(z)^2], mode, distribution)")
+
+
+# Flax's builders and the PyTorch-named structured fills (the same laws as jinit's own).
+declare("zeros_init", exact(lambda shape, a: np.zeros(shape), 0), cases=(DENSE, CONV),
+        complex=True, promise="Flax's zeros_init(): jinit.zeros")
+declare("ones_init", exact(lambda shape, a: np.ones(shape), 0), cases=(DENSE, CONV),
+        complex=True, promise="Flax's ones_init(): jinit.ones")
+_P = {"module": "presets"}
+declare("torch_eye", exact(_identity), cases=(case((64, 64)), case((32, 48))), complex=True,
+        promise="jinit.identity(1.0)", **_P)
+declare("torch_dirac", exact(_dirac), cases=(case((3, 3, 16, 16)), case((3, 3, 8, 16), groups=2)),
+        complex=True, promise="jinit.dirac(1.0, groups)", **_P)
+declare("torch_orthogonal", lambda shape, dtype, a: Orthogonal(float(a.get("gain", 1.0)), -1),
+        variants=({}, {"gain": 2.0}), cases=(case((64, 32)), case((16, 64))), complex=True,
+        promise="jinit.orthogonal(gain)", **_P)
+declare("torch_sparse", _sparse_columns, variants=({"sparsity": 0.25},), cases=(DENSE,),
+        complex=True, heavy=True, promise="jinit.sparse_outgoing", **_P)

@@ -91,7 +91,16 @@ declare("keras_dense_kernel", vs(1.0, "fan_avg", "uniform"), cases=(DENSE, BATCH
 declare("keras_conv_kernel", vs(1.0, "fan_avg", "uniform"), cases=(CONV,), complex=True,
         promise="glorot_uniform", **_P)
 declare("keras_bias", exact(lambda shape, a: np.zeros(shape), 0), cases=(case((128,)),),
-        complex=True, promise="zeros", **_P)
+        complex=True, promise="zeros", aliases=("torch_zeros",), **_P)
+declare("torch_uniform", lambda shape, dtype, a: Uniform(float(a.get("a", 0.0)), float(a.get("b", 1.0))),
+        variants=({}, {"a": -0.3, "b": 0.5}), cases=(DENSE,), promise="U[a, b)", **_P)
+declare("torch_normal", normal_law("std", 1.0, "mean"), variants=({}, {"mean": 0.5, "std": 2.0}),
+        cases=(DENSE,), promise="N(mean, std^2), untruncated", **_P)
+declare("torch_constant", exact(lambda shape, a: np.full(shape, float(a["val"]))),
+        variants=({"val": -0.3},), cases=(DENSE, CONV), complex=True,
+        promise="every value equals val", **_P)
+declare("torch_ones", exact(lambda shape, a: np.ones(shape), 0), cases=(DENSE,), complex=True,
+        promise="every value 1", **_P)
 declare("keras_random_uniform",
         lambda shape, dtype, a: Uniform(float(a.get("minval", -0.05)), float(a.get("maxval", 0.05))),
         variants=({}, {"minval": 0.5, "maxval": 2.0}), cases=(DENSE,),
