@@ -414,8 +414,6 @@ def test_uncalled_factory_as_a_rule_is_a_type_error_at_compile_time():
     assert out["params"]["dense"]["kernel"].shape == (16, 32)
 
 
-@pytest.mark.xfail(not getattr(jinit.he_normal, "_jinit_factory", False), strict=True,
-                   reason="the public factories are marked with _base.factory in another change")
 def test_uncalled_public_factory_he_normal_names_the_call():
     with pytest.raises(TypeError, match=r"Did you mean jinit\.he_normal\(\)\?"):
         init_tree(jax.random.key(0), SHAPES, {r"kernel$": jinit.he_normal}, default=jinit.zeros)
