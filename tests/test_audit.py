@@ -50,7 +50,7 @@ CORRECT = {
     "const": (s(64), jinit.constant(-0.3)),
     "eye": (s(64, 64), jinit.identity()),
     "dirac": (s(3, 3, 16, 16), jinit.dirac()),
-    "sparse_cols": (s(256, 128), jinit.sparse_columns(0.25)),
+    "sparse_cols": (s(256, 128), jinit.sparse_outgoing(0.25)),
     "sparse_in": (s(256, 64), jinit.sparse_incoming()),
     "trunc": (s(400, 100), jinit.truncated_normal(0.5, lower=-1.0, upper=3.0)),
     "unif": (s(10000), jinit.uniform(0.3)),
@@ -151,9 +151,9 @@ def test_zeros_leaf_with_one_non_zero_is_flagged():
 
 
 def test_sparse_scheme_with_too_few_zeros_is_flagged():
-    params = draw({"w": s(256, 128)}, {"w": jinit.sparse_columns(0.25)})
+    params = draw({"w": s(256, 128)}, {"w": jinit.sparse_outgoing(0.25)})
     dense = {"w": params["w"].at[0, :].set(0.01)}  # row 0 has no zeros at all
-    assert "zeros per row" in audit.check(dense, {"w": jinit.sparse_columns(0.25)}).flagged["w"]
+    assert "zeros per row" in audit.check(dense, {"w": jinit.sparse_outgoing(0.25)}).flagged["w"]
 
 
 def test_non_finite_value_is_flagged():
