@@ -43,6 +43,10 @@ DOCS = ROOT / "docs"
 CHROMIUM = pathlib.Path("/usr/bin/chromium")
 SCREENSHOTS = DOCS / "_build" / "screenshots"
 
+# The browser's pipe file descriptors are wired in a preexec_fn (two dup2 calls), which makes
+# jax's fork hook warn when jax is already loaded in the test process; nothing else runs there.
+pytestmark = pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning")
+
 pytest.importorskip("sphinx", reason="the docs extra is not installed: pip install '.[docs]'")
 
 

@@ -75,5 +75,5 @@ def test_cli_rejects_an_unknown_coord_check_kind():
     proc = subprocess.run([exe, "verify", "--only", "he_normal", "--coord-check", "depht"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
-    assert "--coord-check 'depht' is not a check; expected width, depth, unit" in proc.stderr
+    assert "argument --coord-check: 'depht' is not a coordinate check; expected width, depth, unit" in proc.stderr
     assert "Traceback" not in proc.stderr

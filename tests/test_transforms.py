@@ -111,7 +111,8 @@ CATALOG: list[tuple[str, object, tuple[int, ...]]] = [
 # Public names that are not initializers (or not factories of one).
 NOT_INITIALIZERS = {
     "Initializer", "compute_fans", "calculate_gain", "gain", "InitStabilityWarning",
-    "layouts", "lsuv", "mup", "presets", "residual", "theory", "tree", "presets.torch_fans",
+    "layouts", "lsuv", "mup", "presets", "recipes", "residual", "theory", "tree",
+    "presets.torch_fans",
 }
 
 # Known failures, each a bug to fix (strict: the test fails once the bug is gone).
