@@ -57,16 +57,20 @@ def _items(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def _dtypes(text: str) -> list[str]:
+def _listed(text: str, allowed: Sequence[str], what: str, bad: str) -> list[str]:
+    """A comma-separated list of ``allowed`` names; ``bad`` formats the refusal of one."""
     items = _items(text)
+    listed = ", ".join(allowed)
     if not items:
-        raise argparse.ArgumentTypeError(f"{text!r} names no dtype; expected some of "
-                                         f"{', '.join(DTYPES)}")
-    for d in items:
-        if d not in DTYPES:
-            raise argparse.ArgumentTypeError(f"invalid choice: {d!r} (choose from "
-                                             f"{', '.join(DTYPES)})")
+        raise argparse.ArgumentTypeError(f"{text!r} names no {what}; expected some of {listed}")
+    for item in items:
+        if item not in allowed:
+            raise argparse.ArgumentTypeError(bad.format(item=repr(item), listed=listed))
     return items
+
+
+def _dtypes(text: str) -> list[str]:
+    return _listed(text, DTYPES, "dtype", "invalid choice: {item} (choose from {listed})")
 
 
 def _names(text: str) -> list[str]:
@@ -88,15 +92,7 @@ def _names(text: str) -> list[str]:
 
 
 def _coord_kinds(text: str) -> list[str]:
-    items = _items(text)
-    if not items:
-        raise argparse.ArgumentTypeError(f"{text!r} names no check; expected some of "
-                                         f"{', '.join(_COORD_KINDS)}")
-    for k in items:
-        if k not in _COORD_KINDS:
-            raise argparse.ArgumentTypeError(f"{k!r} is not a coordinate check; expected "
-                                             f"{', '.join(_COORD_KINDS)}")
-    return items
+    return _listed(text, _COORD_KINDS, "check", "{item} is not a coordinate check; expected {listed}")
 
 
 def _target(text: str, what: str) -> str:
