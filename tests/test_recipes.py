@@ -528,7 +528,7 @@ def olmo_core_state():
     return state
 
 
-@pytest.mark.parametrize("method", recipes._olmo.OLMO_CORE_METHODS)
+@pytest.mark.parametrize("method", ("normal", "llama", "llama_depth", "fan_in"))
 def test_olmo_core_nnx(method):
     recipe = recipes.olmo_core(method, L, D)
     state = init_tree(KEY, olmo_core_state(), recipe)
@@ -545,9 +545,132 @@ def test_olmo_core_llama_against_normal_fails():
     assert not any("w1" in p or "w_q" in p for p in bad)
 
 
-def test_olmo_core_normalized_is_refused_with_the_reason():
-    with pytest.raises(ValueError, match=r"method='normalized' is nGPT's init.*L2-normalizing"):
-        recipes.olmo_core("normalized", 2, 8)
+class NGPTAttention(OCAttention):
+    def __init__(self, rngs):
+        super().__init__(rngs)
+        self.sq = nnx.Param(jnp.zeros((D,)))
+        self.sk = nnx.Param(jnp.zeros((D // 2,)))   # n_kv_heads * head_dim
+
+
+class NGPTFeedForward(OCFeedForward):
+    def __init__(self, rngs):
+        super().__init__(rngs)
+        self.sw1 = nnx.Param(jnp.zeros((FF,)))
+        self.sw3 = nnx.Param(jnp.zeros((FF,)))
+
+
+class NGPTBlock(nnx.Module):
+    def __init__(self, rngs):
+        self.attention = NGPTAttention(rngs)
+        self.feed_forward = NGPTFeedForward(rngs)
+        self.attn_alpha = nnx.Param(jnp.zeros((D,)))
+        self.mlp_alpha = nnx.Param(jnp.zeros((D,)))
+
+
+class NGPTHead(nnx.Module):
+    def __init__(self, rngs):
+        self.w_out = nnx.Linear(D, V, use_bias=False, rngs=rngs)
+        self.sz = nnx.Param(jnp.zeros((V,)))
+
+
+class NGPT(nnx.Module):
+    """OLMo-core's NormalizedTransformer names: no norms, nGPT's scalings."""
+
+    def __init__(self, rngs):
+        self.embeddings = nnx.Embed(V, D, rngs=rngs)
+        self.blocks = nnx.List([NGPTBlock(rngs) for _ in range(L)])
+        self.lm_head = NGPTHead(rngs)
+
+
+def ngpt_state():
+    _, state = nnx.split(nnx.eval_shape(lambda: NGPT(nnx.Rngs(0))), nnx.Param)
+    return state
+
+
+def unit_axis_ngpt(path):
+    """From OLMo-core's normalize_matrices: torch dim=-1 of an (out, in) weight is the Flax
+    kernel's axis 0 (its input); dim=0 (w_out, w2) is axis 1; embedding rows are axis 1."""
+    if path.startswith("embeddings"):
+        return 1
+    return 1 if path.endswith(("w_out/kernel", "w2/kernel")) and "lm_head" not in path else 0
+
+
+def test_olmo_core_normalized_gives_unit_vectors_and_scalings():
+    recipe = recipes.olmo_core("normalized", L, D)
+    leaves = _leaves(init_tree(KEY, ngpt_state(), recipe))
+    scalings = {"sq": D ** -0.5, "sk": D ** -0.5, "sz": D ** -0.5, "attn_alpha": D ** -0.5,
+                "mlp_alpha": D ** -0.5, "sw1": 1.0, "sw3": 1.0}
+    matrices = 0
+    for path, x in leaves.items():
+        last = _last(path)
+        if last in scalings:
+            assert np.all(x == np.float32(scalings[last])), path
+            continue
+        matrices += 1
+        axis = unit_axis_ngpt(path)
+        np.testing.assert_allclose(np.sum(x * x, axis=axis), 1.0, rtol=2e-6, err_msg=path)
+        # negative control: the other axis is not normalized (norms spread around √(m/n))
+        other = np.sum(x * x, axis=1 - axis)
+        assert np.max(np.abs(other - 1)) > 0.05, path
+        # each coordinate of a unit n-vector has variance exactly 1/n
+        assert _std_ok(x, x.shape[axis] ** -0.5, "trunc3")[0], path
+    assert matrices == 1 + 7 * L + 1
+    assert "1/√n (unit vectors)" in str(recipe)
+
+
+def test_olmo_core_normalized_audit_passes_and_flags_plants():
+    recipe = recipes.olmo_core("normalized", L, D)
+    state = init_tree(KEY, ngpt_state(), recipe)
+    report = audit.check(state, recipe)
+    assert report.ok, str(report)
+    rows = {leaf.path: leaf for leaf in report.leaves}
+    assert rows["blocks/0/attention/w_out/kernel"].method == "unit norm"
+    # planted: a 1% scale error, and the same matrix normalized along the wrong axis
+    w = state["blocks"][1]["attention"]["w_q"]["kernel"]
+    w.set_value(w.get_value() * 1.01)
+    v = state["blocks"][2]["feed_forward"]["w2"]["kernel"]
+    v.set_value(v.get_value() / jnp.linalg.norm(v.get_value(), axis=0, keepdims=True))
+    flagged = audit.check(state, recipe).flagged
+    assert set(flagged) == {"blocks/1/attention/w_q/kernel", "blocks/2/feed_forward/w2/kernel"}
+
+
+def test_olmo_core_llama_is_not_normalized():
+    """Negative control: llama's truncated normals fail every unit-norm check."""
+    shapes = ngpt_state()
+    llama = recipes.olmo_core("llama", L, D, roles={r"(sq|sk|sz|sw1|sw3|_alpha)$": "norm"})
+    flagged = audit.check(init_tree(KEY, shapes, llama), recipes.olmo_core("normalized", L, D)
+                          ).flagged
+    matrices = {path_str(p) for p, _ in jax.tree_util.tree_flatten_with_path(shapes)[0]}
+    assert {p for p in flagged if p.endswith(("kernel", "embedding"))} == {
+        p for p in matrices if p.endswith(("kernel", "embedding"))}
+
+
+def test_olmo_core_normalized_axes_in_both_layouts():
+    flax_r = recipes.olmo_core("normalized", L, D)
+    torch_r = recipes.olmo_core("normalized", L, D, layout="out_in")
+    for path, flax_axes, torch_axes in (("blocks/0/attention/w_q", (0,), (-1,)),
+                                        ("blocks/0/attention/w_out", (-1,), (-2,)),
+                                        ("blocks/0/feed_forward/w2", (-1,), (-2,)),
+                                        ("lm_head/w_out", (-2,), (-1,))):
+        assert flax_r.initializer_for(path + "/kernel", (D, D)).unit_axes in (
+            flax_axes, tuple(a - 2 for a in flax_axes)), path
+        assert torch_r.initializer_for(path + "/weight", (D, D)).unit_axes == torch_axes, path
+    dense_general = flax_r.initializer_for("blocks/0/attention/w_q/kernel", (D, H, D // H))
+    assert dense_general.unit_axes == (0,)
+    assert flax_r.initializer_for("embeddings/embedding", (V, D)).unit_axes == (-1,)
+
+
+def test_unit_norm_dtypes_and_determinism():
+    init = recipes.olmo_core("normalized", L, D).initializer_for(
+        "blocks/0/attention/w_q/kernel", (D, 3 * D))
+    a = init(KEY, (D, 3 * D), jnp.bfloat16)
+    assert a.dtype == jnp.bfloat16
+    norms = jnp.sum(a.astype(jnp.float32) ** 2, axis=0)
+    assert float(jnp.max(jnp.abs(norms - 1))) < 2 ** -7
+    b = jax.jit(lambda k: init(k, (D, 3 * D), jnp.bfloat16))(KEY)
+    assert bool(jnp.all(a == b))
+    with pytest.raises(TypeError, match="complex"):
+        init(KEY, (D, D), jnp.complex64)
 
 
 # ------------------------------------------------------------------ maxtext (scanned)

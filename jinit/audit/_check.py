@@ -132,7 +132,14 @@ def audit_leaf(path: str, leaf: jax.Array, init: Callable, alpha: float, seed: i
                                   passed=True)]
         out.detectable = math.inf
         return out
-    if isinstance(law, _laws.Exact):
+    if getattr(init, "unit_axes", None) is not None:
+        # Unit vectors (nGPT): each norm exactly, and the values against a fresh draw.
+        out.method = "unit norm"
+        out.checks, out.detectable = _tests.unit_norm(leaf, init.unit_axes, dtype, row)
+        if out.checks[0].passed:
+            out.checks += _tests.two_sample(leaf, fresh(init, leaf_key(seed, path), leaf),
+                                            alpha, row, what="fresh")[0][1:]
+    elif isinstance(law, _laws.Exact):
         out.method, out.detectable = "exact", 0.0
         out.checks = _exact(leaf, init, law, lambda: leaf_key(seed, path), row)
     elif isinstance(law, _laws.STRUCTURED):
@@ -173,7 +180,8 @@ def check(params: object, rules: object, *, default: Callable | None = None,
         + \frac{2}{n(n-1)}}, \quad
         \sup_j |F_n(e_j) - F(e_j)| \le \sqrt{\frac{\ln(2k/\alpha)}{2n}},
 
-    the support, the zero counts of sparse schemes, orthogonality
+    the support, the zero counts of sparse schemes, unit norms (nGPT's unit vectors, also
+    compared with a fresh draw), orthogonality
     (:math:`\max|Q^\top Q/s^2 - I|` within rounding) for orthogonal schemes, and equality
     for deterministic ones (zeros, constants, identity, dirac), computed on the devices that
     hold each leaf. An initializer with no declared law (a user's own function) is compared

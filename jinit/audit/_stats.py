@@ -192,6 +192,15 @@ def orthogonality(x: jax.Array, scale2: jax.Array, column_axis: int) -> dict[str
     return {"gram": _gram_error(q, scale2), "nonfinite": _total((~jnp.isfinite(xc)).astype(jnp.int32))}
 
 
+@functools.partial(jax.jit, static_argnames=("axes",))
+def unit_norms(x: jax.Array, axes: tuple[int, ...]) -> dict[str, jax.Array]:
+    r""":math:`\max |\lVert v \rVert^2 - 1|` over the vectors along ``axes``."""
+    xc = _as_compute(x)
+    sq = jnp.sum(xc * xc, axis=axes)
+    return {"gram": jnp.max(jnp.abs(sq - 1)),
+            "nonfinite": _total((~jnp.isfinite(xc)).astype(jnp.int32))}
+
+
 @functools.partial(jax.jit, static_argnames=("centre",))
 def delta_orthogonality(x: jax.Array, scale2: jax.Array, centre: tuple[int, ...]
                         ) -> dict[str, jax.Array]:

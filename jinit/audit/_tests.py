@@ -194,6 +194,20 @@ def structure(leaf: jax.Array, law: object, dtype: np.dtype, row: dict
     return checks, math.sqrt(1 + bound) - 1  # a scale error (1 + d) moves the diagonal by ~2d
 
 
+def unit_norm(leaf: jax.Array, axes: tuple[int, ...], dtype: np.dtype, row: dict
+              ) -> tuple[list[Check], float]:
+    """Every vector along ``axes`` has norm 1 within rounding (the Gram bound of orthogonal leaves); no false flags."""
+    shape = tuple(leaf.shape)
+    axes = tuple(sorted(a % len(shape) for a in axes))
+    st = jax.device_get(_stats.unit_norms(leaf, axes))
+    bound = _laws.gram_bound(dtype, math.prod(shape[a] for a in axes), 1.0)
+    err = float(st["gram"])
+    checks = [_finite(st, row, math.prod(shape)),
+              Check(**row, check=f"unit norm max|‖v‖²-1| over axes {axes}", expected=0.0,
+                    measured=err, bound=f"<= {bound:.3g}", passed=err <= bound)]
+    return checks, math.sqrt(1 + bound) - 1  # a scale error (1 + d) moves ‖v‖² by ~2d
+
+
 def two_sample(x: jax.Array, y: jax.Array, alpha: float, row: dict, *, what: str = "b"
                ) -> tuple[list[Check], float, dict]:
     """Checks that ``x`` and ``y`` come from one law (see module); ``what`` names ``y``."""

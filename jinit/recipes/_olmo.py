@@ -6,11 +6,11 @@ import math
 
 from .. import _checks
 from ._recipe import Recipe, Spec
-from ._specs import fan_in_truncated, normal, ones, truncated, zeros
+from ._specs import constant, fan_in_truncated, normal, ones, truncated, unit_norm, zeros
 
 _IN = ("qkv", "q", "k", "v", "mlp_gate", "mlp_up")
 _OUT = ("attn_out", "mlp_out")
-OLMO_CORE_METHODS = ("normal", "llama", "llama_depth", "fan_in")
+OLMO_CORE_METHODS = ("normal", "llama", "llama_depth", "fan_in", "normalized")
 
 
 def _sizes(fn: str, n_layer: object, d_model: object) -> tuple[int, int]:
@@ -155,7 +155,7 @@ def olmo_core(method: str, n_layer: int, d_model: int, *, std: float = 0.02,
               roles: object = None, layer: str | None = None,
               scan_axis: int | None = None, stack: str | None = None,
               layout: str = "in_out") -> Recipe:
-    r"""OLMo-core's ``InitMethod``: ``"normal"``, ``"llama"``, ``"llama_depth"``, ``"fan_in"``.
+    r"""OLMo-core's ``InitMethod``: ``"normal"``, ``"llama"``, ``"llama_depth"``, ``"fan_in"``, ``"normalized"``.
 
     Every linear weight is :math:`\mathcal{N}(0, \sigma^2)` truncated at :math:`\pm 3\sigma`
     (``init_linear``); with :math:`\sigma_0` = ``std``, :math:`d` = ``d_model``, :math:`N`
@@ -175,16 +175,27 @@ def olmo_core(method: str, n_layer: int, d_model: int, *, std: float = 0.02,
     ``llama`` methods rescale it for ``w3``, so ``w2`` inherits ``w3``'s std, and both scale
     with the output projection ``w_out``.
 
-    ``"normalized"`` (nGPT) is not offered: OLMo-core's ``NormalizedTransformer`` draws with
-    it and then L2-normalizes every matrix and embedding (``normalize_matrices``), so its
-    weights are unit-norm rows and columns, not the truncated normals ``InitMethod`` names.
-    Neither is ``embedding_init_std`` of the ``normal`` method (0.02 here).
+    ``"normalized"`` is nGPT as OLMo-core's ``NormalizedTransformer`` builds it: the method's
+    draws (embeddings :math:`\mathcal{N}(0, 1/d)`, every matrix a ±3σ truncated normal), then
+    ``normalize_matrices``, which L2-normalizes each one, so the σ cancel and only the
+    directions remain (:class:`~jinit.recipes._specs.UnitNorm`):
+
+    - the embedding's rows (each token's vector), untruncated;
+    - q, k, v, w1, w3 and the LM head along their input axis (PyTorch ``dim=-1`` of an
+      ``(out, in)`` weight: each output unit's weights are a unit vector);
+    - w_out and w2 along their output axis (``dim=0``);
+    - the learned scalings start at OLMo-core's stored values: ``attn_alpha``,
+      ``mlp_alpha`` (role ``alpha``), ``sq``, ``sk`` (``s_qk``) and ``sz`` (``s_z``) at
+      :math:`1/\sqrt d`, ``sw1``, ``sw3`` (``s_uv``) at 1.
+
+    Not offered: ``embedding_init_std`` of the ``normal`` method (0.02 here).
 
     Args:
-      method: one of ``"normal"``, ``"llama"``, ``"llama_depth"``, ``"fan_in"``.
+      method: one of ``"normal"``, ``"llama"``, ``"llama_depth"``, ``"fan_in"``,
+        ``"normalized"``.
       n_layer: :math:`N`.
       d_model: :math:`d`.
-      std: :math:`\sigma_0` (default 0.02).
+      std: :math:`\sigma_0` (default 0.02; no effect on ``"normalized"``).
       roles, layer, scan_axis, stack, layout: as in :func:`jinit.recipes.gpt2`.
 
     Returns:
@@ -194,25 +205,35 @@ def olmo_core(method: str, n_layer: int, d_model: int, *, std: float = 0.02,
       allenai/OLMo-core at commit fa6c5014, ``src/olmo_core/nn/transformer/init.py``:
       ``init_linear`` (``trunc_normal_(std=std, a=-3 * std, b=3 * std)``),
       ``InitMethod.init_embeddings``, ``init_final_w_out``, ``init_feed_forward``;
-      ``src/olmo_core/nn/attention/__init__.py``: ``Attention.init_weights``.
+      ``src/olmo_core/nn/attention/__init__.py``: ``Attention.init_weights``,
+      ``NormalizedAttention`` (``sq``, ``sk``, ``normalize_matrices``);
+      ``src/olmo_core/nn/transformer/model.py``: ``NormalizedTransformer.init_weights`` and
+      ``normalize_matrices``; ``src/olmo_core/nn/transformer/block.py``:
+      ``NormalizedTransformerBlock`` (``attn_alpha``, ``mlp_alpha``);
+      ``src/olmo_core/nn/feed_forward.py``: ``NormalizedFeedForward`` (``sw1``, ``sw3``);
+      ``src/olmo_core/nn/lm_head.py``: ``NormalizedLMHead`` (``sz``);
+      ``src/olmo_core/nn/functional/__init__.py``: ``l2_normalize``.
 
     Example:
       >>> import jinit
       >>> r = jinit.recipes.olmo_core("llama", 16, 2048)
       >>> r.initializer_for("blocks/0/attention/w_out/kernel", (2048, 2048))
       jinit.truncated_normal(stddev=0.0035355339..., dtype=None, lower=-3.0, upper=3.0)
+      >>> n = jinit.recipes.olmo_core("normalized", 16, 2048)
+      >>> n.initializer_for("blocks/0/attention/w_out/kernel", (2048, 2048))
+      jinit.recipes.unit_norm(axes=(-1,), cutoff=3.0)
     """
     fn = "recipes.olmo_core"
-    if method == "normalized":
-        raise _checks.fail(fn, "method", method, "is nGPT's init, which OLMo-core follows by "
-                           "L2-normalizing every matrix (NormalizedTransformer.init_weights), "
-                           "not a truncated normal", "one of " + ", ".join(
-                               repr(m) for m in OLMO_CORE_METHODS))
     _checks.choice(fn, "method", method, OLMO_CORE_METHODS)
     n, d = _sizes(fn, n_layer, d_model)
     s0 = _checks.real(fn, "std", std, minimum=0.0, strict=True)
     root = d ** -0.5
     per_layer = method == "llama_depth"
+    if method == "normalized":
+        return Recipe("olmo_core", "allenai/OLMo-core nn/transformer/model.py, "
+                      "NormalizedTransformer (InitMethod.normalized)", _normalized(root),
+                      n_layer=n, roles=roles, layer=layer, scan_axis=scan_axis, stack=stack,
+                      layout=layout)
     if method == "fan_in":
         specs: dict[tuple[str, str], Spec] = {
             ("token_embedding", "weight"): normal(1.0, "1"),
@@ -251,3 +272,24 @@ def olmo_core(method: str, n_layer: int, d_model: int, *, std: float = 0.02,
     return Recipe("olmo_core", f"allenai/OLMo-core nn/transformer/init.py, InitMethod.{method}",
                   _norms(specs), n_layer=n, roles=roles, layer=layer, scan_axis=scan_axis,
                   stack=stack, layout=layout)
+
+
+def _normalized(root: float) -> dict:
+    """nGPT's unit vectors and scalings (see :func:`olmo_core`)."""
+    specs: dict[tuple[str, str], Spec] = {
+        ("token_embedding", "weight"): unit_norm(None, "N(0, 1/d), rows L2-normalized",
+                                                 over="last"),
+        ("lm_head", "weight"): unit_norm(3.0, "±3σ, L2-normalized over the input axis",
+                                         over="in"),
+        ("alpha", "weight"): constant(root, "1/√d"),
+        ("s_qk", "weight"): constant(root, "1/√d"),
+        ("s_uv", "weight"): ones(),
+        ("s_z", "weight"): constant(root, "1/√d"),
+    }
+    for role in ("qkv", "q", "k", "v", "mlp_gate", "mlp_up"):
+        specs[(role, "weight")] = unit_norm(3.0, "±3σ, L2-normalized over the input axis",
+                                            over="in")
+    for role in _OUT:
+        specs[(role, "weight")] = unit_norm(3.0, "±3σ, L2-normalized over the output axis",
+                                            over="out")
+    return _norms(specs)

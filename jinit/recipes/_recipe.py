@@ -21,6 +21,7 @@ ROLES = (
     "qkv", "q", "k", "v", "attn_out",
     "mlp_gate", "mlp_up", "mlp_out",
     "lm_head", "head", "pre_logits", "norm",
+    "alpha", "s_qk", "s_uv", "s_z",
 )
 KINDS = ("weight", "bias", "scale")
 LAYOUTS = ("in_out", "out_in")
@@ -33,6 +34,12 @@ _MLP = r"(?:mlp|feed_forward|ffn|ff|MlpBlock_\d+)"
 
 # regex -> role, tried in order; ``re.search`` on the full leaf path.
 DEFAULT_ROLES: tuple[tuple[str, str], ...] = (
+    # nGPT's learned scalings (OLMo-core's names and the paper's): before the head's pattern,
+    # which would take ``lm_head/sz``.
+    (r"(?:^|/)(?:attn_alpha|mlp_alpha|alpha_a|alpha_m)$", "alpha"),
+    (r"(?:^|/)(?:sq|sk|s_qk)$", "s_qk"),
+    (r"(?:^|/)(?:sw1|sw3|s_u|s_v)$", "s_uv"),
+    (r"(?:^|/)(?:sz|s_z)$", "s_z"),
     (r"(?:^|/)(?:ln_?\w*|\w*[Ll]ayer_?[Nn]orm\w*|\w*_norm|norm|RMSNorm_\d+|\w*_layernorm)/[^/]+$",
      "norm"),
     (r"(?:^|/)cls$", "cls_token"),
@@ -94,7 +101,7 @@ class Spec:
     init: str
     formula: str
     make: Callable[[Leaf], Callable[..., Array]]
-    std: Callable[[int | None], float | None] = lambda layer: None
+    std: Callable[[int | None], float | str | None] = lambda layer: None
     per_layer: bool = False
 
 
@@ -256,6 +263,8 @@ def _regex(fn: str, arg: str, value: object, default: str, expected: str) -> re.
 def _value(spec: Spec, n_layer: int) -> str:
     if not spec.per_layer:
         std = spec.std(None)
+        if isinstance(std, str):
+            return std
         return "-" if std is None else "per leaf (fans)" if std != std else f"{std:.4g}"
     first, last = spec.std(0), spec.std(n_layer - 1)
     return f"{first:.4g} (layer 0) … {last:.4g} (layer {n_layer - 1})"

@@ -5,9 +5,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from .. import _basic, _checks, _constant, _variance
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _basic, _checks, _constant, _sampling, _variance
 from .. import presets as _presets
+from .._base import Init
 from .._fans import compute_fans
+from .._typing import Array, KeyArray, OutSharding
 from ._recipe import Leaf, Spec, split
 
 
@@ -145,3 +150,63 @@ def ones(formula: str = "1") -> Spec:
 def constant(value: float, formula: str) -> Spec:
     return Spec(f"constant({value:g})", formula, lambda leaf: _constant.constant(value),
                 lambda layer: None)
+
+
+class UnitNorm(Init):
+    r"""A Gaussian draw L2-normalized along ``unit_axes``: every vector along them has norm 1.
+
+    .. math::
+
+        w = \frac{z}{\lVert z \rVert_{\text{axes}}}, \qquad z_i \overset{iid}{\sim}
+        \mathcal{N}(0, 1) \text{ (truncated to } \pm c \text{ when a cutoff is given)},
+
+    nGPT's weights on the unit hypersphere (Loshchilov et al. 2024, "nGPT: Normalized
+    Transformer with Representation Learning on the Hypersphere", arXiv:2410.01131, §2). The
+    draw's scale cancels, so σ is not a parameter; a cutoff :math:`\pm c\sigma` is relative
+    and stays. Without a cutoff each vector is uniform on the sphere; with one it is the
+    normalized truncated draw OLMo-core makes. Either way each coordinate has mean 0 and
+    variance exactly :math:`1/n` (:math:`n` the vector's length: the squares of exchangeable
+    coordinates sum to 1). Drawn and normalized in float32 (float64 for float64) and rounded
+    once. The audit checks every vector's norm and compares the values with a fresh draw.
+    """
+
+    __slots__ = ("unit_axes",)
+
+    def __init__(self, axes: tuple[int, ...], cutoff: float | None):
+        def body(key: KeyArray, shape: tuple[int, ...], dt: np.dtype,
+                 out_sharding: OutSharding) -> Array:
+            cdt = np.dtype(np.float64 if dt == np.float64 else np.float32)
+            if cutoff is None:
+                z = _sampling.normal(key, shape, cdt, 1.0, out_sharding)
+            else:
+                z = _sampling.truncated_normal(key, -cutoff, cutoff, shape, cdt, 1.0,
+                                               out_sharding)
+            ax = tuple(a % len(shape) for a in axes)
+            return (z / jnp.sqrt(jnp.sum(z * z, axis=ax, keepdims=True))).astype(dt)
+
+        def check(shape: tuple[int, ...], dt: np.dtype) -> None:
+            if not all(-len(shape) <= a < len(shape) for a in axes):
+                raise ValueError(_checks.message(
+                    "recipes.unit_norm", "shape", shape, f"has no axes {axes}",
+                    f"an array of at least {max(a if a >= 0 else -a - 1 for a in axes) + 1} axes"))
+
+        object.__setattr__(self, "unit_axes", axes)
+        super().__init__("recipes.unit_norm", body, {"axes": axes, "cutoff": cutoff}, None,
+                         complex_ok=False, check=check)
+
+
+def unit_norm(cutoff: float | None, formula: str, *, over: str) -> Spec:
+    """nGPT's unit-norm vectors, normalized over a leaf's input axes (``over="in"``), its
+    output axes (``"out"``) or its last axis (``"last"``: an embedding row)."""
+
+    def make(leaf: Leaf):
+        if over == "last":
+            axes: object = -1
+        else:
+            in_axis, out_axis = fan_axes(leaf)
+            axes = in_axis if over == "in" else out_axis
+        axes = tuple(axes) if isinstance(axes, tuple) else (axes,)
+        return UnitNorm(axes, cutoff)
+
+    name = "unit_norm" + (f"(±{cutoff:g}σ)" if cutoff is not None else "")
+    return Spec(name, formula, make, lambda layer: "1/√n (unit vectors)")
