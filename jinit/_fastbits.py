@@ -60,11 +60,16 @@ def _rotl(x: Array, d: int) -> Array:
     return lax.shift_left(x, np.uint32(d)) | lax.shift_right_logical(x, np.uint32(32 - d))
 
 
-def threefry2x32(k0: Array, k1: Array, x0: Array, x1: Array) -> tuple[Array, Array]:
+def _rotl_host(x: np.ndarray, d: int) -> np.ndarray:
+    return (x << np.uint32(d)) | (x >> np.uint32(32 - d))
+
+
+def threefry2x32(k0: Array, k1: Array, x0: Array, x1: Array, rotl=_rotl) -> tuple[Array, Array]:
     """Threefry-2x32 with 20 rounds, unrolled: ``(x0, x1)`` hashed under key ``(k0, k1)``.
 
     All arguments are ``uint32`` and broadcast together. Equal, bit for bit, to jax's
-    ``threefry2x32_p`` on every backend.
+    ``threefry2x32_p`` on every backend. With ``rotl=_rotl_host`` and numpy ``uint32``
+    arrays it runs on the host (integer arithmetic wraps the same way).
     """
     ks = (k0, k1, k0 ^ k1 ^ _PARITY)
     x0 = x0 + ks[0]
@@ -72,10 +77,33 @@ def threefry2x32(k0: Array, k1: Array, x0: Array, x1: Array) -> tuple[Array, Arr
     for group in range(5):
         for r in _ROTATIONS[group % 2]:
             x0 = x0 + x1
-            x1 = x0 ^ _rotl(x1, r)
+            x1 = x0 ^ rotl(x1, r)
         x0 = x0 + ks[(group + 1) % 3]
         x1 = x1 + ks[(group + 2) % 3] + np.uint32(group + 1)
     return x0, x1
+
+
+def fold_in_host(data: np.ndarray, messages: np.ndarray) -> np.ndarray:
+    """``jax.random.fold_in`` of threefry key data on the host, for many keys at once.
+
+    jax folds a ``uint32`` message :math:`m` into the key :math:`(k_0, k_1)` by hashing the
+    counter pair :math:`(0, m)`: the new key is ``threefry2x32(k0, k1, 0, m)`` (``threefry_seed``
+    then ``threefry_2x32``). ``data`` is ``uint32[..., 2]``, ``messages`` ``uint32[...]``;
+    they broadcast. No program is compiled, so a tree's leaf keys cost microseconds.
+    """
+    data = np.asarray(data, np.uint32)
+    m = np.atleast_1d(np.asarray(messages, np.uint32))
+    k0, k1 = np.broadcast_arrays(data[..., 0], data[..., 1], m)[:2]
+    y0, y1 = threefry2x32(k0, k1, np.zeros_like(m), m, rotl=_rotl_host)
+    return np.stack([y0, y1], axis=-1)
+
+
+def host_key_data(key: KeyArray) -> np.ndarray | None:
+    """The ``uint32[2]`` data of a single concrete threefry key, on the host, or ``None``."""
+    if isinstance(key, jax.core.Tracer):
+        return None
+    data = _threefry_data(key)
+    return None if data is None else np.asarray(data, np.uint32)
 
 
 def _flat_counter(shape: tuple[int, ...]) -> Array:

@@ -38,7 +38,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec, Sharding
 
-from . import _checks, _programs, _rules
+from . import _checks, _constant, _fastbits, _programs, _rules
 from ._linen import rules_from as rules_from
 from ._rules import UnmatchedRuleWarning, path_str
 from ._typing import Array, DTypeLike, KeyArray
@@ -100,6 +100,21 @@ def _derive(key: KeyArray, digest: Array) -> KeyArray:
     """:func:`leaf_key` from the path's digest as data: one compiled program for every leaf
     of every tree (an eager ``fold_in`` runs the threefry hash operation by operation)."""
     return jax.random.fold_in(jax.random.fold_in(key, digest[0]), digest[1])
+
+
+def _leaf_keys(key: KeyArray, paths: list[str]) -> list[KeyArray]:
+    """:func:`leaf_key` of every path. A concrete threefry key (typed, or legacy ``uint32[2]``)
+    is folded on the host, all leaves at once (:func:`jinit._fastbits.fold_in_host`: the same
+    bits, no program); any other key goes through :func:`_derive`."""
+    digests = np.asarray([_digest(p) for p in paths], np.uint32).reshape(-1, 2)
+    data = _fastbits.host_key_data(key)
+    if data is None:
+        return [_derive(key, d) for d in digests]
+    folded = _fastbits.fold_in_host(_fastbits.fold_in_host(data, digests[:, 0]), digests[:, 1])
+    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        impl = jax.random.key_impl(key)
+        return [jax.random.wrap_key_data(d, impl=impl) for d in folded]
+    return [jax.numpy.asarray(d) for d in folded]
 
 
 # ----------------------------------------------------------------------- flax boxes
@@ -341,7 +356,7 @@ class _Leaf:
     init: Callable[..., Array]
     label: str
     sharding: object
-    program: int = -1  # index into the call's list of programs
+    program: int = -1  # index into the call's list of programs; -1: a host fill (_FILLS)
 
 
 def _assign(fn: str, compiled: _rules.Rules, default: Callable[..., Array] | None,
@@ -389,6 +404,8 @@ def _group(fn: str, key: KeyArray, plan: list[_Leaf]) -> list[_Program]:
     programs: list[_Program] = []
     index: dict[object, int] = {}
     for leaf in plan:
+        if not transformed and _fill_of(leaf) is not None:
+            continue
         ckey = None if transformed else _programs.cache_key(leaf.init, leaf.shape, leaf.dtype,
                                                             leaf.sharding, key)
         slot = ckey if ckey is not None else (id(leaf.init), leaf.shape, leaf.dtype.str,
@@ -404,6 +421,18 @@ def _group(fn: str, key: KeyArray, plan: list[_Leaf]) -> list[_Program]:
         leaf.program = index[slot] = len(programs)
         programs.append(program)
     return programs
+
+
+# Small zeros/ones leaves (biases, norm scales) are filled on the host and placed with
+# jax.device_put: the same values (0 and 1 are exact in every dtype), and no program to compile.
+_FILLS = {id(_constant.zeros): 0, id(_constant.ones): 1}
+_HOST_FILL_MAX = 1 << 22
+
+
+def _fill_of(leaf: _Leaf) -> int | None:
+    if math.prod(leaf.shape) > _HOST_FILL_MAX or not jax.numpy.issubdtype(leaf.dtype, jax.numpy.inexact):
+        return None  # large: one XLA fill is faster; not inexact: the initializer says why
+    return _FILLS.get(id(leaf.init))
 
 
 def _trace(fn: str, key: KeyArray, leaf: _Leaf) -> tuple[Callable[..., Array], jax.stages.Traced]:
@@ -434,16 +463,20 @@ def _materialize(fn: str, key: KeyArray, plan: list[_Leaf], programs: list[_Prog
     members: dict[int, list[int]] = {}
     for i, leaf in enumerate(plan):
         members.setdefault(leaf.program, []).append(i)
+    fills = members.pop(-1, [])
     pending = sorted((p for p, program in enumerate(programs) if program.compiled is None),
                      key=lambda p: -sum(math.prod(plan[i].shape) for i in members[p]))
     ready = _programs.compile_all([(programs[p].cache_key, programs[p].traced) for p in pending])
-    keys = [_derive(key, np.asarray(_digest(leaf.path), np.uint32)) for leaf in plan]
+    keys = _leaf_keys(key, [leaf.path for leaf in plan])
     arrays: list[Array | None] = [None] * len(plan)
 
     def run(p: int, program: object) -> None:
         for i in members[p]:
             arrays[i] = program(keys[i])
 
+    for i in fills:
+        leaf = plan[i]
+        arrays[i] = jax.device_put(np.full(leaf.shape, _fill_of(leaf), leaf.dtype), leaf.sharding)
     for p, program in enumerate(programs):
         if program.compiled is not None:
             run(p, program.compiled)
