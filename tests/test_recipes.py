@@ -925,3 +925,21 @@ def test_recipes_example_runs(capsys):
     assert module.main(["--layers", "2", "--width", "32", "--vocab", "64"]) == 0
     out = capsys.readouterr().out
     assert "audit: PASS" in out and "exactly the residual projections and wpe: yes" in out
+
+
+def test_normalized_sharded_values_equal_unsharded():
+    """nGPT's unit vectors are normalized along a sharded axis: the values must not move."""
+    mesh = Mesh(np.array(jax.devices()[:8]).reshape(8), ("x",))
+    shapes = ngpt_state()
+    r = recipes.olmo_core("normalized", L, D)
+
+    def spec(x):
+        return NamedSharding(mesh, PartitionSpec("x") if x.shape[0] % 8 == 0 else PartitionSpec())
+
+    shardings = jax.tree.map(lambda v: spec(v.get_value()), shapes,
+                             is_leaf=lambda x: isinstance(x, nnx.Variable))
+    a = init_tree(KEY, shapes, r, shardings=shardings)
+    b = init_tree(KEY, shapes, r)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        assert np.array_equal(np.asarray(x), np.asarray(y))
+    assert len(a["blocks"][0]["attention"]["w_q"]["kernel"].sharding.device_set) == 8

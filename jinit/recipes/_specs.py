@@ -152,6 +152,18 @@ def constant(value: float, formula: str) -> Spec:
                 lambda layer: None)
 
 
+def _unit_vectors(key: KeyArray, shape: tuple[int, ...], axes: tuple[int, ...],
+                  cutoff: float | None, dt: np.dtype) -> Array:
+    """The draw of :class:`UnitNorm`, as a 2-D ``(…, shape[-1])`` view (for ``on_one_device``)."""
+    cdt = np.dtype(np.float64 if dt == np.float64 else np.float32)
+    if cutoff is None:
+        z = _sampling.normal(key, shape, cdt, 1.0)
+    else:
+        z = _sampling.truncated_normal(key, -cutoff, cutoff, shape, cdt, 1.0)
+    w = (z / jnp.sqrt(jnp.sum(z * z, axis=axes, keepdims=True))).astype(dt)
+    return w.reshape(math.prod(shape[:-1]), shape[-1])
+
+
 class UnitNorm(Init):
     r"""A Gaussian draw L2-normalized along ``unit_axes``: every vector along them has norm 1.
 
@@ -167,7 +179,10 @@ class UnitNorm(Init):
     normalized truncated draw OLMo-core makes. Either way each coordinate has mean 0 and
     variance exactly :math:`1/n` (:math:`n` the vector's length: the squares of exchangeable
     coordinates sum to 1). Drawn and normalized in float32 (float64 for float64) and rounded
-    once. The audit checks every vector's norm and compares the values with a fresh draw.
+    once. A norm's sum would run in another order on a sharded axis, so the leaf is computed
+    on one device and its bits broadcast (as orthogonal matrices are): the values are the same
+    on any sharding. The audit checks every vector's norm and compares the values with a fresh
+    draw.
     """
 
     __slots__ = ("unit_axes",)
@@ -175,14 +190,9 @@ class UnitNorm(Init):
     def __init__(self, axes: tuple[int, ...], cutoff: float | None):
         def body(key: KeyArray, shape: tuple[int, ...], dt: np.dtype,
                  out_sharding: OutSharding) -> Array:
-            cdt = np.dtype(np.float64 if dt == np.float64 else np.float32)
-            if cutoff is None:
-                z = _sampling.normal(key, shape, cdt, 1.0, out_sharding)
-            else:
-                z = _sampling.truncated_normal(key, -cutoff, cutoff, shape, cdt, 1.0,
-                                               out_sharding)
-            ax = tuple(a % len(shape) for a in axes)
-            return (z / jnp.sqrt(jnp.sum(z * z, axis=ax, keepdims=True))).astype(dt)
+            ax = tuple(sorted(a % len(shape) for a in axes))
+            w = _sampling.on_one_device(_unit_vectors, key, shape, ax, cutoff, dt)
+            return _sampling.place(w.reshape(shape), out_sharding)
 
         def check(shape: tuple[int, ...], dt: np.dtype) -> None:
             if not all(-len(shape) <= a < len(shape) for a in axes):
