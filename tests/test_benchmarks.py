@@ -97,6 +97,14 @@ def test_whole_model_llama_over_8_devices(tmp_path):
     assert row["largest_shard_MB"] * 8 == pytest.approx(row["largest_leaf_MB"])  # sharded 8 ways
 
 
+def test_gpu_script_refuses_unknown_arguments():
+    import subprocess
+
+    bad = subprocess.run(["bash", str(BENCH / "gpu.sh"), "--bogus"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown argument" in bad.stderr
+
+
+@pytest.mark.slow  # a minute of toy-sized runs of every step; the script is for a GPU
 def test_gpu_script_runs_quick_on_any_device(tmp_path):
     import os
     import subprocess
@@ -109,5 +117,3 @@ def test_gpu_script_runs_quick_on_any_device(tmp_path):
     for name in ("throughput", "whole_model", "verify"):
         assert (tmp_path / f"{name}.json").stat().st_size > 0, name
     assert _load(tmp_path / "throughput.json")["rows"]
-    bad = subprocess.run(["bash", str(BENCH / "gpu.sh"), "--bogus"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "unknown argument" in bad.stderr

@@ -28,6 +28,7 @@ def _load(name):
     return module
 
 
+@pytest.mark.slow  # a 30 s learning-rate sweep; tests/test_mup_depth.py checks the coordinates
 @pytest.mark.standard_promotion  # optax's adam
 def test_best_lr_transfers_across_depth_under_completep_only(tmp_path, capsys):
     pytest.importorskip("matplotlib")

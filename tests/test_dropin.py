@@ -201,6 +201,7 @@ def test_bits_equal_jax_complex64():
     _compare_grid(jnp.complex64)
 
 
+@pytest.mark.slow  # 80 s: float32 and complex64 run by default, this one with -m slow
 def test_bits_equal_jax_float64_and_complex128(x64):
     _compare_grid(jnp.float64)
     _compare_grid(jnp.complex128)

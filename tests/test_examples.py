@@ -95,16 +95,18 @@ def deep_relu(train):
 def test_deep_relu_trains_from_he_and_stalls_from_glorot(deep_relu):
     """He et al. 2015: 30 ReLU layers, plain SGD (lr 0.6/30 = 0.02).
 
-    Threshold: He's final training loss < 0.75·ln 5 = 1.21 for every seed (measured 0.84,
-    0.84); Glorot's stays within 0.002 of ln 5 = 1.6094 (measured 1.6090, the loss of a
-    constant prediction: the signal has shrunk by about 2^-29 before the output).
+    Threshold: He's final training loss < 0.9·ln 5 = 1.45 for every seed (measured 0.84 and
+    0.84 on one CPU, 1.34 and 0.85 on another: 400 SGD steps through 30 layers amplify the
+    last-bit differences of float32 matrix products between CPUs); Glorot's stays within
+    0.002 of ln 5 = 1.6094 (measured 1.6090, the loss of a constant prediction: the signal has
+    shrunk by about 2^-29 before the output).
     """
     _, r = deep_relu
     he, glorot = r.final_loss[0], r.final_loss[1]
-    assert np.all(he < 0.75 * LN5), he
+    assert np.all(he < 0.9 * LN5), he
     assert np.all(np.abs(glorot - LN5) < 0.002), glorot
     # Control: the thresholds separate the two schemes; swapping them fails.
-    assert not np.all(glorot < 0.75 * LN5)
+    assert not np.all(glorot < 0.9 * LN5)
     assert not np.all(np.abs(he - LN5) < 0.002)
 
 
