@@ -356,7 +356,8 @@ class _Leaf:
     init: Callable[..., Array]
     label: str
     sharding: object
-    program: int = -1  # index into the call's list of programs; -1: a host fill (_FILLS)
+    program: int = -1  # index into the call's list of programs; -1 with ``fill``: a host fill
+    fill: int | None = None  # the value of a host-filled leaf (_FILLS), set by _group
 
 
 def _assign(fn: str, compiled: _rules.Rules, default: Callable[..., Array] | None,
@@ -404,7 +405,8 @@ def _group(fn: str, key: KeyArray, plan: list[_Leaf]) -> list[_Program]:
     programs: list[_Program] = []
     index: dict[object, int] = {}
     for leaf in plan:
-        if not transformed and _fill_of(leaf) is not None:
+        leaf.fill = None if transformed else _fill_of(leaf)
+        if leaf.fill is not None:
             continue
         ckey = None if transformed else _programs.cache_key(leaf.init, leaf.shape, leaf.dtype,
                                                             leaf.sharding, key)
@@ -476,7 +478,7 @@ def _materialize(fn: str, key: KeyArray, plan: list[_Leaf], programs: list[_Prog
 
     for i in fills:
         leaf = plan[i]
-        arrays[i] = jax.device_put(np.full(leaf.shape, _fill_of(leaf), leaf.dtype), leaf.sharding)
+        arrays[i] = jax.device_put(np.full(leaf.shape, leaf.fill, leaf.dtype), leaf.sharding)
     for p, program in enumerate(programs):
         if program.compiled is not None:
             run(p, program.compiled)

@@ -135,7 +135,7 @@ def audit_leaf(path: str, leaf: jax.Array, init: Callable, alpha: float, seed: i
     if getattr(init, "unit_axes", None) is not None:
         # Unit vectors (nGPT): each norm exactly, and the values against a fresh draw.
         out.method = "unit norm"
-        out.checks, out.detectable = _tests.unit_norm(leaf, init.unit_axes, dtype, row)
+        out.checks, out.detectable = _tests.unit_norm(leaf, init.axes_for(shape), dtype, row)
         if out.checks[0].passed:
             out.checks += _tests.two_sample(leaf, fresh(init, leaf_key(seed, path), leaf),
                                             alpha, row, what="fresh")[0][1:]

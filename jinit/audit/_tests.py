@@ -196,9 +196,9 @@ def structure(leaf: jax.Array, law: object, dtype: np.dtype, row: dict
 
 def unit_norm(leaf: jax.Array, axes: tuple[int, ...], dtype: np.dtype, row: dict
               ) -> tuple[list[Check], float]:
-    """Every vector along ``axes`` has norm 1 within rounding (the Gram bound of orthogonal leaves); no false flags."""
+    """Every vector along ``axes`` (non-negative, sorted) has norm 1 within rounding (the Gram
+    bound of orthogonal leaves); no false flags."""
     shape = tuple(leaf.shape)
-    axes = tuple(sorted(a % len(shape) for a in axes))
     st = jax.device_get(_stats.unit_norms(leaf, axes))
     bound = _laws.gram_bound(dtype, math.prod(shape[a] for a in axes), 1.0)
     err = float(st["gram"])

@@ -187,10 +187,14 @@ class UnitNorm(Init):
 
     __slots__ = ("unit_axes",)
 
+    def axes_for(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """``unit_axes`` as sorted non-negative axes of ``shape`` (the draw's and the audit's)."""
+        return tuple(sorted(a % len(shape) for a in self.unit_axes))
+
     def __init__(self, axes: tuple[int, ...], cutoff: float | None):
         def body(key: KeyArray, shape: tuple[int, ...], dt: np.dtype,
                  out_sharding: OutSharding) -> Array:
-            ax = tuple(sorted(a % len(shape) for a in axes))
+            ax = self.axes_for(shape)
             w = _sampling.on_one_device(_unit_vectors, key, shape, ax, cutoff, dt)
             return _sampling.place(w.reshape(shape), out_sharding)
 
