@@ -943,3 +943,120 @@ def test_normalized_sharded_values_equal_unsharded():
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
         assert np.array_equal(np.asarray(x), np.asarray(y))
     assert len(a["blocks"][0]["attention"]["w_q"]["kernel"].sharding.device_set) == 8
+
+
+# ------------------------------------------------------------ tied torchtitan embedding
+
+
+def _sds(*shape):
+    return jax.ShapeDtypeStruct(shape, jnp.float32)
+
+
+def test_torchtitan_tied_embedding_takes_the_output_law():
+    """torchtitan b5bcd76 (llama3/__init__.py): tied configs skip the embedding's init, so
+    the shared matrix is the head's trunc_normal(std=d^-1/2, ±3σ), not N(0, 1)."""
+    shapes = {"tok_embeddings": {"embedding": _sds(V, D)}}
+    tied = init_tree(KEY, shapes, recipes.llama_torchtitan(L, D, enable_weight_tying=True))
+    x = _leaves(tied)["tok_embeddings/embedding"]
+    assert _std_ok(x, D ** -0.5 * TRUNC3, "trunc3")[0]
+    assert _support_ok(x, D ** -0.5 * TRUNC3, "trunc3")
+    # negative control: the untied recipe's N(0, 1) is 8x (here) the std and unbounded
+    untied = _leaves(init_tree(KEY, shapes, recipes.llama_torchtitan(L, D)))
+    assert not _std_ok(untied["tok_embeddings/embedding"], D ** -0.5 * TRUNC3, "trunc3")[0]
+    doc = recipes.llama_torchtitan.__doc__
+    assert "b5bcd76" in doc and "_EMBEDDING_SKIP_INIT" in doc and "same values," not in doc
+    with pytest.raises(TypeError, match=r"enable_weight_tying=1 is not a bool"):
+        recipes.llama_torchtitan(L, D, enable_weight_tying=1)
+
+
+def test_deepnet_docstring_states_torchscale_never_calls_reset_parameters():
+    doc = recipes.deepnet.__doc__
+    assert "4d1e0e8" in doc and "never called" in doc and "on q, k, v; PyTorch" not in doc
+
+
+# ------------------------------------------------------------------ errors and options
+
+
+def test_one_error_names_every_roleless_leaf():
+    shapes = {"params": {f"mystery_{i}": {"kernel": _sds(4, 4)} for i in range(15)}
+              | {"wte": {"embedding": _sds(8, 4)}}}
+    everyone = "".join(f".*'params/mystery_{i}/kernel'" for i in sorted(
+        range(15), key=lambda i: f"mystery_{i}"))
+    for call in (lambda: init_tree(KEY, shapes, recipes.gpt2(2)),
+                 lambda: audit.check(jax.tree.map(lambda s: jnp.zeros(s.shape), shapes),
+                                     recipes.gpt2(2)),
+                 lambda: recipes.gpt2(2).roles_of(shapes)):
+        with pytest.raises(ValueError, match=r"gives no role to 15 leaf path\(s\)" + everyone):
+            call()
+
+
+def test_layer_regex_without_a_group_is_refused_when_built():
+    with pytest.raises(ValueError, match=r"recipes\.nanogpt\(\): layer='blk_\\\\d\+' has no "
+                       r"capture group"):
+        recipes.nanogpt(4, layer=r"blk_\d+")
+    r = recipes.llama_torchtitan(4, 8, layer=r"blk_(\d+)")
+    assert r.layer_of("blk_3/attention/wo/kernel") == 3
+    with pytest.raises(ValueError, match=r"layer=.*captures 'x'"):
+        recipes.llama_torchtitan(4, 8, layer=r"blk_(\w)").layer_of("blk_x/wo/kernel")
+
+
+ALL_RECIPES = {
+    "gpt2": lambda **kw: recipes.gpt2(L, **kw),
+    "nanogpt": lambda **kw: recipes.nanogpt(L, **kw),
+    "nanochat": lambda **kw: recipes.nanochat(L, D, **kw),
+    "llama_hf": lambda **kw: recipes.llama_hf(L, **kw),
+    "llama_torchtitan": lambda **kw: recipes.llama_torchtitan(L, D, **kw),
+    "olmo_mitchell": lambda **kw: recipes.olmo_mitchell(L, D, **kw),
+    "olmo_megatron": lambda **kw: recipes.olmo_megatron(L, D, **kw),
+    "olmo_core": lambda **kw: recipes.olmo_core("llama", L, D, **kw),
+    "olmo_core_normalized": lambda **kw: recipes.olmo_core("normalized", L, D, **kw),
+    "maxtext": lambda **kw: recipes.maxtext(L, D, D // H, **kw),
+    "vit": lambda **kw: recipes.vit(L, D, **kw),
+    "deepnet": lambda **kw: recipes.deepnet(L, **kw),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ALL_RECIPES))
+def test_overrides_replace_one_role_on_every_recipe(name):
+    make = ALL_RECIPES[name]
+    init = jinit.constant(0.5)
+    r = make(overrides={"attn_out": init})
+    assert r.initializer_for("layers/1/attention/o_proj/kernel", (D, D)) is init
+    base = make().initializer_for("layers/1/attention/q_proj/kernel", (D, D))
+    assert repr(r.initializer_for("layers/1/attention/q_proj/kernel", (D, D))) == repr(base)
+    text = str(r)
+    assert "jinit.constant(value=0.5" in text and "[overridden]" in text
+    assert "overridden (overrides=): attn_out" in text
+    assert "[overridden]" not in str(make())
+    with pytest.raises(ValueError, match=r"overrides='mlp' is not a role of this recipe; "
+                       r"expected one of .*'attn_out'"):
+        make(overrides={"mlp": init})
+    with pytest.raises(TypeError, match=r"overrides\['attn_out'\]=0.02 is not callable"):
+        make(overrides={"attn_out": 0.02})
+    with pytest.raises(TypeError, match=r"Did you mean jinit\.he_normal\(\)"):
+        make(overrides={"attn_out": jinit.he_normal})
+
+
+def test_overrides_norm_zeros_for_one_plus_scale_norms_and_audit():
+    """Gemma's RMSNorm computes x·(1 + scale), so its scale starts at 0: overrides says so."""
+    state = llama_state()
+    r = recipes.llama_hf(L, overrides={"norm": jinit.zeros})
+    params = init_tree(KEY, state, r)
+    leaves = _leaves(params)
+    norms = [p for p in leaves if "norm" in p]
+    assert norms and all(np.all(leaves[p] == 0) for p in norms)
+    assert check(params, lambda p, s: ("zeros", 0) if "norm" in p
+                 else expect_llama_hf(p, s)) == []
+    assert audit.check(params, r).ok
+    # negative control: the recipe without the override flags every norm
+    assert set(audit.check(params, recipes.llama_hf(L)).flagged) == set(norms)
+
+
+def test_gpt2_n_layer_is_optional():
+    assert repr(recipes.gpt2(12).initializer_for("h/0/attn/c_proj/kernel", (8, 8))) == \
+        repr(recipes.gpt2().initializer_for("h/0/attn/c_proj/kernel", (8, 8)))
+    stacked = {"h": {"attn": {"c_proj": {"kernel": _sds(L, 128, 128)}}}}
+    x = _leaves(init_tree(KEY, stacked, recipes.gpt2(scan_axis=0)))["h/attn/c_proj/kernel"]
+    assert _std_ok(x, 0.02, "normal")[0] and not _std_ok(x, 0.021, "normal")[0]
+    with pytest.raises(ValueError, match="scan_axis"):
+        init_tree(KEY, stacked, recipes.gpt2(L + 1, scan_axis=0))
