@@ -1060,3 +1060,209 @@ def test_gpt2_n_layer_is_optional():
     assert _std_ok(x, 0.02, "normal")[0] and not _std_ok(x, 0.021, "normal")[0]
     with pytest.raises(ValueError, match="scan_axis"):
         init_tree(KEY, stacked, recipes.gpt2(L + 1, scan_axis=0))
+
+
+# ------------------------------------------------------- Flax's own example models' names
+# Path trees shaped like google/flax examples/lm1b and examples/wmt ``models.py`` (linen,
+# ``Decoder``: ``Embed_0``, ``encoderdecoderblock_<i>``, ``encoderdecoder_norm``,
+# ``logitdense``; wmt: ``shared_embedding``, ``encoderblock_<i>``, cross-attention
+# ``MultiHeadDotProductAttention_1``) and examples/gemma ``transformer.py``/``modules.py``
+# (NNX: ``embedder``, ``layers/<i>/attn/{q,kv,qkv,attn_vec}_einsum``, ``mlp/*_proj``).
+
+
+def _ln():
+    return {"bias": _sds(D), "scale": _sds(D)}
+
+
+def _mha():
+    qkv = {n: {"kernel": _sds(D, H, D // H)} for n in ("query", "key", "value")}
+    return qkv | {"out": {"kernel": _sds(H, D // H, D)}}
+
+
+def _mlp_block():
+    return {"Dense_0": {"bias": _sds(FF), "kernel": _sds(D, FF)},
+            "Dense_1": {"bias": _sds(D), "kernel": _sds(FF, D)}}
+
+
+def lm1b_shapes():
+    block = {"LayerNorm_0": _ln(), "LayerNorm_1": _ln(), "MlpBlock_0": _mlp_block(),
+             "MultiHeadDotProductAttention_0": _mha()}
+    decoder = {"Embed_0": {"embedding": _sds(V, D)}, "encoderdecoder_norm": _ln(),
+               "logitdense": {"bias": _sds(V), "kernel": _sds(D, V)}}
+    decoder |= {f"encoderdecoderblock_{i}": block for i in range(L)}
+    return {"params": {"decoder": decoder}}
+
+
+def wmt_shapes():
+    enc = {"LayerNorm_0": _ln(), "LayerNorm_1": _ln(), "MlpBlock_0": _mlp_block(),
+           "MultiHeadDotProductAttention_0": _mha()}
+    dec = enc | {"LayerNorm_2": _ln(), "MultiHeadDotProductAttention_1": _mha()}
+    encoder = {"encoder_norm": _ln()} | {f"encoderblock_{i}": enc for i in range(L)}
+    decoder = {"encoderdecoder_norm": _ln(), "logitdense": {"bias": _sds(V),
+                                                             "kernel": _sds(D, V)}}
+    decoder |= {f"encoderdecoderblock_{i}": dec for i in range(L)}
+    return {"params": {"shared_embedding": {"embedding": _sds(V, D)}, "encoder": encoder,
+                       "decoder": decoder}}
+
+
+GN, GK, GH = 4, 2, 16     # Gemma: heads, kv heads, head_dim
+
+
+def gemma_shapes(gqa=True):
+    heads = GN if gqa else GK
+    attn = {"attn_vec_einsum": {"kernel": _sds(heads, GH, D)}}
+    if gqa:
+        attn |= {"q_einsum": {"kernel": _sds(GN, D, GH)},
+                 "kv_einsum": {"kernel": _sds(2, GK, D, GH)}}
+    else:
+        attn |= {"qkv_einsum": {"kernel": _sds(3, GK, D, GH)}}
+    layer = {"pre_attention_norm": {"scale": _sds(D)}, "attn": attn,
+             "pre_ffw_norm": {"scale": _sds(D)},
+             "mlp": {"gate_proj": {"kernel": _sds(D, FF)}, "up_proj": {"kernel": _sds(D, FF)},
+                     "down_proj": {"kernel": _sds(FF, D)}}}
+    return {"embedder": {"embedding": _sds(V, D)}, "layers": {str(i): layer for i in range(L)},
+            "final_norm": {"scale": _sds(D)}}
+
+
+def test_flax_example_names_get_roles_and_layers():
+    r = recipes.llama_torchtitan(L, D)
+    lm1b = r.roles_of(lm1b_shapes())
+    assert lm1b["params/decoder/logitdense/kernel"] == ("lm_head", "weight")
+    assert lm1b["params/decoder/Embed_0/embedding"] == ("token_embedding", "weight")
+    blk = "params/decoder/encoderdecoderblock_2/"
+    assert lm1b[blk + "MultiHeadDotProductAttention_0/out/kernel"] == ("attn_out", "weight")
+    assert lm1b[blk + "MlpBlock_0/Dense_1/kernel"] == ("mlp_out", "weight")
+    assert r.layer_of(blk + "MlpBlock_0/Dense_1/kernel") == 2
+    wmt = r.roles_of(wmt_shapes())
+    assert wmt["params/shared_embedding/embedding"] == ("token_embedding", "weight")
+    assert wmt["params/decoder/encoderdecoderblock_1/MultiHeadDotProductAttention_1/key/kernel"
+               ] == ("k", "weight")
+    gemma = r.roles_of(gemma_shapes()) | r.roles_of(gemma_shapes(gqa=False))
+    assert {p.rsplit("/", 2)[-2]: role for p, (role, _) in gemma.items()} == {
+        "embedder": "token_embedding", "pre_attention_norm": "norm", "pre_ffw_norm": "norm",
+        "final_norm": "norm", "q_einsum": "q", "kv_einsum": "kv", "qkv_einsum": "qkv",
+        "attn_vec_einsum": "attn_out", "gate_proj": "mlp_gate", "up_proj": "mlp_up",
+        "down_proj": "mlp_out"}
+    # the per-layer recipe draws both examples (the layer index read from the block name)
+    params = init_tree(KEY, lm1b_shapes(), r)
+    for i in range(L):
+        x = _leaves(params)[f"params/decoder/encoderdecoderblock_{i}/"
+                            "MultiHeadDotProductAttention_0/out/kernel"]
+        assert _std_ok(x, _titan_std(i), "normal")[0]
+        assert not _std_ok(x, _titan_std(i + 1), "normal")[0]        # control: next layer
+    assert audit.check(init_tree(KEY, wmt_shapes(), r), r).ok
+
+
+def expect_gemma_fan_in(path, shape):
+    """OLMo-core's fan_in law from each einsum's own contraction (examples/gemma): q, kv,
+    qkv read d_model; attn_vec reads heads·head_dim; Gemma's norms start at 0."""
+    if "norm" in path:
+        return "zeros", 0
+    if path.startswith("embedder"):
+        return "normal", 1.0
+    n_in = {"attn_vec_einsum": GN * GH, "down_proj": FF}.get(path.split("/")[-2], D)
+    return "trunc3", TRUNC3 / math.sqrt(n_in)
+
+
+def test_gemma_einsum_kernels_get_their_own_fans():
+    r = recipes.olmo_core("fan_in", L, D, overrides={"norm": jinit.zeros})
+    params = init_tree(KEY, gemma_shapes(), r)
+    assert check(params, expect_gemma_fan_in) == []
+    assert audit.check(params, r).ok
+    # negative control: the DenseGeneral guess (axis 0 contracted) gives q_einsum fan_in =
+    # heads and qkv_einsum fan_in = 3, both far off
+    q = _leaves(params)["layers/0/attn/q_einsum/kernel"]
+    assert not _std_ok(q, TRUNC3 / math.sqrt(GN), "trunc3")[0]
+    mha = init_tree(KEY, gemma_shapes(gqa=False), r)
+    assert check(mha, lambda p, s: expect_gemma_fan_in(p, s) if "attn_vec" not in p
+                 else ("trunc3", TRUNC3 / math.sqrt(GK * GH))) == []
+    qkv = _leaves(mha)["layers/0/attn/qkv_einsum/kernel"]
+    assert not _std_ok(qkv, TRUNC3 / math.sqrt(3), "trunc3")[0]
+
+
+def test_deepnet_splits_einsum_kernels_on_their_stacking_axis():
+    beta = (8 * L) ** -0.25
+    r = recipes.deepnet(L, embedding=jinit.normal(0.02))
+    for gqa, name, gains in ((True, "kv_einsum", (1.0, beta)),
+                             (False, "qkv_einsum", (1.0, 1.0, beta))):
+        w = _leaves(init_tree(KEY, gemma_shapes(gqa), r))[f"layers/0/attn/{name}/kernel"]
+        fan_out = GK * GH
+        for part, gain in zip(w, gains, strict=True):          # axis 0: one matrix per part
+            assert _std_ok(part, gain * math.sqrt(2 / (D + fan_out)), "normal")[0]
+        assert not _std_ok(w[-1], math.sqrt(2 / (D + fan_out)), "normal")[0]   # v is scaled
+
+
+def test_einsum_kernels_of_unknown_layout_are_refused_where_fans_matter():
+    r = recipes.olmo_core("fan_in", L, D, roles={r"foo_einsum/": "q"})
+    with pytest.raises(ValueError, match=r"3-axis einsum kernel whose contracted axes are in "
+                       r"its einsum string"):
+        r.initializer_for("layers/0/attn/foo_einsum/kernel", (GN, D, GH))
+    with pytest.raises(ValueError, match=r"einsum kernel 'layers/0/attn/q_einsum/kernel' has "
+                       r"4 axes.*Gemma"):
+        r.initializer_for("layers/0/attn/q_einsum/kernel", (1, GN, D, GH))
+    # a recipe whose std does not depend on fans takes them as they are
+    assert recipes.llama_hf(L, roles={r"foo_einsum/": "q"}).initializer_for(
+        "layers/0/attn/foo_einsum/kernel", (GN, D, GH)) is not None
+
+
+# ------------------------------------------------------------ OLMo-core's and OLMo's options
+
+
+class GatedAttention(OCAttention):
+    def __init__(self, rngs):
+        super().__init__(rngs)
+        self.w_g = nnx.Linear(D, H, use_bias=False, rngs=rngs)     # headwise gate
+
+
+@pytest.mark.parametrize("method,std", [("normal", 0.02), ("llama", 0.02),
+                                        ("llama_depth", 0.02), ("fan_in", D ** -0.5)])
+def test_olmo_core_attention_gate(method, std):
+    """Attention.init_weights: w_g at the base std (fan_in: its in_features^-1/2), ±3σ."""
+    shapes = _state_params(nnx.split(nnx.eval_shape(lambda: GatedAttention(nnx.Rngs(0))),
+                                     nnx.Param)[1])
+    shapes = {"blocks": {"0": {"attention": {k.split("/")[0]: {"kernel": v}
+                                             for k, v in shapes.items()}}}}
+    big = {"blocks": {"0": {"attention": {"w_g": {"kernel": _sds(D, 64 * H)}}}}}
+    r = recipes.olmo_core(method, L, D)
+    x = _leaves(init_tree(KEY, big, r))["blocks/0/attention/w_g/kernel"]
+    assert _std_ok(x, TRUNC3 * std, "trunc3")[0] and _support_ok(x, TRUNC3 * std, "trunc3")
+    assert not _std_ok(x, TRUNC3 * std * 1.1, "trunc3")[0]              # control
+    assert r.role_of("blocks/0/attention/w_g/kernel") == ("attn_gate", "weight")
+    assert audit.check(init_tree(KEY, shapes, r), r).ok
+
+
+def test_olmo_core_embedding_init_std_and_embed_scale():
+    shapes = {"embeddings": {"embedding": _sds(V, D)}}
+    x = _leaves(init_tree(KEY, shapes, recipes.olmo_core("normal", L, D,
+                                                         embedding_init_std=0.05)))
+    e = x["embeddings/embedding"]
+    assert _std_ok(e, 0.05 * TRUNC3, "trunc3")[0] and _support_ok(e, 0.05 * TRUNC3, "trunc3")
+    assert not _std_ok(e, 0.02 * TRUNC3, "trunc3")[0]                   # control: std
+    with pytest.raises(ValueError, match=r"embedding_init_std=0.05 has no effect with "
+                       r"method='llama'"):
+        recipes.olmo_core("llama", L, D, embedding_init_std=0.05)
+    s = math.sqrt(D)
+    r = recipes.olmo_core("fan_in", L, D, embed_scale=s)
+    assert r.extras == {"embed_scale": s}
+    e = _leaves(init_tree(KEY, shapes, r))["embeddings/embedding"]
+    assert _std_ok(e, 1 / s, "normal")[0] and not _std_ok(e, 1.0, "normal")[0]
+    # embed_scale is a forward multiplier; with llama the init is unchanged
+    assert repr(recipes.olmo_core("llama", L, D, embed_scale=s).initializer_for(
+        "embeddings/embedding", (V, D))) == repr(recipes.olmo_core("llama", L, D)
+                                                 .initializer_for("embeddings/embedding", (V, D)))
+
+
+def test_olmo_emb_init_std():
+    shapes = {"wte": {"embedding": _sds(V, D)}, "wpe": {"embedding": _sds(T * 8, D)}}
+    for r in (recipes.olmo_mitchell(L, D, emb_init_std=0.1),
+              recipes.olmo_megatron(L, D, emb_init_std=0.1)):
+        x = _leaves(init_tree(KEY, shapes, r))
+        assert _std_ok(x["wte/embedding"], 0.1 * TRUNC3, "trunc3")[0]
+        assert _support_ok(x["wte/embedding"], 0.1 * TRUNC3, "trunc3")
+        wpe = D ** -0.5 if r.name == "olmo_mitchell" else 0.02       # wpe keeps its std
+        assert _std_ok(x["wpe/embedding"], wpe * TRUNC3, "trunc3")[0]
+        assert not _std_ok(x["wte/embedding"], wpe * TRUNC3, "trunc3")[0]
+    with pytest.raises(ValueError, match=r"emb_init_std=0.1 is given with scale_emb_init"):
+        recipes.olmo_megatron(L, D, emb_init_std=0.1, scale_emb_init=True)
+    with pytest.raises(ValueError, match=r"emb_init_std=-1"):
+        recipes.olmo_mitchell(L, D, emb_init_std=-1)

@@ -90,7 +90,7 @@ def maxtext(n_layer: int, d_model: int, head_dim: int, d_ff: int | None = None, 
         ("*", "bias"): zeros(),
         ("norm", "scale"): ones(),
     }
-    for role in ("qkv", "k", "v", "attn_out"):
+    for role in ("qkv", "k", "v", "kv", "attn_out"):
         specs[(role, "weight")] = variance_scaling(1.0, "fan_in", "normal", "1/√n_in", root)
     for role in ("mlp_gate", "mlp_up"):
         specs[(role, "weight")] = variance_scaling(1.0, "fan_in", "truncated_normal", "1/√d",
@@ -163,7 +163,7 @@ def vit(n_layer: int, d_model: int, *, head_bias_init: float = 0.0, roles: objec
         ("*", "bias"): zeros(),
         ("norm", "scale"): ones(),
     }
-    for role in ("q", "k", "v", "attn_out"):
+    for role in ("q", "k", "v", "kv", "attn_out"):
         specs[(role, "weight")] = xavier("uniform", 1.0, "√(2/(d + d))", glorot)
     for role in ("mlp_up", "mlp_out"):
         specs[(role, "weight")] = xavier("uniform", 1.0, "√(2/(d + d_mlp))", float("nan"))

@@ -8,7 +8,7 @@ from .. import _basic, _checks
 from ._recipe import Leaf, Recipe, Spec
 from ._specs import fans, normal, ones, zeros
 
-_MATRICES = ("qkv", "q", "k", "v", "attn_out", "mlp_gate", "mlp_up", "mlp_out")
+_MATRICES = ("qkv", "q", "k", "v", "kv", "attn_out", "mlp_gate", "mlp_up", "mlp_out")
 
 
 def _common(fn: str, n_layer: object) -> int:
@@ -199,7 +199,7 @@ def nanochat(n_layer: int, d_model: int, *, roles: object = None,
     }
     # Every listed matrix reads d_model features and writes at least as many (c_fc: 4d), so
     # min(1, .) = 1 and σ = 1/√d_model; grouped-query k/v projections get less.
-    for role in ("qkv", "q", "k", "v"):
+    for role in ("qkv", "q", "k", "v", "kv"):
         specs[(role, "weight")] = Spec("normal", law, _nanochat_linear,
                                        lambda layer: 1 / math.sqrt(d))
     return Recipe("nanochat", "karpathy/nanochat nanochat/gpt.py (3a5e0bc)", specs, n_layer=n,

@@ -8,7 +8,7 @@ from .. import _checks
 from ._recipe import Recipe, Spec
 from ._specs import normal, ones, torch_trunc, truncated, zeros
 
-_MATRICES = ("qkv", "q", "k", "v", "attn_out", "mlp_gate", "mlp_up", "mlp_out", "lm_head")
+_MATRICES = ("qkv", "q", "k", "v", "kv", "attn_out", "mlp_gate", "mlp_up", "mlp_out", "lm_head")
 
 
 def llama_hf(n_layer: int, *, initializer_range: float = 0.02, roles: object = None,
@@ -147,7 +147,7 @@ def llama_torchtitan(n_layer: int, d_model: int, *, depth_init: bool = True,
         if enable_weight_tying else normal(1.0, "1 (normal_)"),
         ("lm_head", "weight"): head,
     }
-    for role in ("qkv", "q", "k", "v", "mlp_gate"):
+    for role in ("qkv", "q", "k", "v", "kv", "mlp_gate"):
         specs[(role, "weight")] = torch_trunc(0.02, -2.0, 2.0, "0.02")
     for role in ("attn_out", "mlp_up", "mlp_out"):
         specs[(role, "weight")] = torch_trunc(init_std, -2.0, 2.0, formula,

@@ -8,7 +8,7 @@ from .. import _checks
 from ._recipe import Recipe, Spec
 from ._specs import constant, fan_in_truncated, normal, ones, truncated, unit_norm, zeros
 
-_IN = ("qkv", "q", "k", "v", "mlp_gate", "mlp_up")
+_IN = ("qkv", "q", "k", "v", "kv", "mlp_gate", "mlp_up")
 _OUT = ("attn_out", "mlp_out")
 OLMO_CORE_METHODS = ("normal", "llama", "llama_depth", "fan_in", "normalized")
 
@@ -292,8 +292,8 @@ def olmo_core(method: str, n_layer: int, d_model: int, *, std: float = 0.02,
             else normal(1.0 / scale, "1/embed_scale"),
             ("lm_head", "weight"): truncated(root, 3.0, "d^-1/2, ±3σ"),
         }
-        for role in ("qkv", "q", "k", "v", "attn_out", "attn_gate", "mlp_gate", "mlp_up",
-                     "mlp_out"):
+        for role in ("qkv", "q", "k", "v", "kv", "attn_out", "attn_gate", "mlp_gate",
+                     "mlp_up", "mlp_out"):
             specs[(role, "weight")] = fan_in_truncated(3.0, "n_in^-1/2, ±3σ", root)
         return Recipe("olmo_core", "allenai/OLMo-core nn/transformer/init.py, InitMethod.fan_in",
                       _norms(specs), n_layer=n, roles=roles, layer=layer, scan_axis=scan_axis,
@@ -320,7 +320,7 @@ def olmo_core(method: str, n_layer: int, d_model: int, *, std: float = 0.02,
         ("token_embedding", "weight"): emb,
         ("lm_head", "weight"): truncated(head[0], 3.0, head[1] + ", ±3σ"),
     }
-    for role in ("qkv", "q", "k", "v", "attn_gate", "mlp_gate"):
+    for role in ("qkv", "q", "k", "v", "kv", "attn_gate", "mlp_gate"):
         specs[(role, "weight")] = truncated(s0, 3.0, "std, ±3σ")
     for role in ("attn_out", "mlp_up", "mlp_out"):
         specs[(role, "weight")] = truncated(out_std, 3.0, out_text + ", ±3σ",
@@ -342,7 +342,7 @@ def _normalized(root: float) -> dict:
         ("s_uv", "weight"): ones(),
         ("s_z", "weight"): constant(root, "1/√d"),
     }
-    for role in ("qkv", "q", "k", "v", "mlp_gate", "mlp_up"):
+    for role in ("qkv", "q", "k", "v", "kv", "mlp_gate", "mlp_up"):
         specs[(role, "weight")] = unit_norm(3.0, "±3σ, L2-normalized over the input axis",
                                             over="in")
     for role in _OUT:
