@@ -990,6 +990,16 @@ def test_one_error_names_every_roleless_leaf():
             call()
 
 
+def test_one_error_names_every_leaf_whose_role_the_recipe_lacks():
+    shapes = {"blocks": {str(i): {"attention": {"w_g": {"kernel": _sds(D, H)}}}
+                         for i in range(3)}}
+    with pytest.raises(ValueError, match=r"gives 3 leaf path\(s\) a role this recipe does not "
+                       r"define: 'blocks/0/attention/w_g/kernel' \(attn_gate\), "
+                       r"'blocks/1/.*'blocks/2/"):
+        init_tree(KEY, shapes, recipes.llama_hf(L))
+    assert init_tree(KEY, shapes, recipes.olmo_core("llama", L, D)) is not None
+
+
 def test_layer_regex_without_a_group_is_refused_when_built():
     with pytest.raises(ValueError, match=r"recipes\.nanogpt\(\): layer='blk_\\\\d\+' has no "
                        r"capture group"):

@@ -191,15 +191,29 @@ class Recipe:
         return out
 
     def check_paths(self, paths: Sequence[str]) -> None:
-        """Raises one error naming every path in ``paths`` that no role pattern matches.
+        """Raises one error naming every path in ``paths`` that no role pattern matches (or,
+        when all have roles, every path whose role this recipe does not define).
 
         :func:`jinit.tree.init_tree`, :func:`jinit.audit.check` and :func:`jinit.nnx.init`
         call it with all of a tree's paths before drawing, so a model with several unnamed
         leaves is told about all of them at once.
         """
-        missing = [p for p in paths if self.role_of(p) is None]
+        missing, undefined = [], []
+        for path in paths:
+            found = self.role_of(path)
+            if found is None:
+                missing.append(path)
+            elif not any(k in self.specs for k in ((found[0], found[1]), (found[0], "*"),
+                                                    ("*", found[1]))):
+                undefined.append(f"{path!r} ({found[0]})")
         if missing:
             raise self._no_role(missing)
+        if undefined:
+            raise ValueError(_checks.message(
+                self._fn, "roles", "found", f"gives {len(undefined)} leaf path(s) a role this "
+                "recipe does not define: " + ", ".join(undefined), "a role of this "
+                "architecture: " + ", ".join(sorted({r for r, _ in self.specs if r != "*"})),
+                "Map the leaves to another role with roles={regex: role}."))
 
     __jinit_check_paths__ = check_paths
 
