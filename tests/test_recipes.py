@@ -1276,3 +1276,14 @@ def test_olmo_emb_init_std():
         recipes.olmo_megatron(L, D, emb_init_std=0.1, scale_emb_init=True)
     with pytest.raises(ValueError, match=r"emb_init_std=-1"):
         recipes.olmo_mitchell(L, D, emb_init_std=-1)
+
+
+def test_scanned_gemma_einsum_slices_get_their_own_fans():
+    stacked = {"layers": {"attn": {"q_einsum": {"kernel": _sds(L, GN, D, GH)}}}}
+    r = recipes.olmo_core("fan_in", L, D, scan_axis=0)
+    w = _leaves(init_tree(KEY, stacked, r))["layers/attn/q_einsum/kernel"]
+    for i in range(L):
+        assert _std_ok(w[i], TRUNC3 / math.sqrt(D), "trunc3")[0]
+        assert not _std_ok(w[i], TRUNC3 / math.sqrt(GN), "trunc3")[0]    # control: heads
+    with pytest.raises(ValueError, match=r"has 4 axes.*pass scan_axis="):
+        init_tree(KEY, stacked, recipes.olmo_core("fan_in", L, D))

@@ -74,8 +74,9 @@ def fan_axes(leaf: Leaf) -> tuple[object, object, tuple[int, ...]]:
                 f"axes, while the fans of {module!r} are read from the layout of Flax's Gemma "
                 f"example ({want} axes, contracting axes {ins})",
                 f"a {want}-axis {module} kernel",
-                "Give this role an initializer with explicit in_axis/out_axis through "
-                "overrides={role: initializer}."))
+                "For a scanned stack (nnx.vmap, nn.scan) pass scan_axis=; for another "
+                "layout give this role an initializer with explicit in_axis/out_axis "
+                "through overrides={role: initializer}."))
         return (ins[0] if len(ins) == 1 else ins), (outs[0] if len(outs) == 1 else outs), batch
     if rank >= 3 and module.lower().endswith("einsum") and leaf.kind == "weight":
         raise ValueError(_checks.message(
