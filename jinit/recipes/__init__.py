@@ -13,10 +13,11 @@ are::
 Paths are matched by regular expressions that know Flax linen auto-names, NNX attribute
 paths, the Hugging Face Flax ports (``transformer/h/3/attn/c_proj/kernel``,
 ``model/layers/3/self_attn/o_proj/kernel``) and the names of Flax's own example models
-(lm1b and wmt: ``Embed_0``, ``shared_embedding``, ``encoderdecoderblock_3``,
-``logitdense``; Gemma: ``embedder``, ``q_einsum``, ``kv_einsum``, ``qkv_einsum``,
-``attn_vec_einsum``, ``gate_proj``/``up_proj``/``down_proj``); ``roles={regex: role}``
-adds your own, tried first. Leaves without a role are one error naming every one of them,
+(google/flax at 18f8f31: ``examples/lm1b`` and ``examples/wmt`` ``models.py``, with
+``Embed_0``, ``shared_embedding``, ``encoderdecoderblock_3``, ``logitdense``;
+``examples/gemma`` ``transformer.py`` and ``modules.py``, with ``embedder``, ``q_einsum``,
+``kv_einsum``, ``qkv_einsum``, ``attn_vec_einsum``, ``gate_proj``/``up_proj``/``down_proj``);
+``roles={regex: role}`` adds your own, tried first. Leaves without a role are one error naming every one of them,
 never a silent default. ``layer=`` is a regex whose first group is the block index (one
 without a group is refused when the recipe is built). Scanned stacks (``nn.scan``,
 ``nnx.vmap``) take ``scan_axis=``: each slice along it gets its layer's initializer, with

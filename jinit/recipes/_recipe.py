@@ -67,7 +67,8 @@ DEFAULT_ROLES: tuple[tuple[str, str], ...] = (
 )
 
 # The layer index of an unrolled stack: ``h/3``, ``h_3``, ``layers_3``, ``blocks/3``,
-# ``encoderblock_3``, ``encoderdecoderblock_3`` (Flax's lm1b and wmt examples), ``layers.3``.
+# ``encoderblock_3``, ``encoderdecoderblock_3`` (google/flax 18f8f31, ``examples/lm1b`` and
+# ``examples/wmt`` ``models.py``), ``layers.3``.
 DEFAULT_LAYER = (r"(?:^|/)(?:h|layers?|blocks?|encoderblock|encoderdecoderblock|decoder_?block|"
                  r"transformer_?block|Block|Layer)[_./]?(\d+)(?=/|$)")
 

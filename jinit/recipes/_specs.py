@@ -15,7 +15,8 @@ from .._fans import compute_fans
 from .._typing import Array, KeyArray, OutSharding
 from ._recipe import Leaf, Spec, split
 
-# Einsum kernels of Flax's Gemma example (``examples/gemma/modules.py``, ``nnx.Einsum``), by
+# Einsum kernels of Flax's Gemma example (google/flax at commit 18f8f31,
+# ``examples/gemma/modules.py``: ``Attention.__init__``, ``nnx.Einsum``), by
 # module name: the rank, the contracted (input) axes, the produced (output) axes and the
 # stacking axis of fused kernels (``S``/``C``: one matrix per part, not an output axis).
 EINSUM_LAYOUTS: dict[str, tuple[int, tuple[int, ...], tuple[int, ...], tuple[int, ...]]] = {
