@@ -179,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("audit", add_help=False,
                    help="check a model's parameters against the laws of their declared "
                         "initializers (see 'jinit audit --help')")
+    sub.add_parser("compare", add_help=False,
+                   help="train a model from several inits and compare the curves (see "
+                        "'jinit compare --help')")
     return parser
 
 
@@ -187,6 +190,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["audit"]:
         return _audit(argv[1:])
+    if argv[:1] == ["compare"]:
+        from jinit.compare._cli import main as compare_main
+
+        return int(compare_main(argv[1:]) or 0)
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
