@@ -249,6 +249,31 @@ def test_rules_and_recipe_values_are_accepted():
                           batch_size=16, seeds=1, eval_every=5, quiet=True)
 
 
+def test_train_optax_articles_smoke(tmp_path, capsys):
+    """examples/train_optax.py --articles: the articles' experiment through jinit.compare."""
+    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parent.parent / "examples" / "train_optax.py"
+    module = sys.modules.get("train_optax")  # as tests/test_examples.py loads it
+    if module is None:
+        spec = importlib.util.spec_from_file_location("train_optax", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["train_optax"] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+    png = tmp_path / "c.png"
+    out = module.main(["--activations", "relu", "--depths", "3", "--schemes", "he_normal",
+                       "--seeds", "1", "--steps", "5", "--width", "8", "--samples", "256",
+                       "--articles", "--articles-steps", "20", "--plot", str(png)])
+    text = capsys.readouterr().out
+    assert "articles' experiment" in text and "val_accuracy" in text
+    res = out["articles"]
+    assert list(res.history) == ["zero", "N(0,1)", "xavier", "he", "lecun"]
+    assert (tmp_path / "c_articles.png").stat().st_size > 10_000
+
+
 # ----------------------------------------------------------------------- argument checks
 
 
