@@ -274,6 +274,24 @@ def test_train_optax_articles_smoke(tmp_path, capsys):
     assert (tmp_path / "c_articles.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
+def test_benchmark_runs_tiny(tmp_path):
+    """benchmarks/compare.py at its tiny size emits well-formed rows (no timing asserted)."""
+    import pathlib
+
+    bench = pathlib.Path(__file__).resolve().parent.parent / "benchmarks"
+    sys.path.insert(0, str(bench))
+    try:
+        import compare as bench_compare
+
+        bench_compare.main(["--tiny", "--json", str(tmp_path / "b.json")])
+    finally:
+        sys.path.remove(str(bench))
+    doc = json.loads((tmp_path / "b.json").read_text())
+    assert [r["method"] for r in doc["rows"]] == ["compare_8", "compare_1", "loop_8"]
+    assert all(r["exec_s"] > 0 and r["total_s"] > 0 for r in doc["rows"])
+
+
 # ----------------------------------------------------------------------- argument checks
 
 
