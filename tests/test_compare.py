@@ -238,11 +238,13 @@ def test_nnx_equinox_and_function_models():
 
 
 def test_rules_and_recipe_values_are_accepted():
+    recipe = jinit.recipes.nanogpt(2, roles={"layers_0": "mlp_up", "layers_2": "mlp_out"})
     res = jinit.compare.run(mlp(2), {"rules": {r"kernel$": jinit.glorot_normal()},
-                                     "default": None},
+                                     "default": None, "recipe": recipe},
                             train=(X[:64], Y[:64]), loss="softmax_cross_entropy", steps=5,
                             batch_size=16, seeds=1, eval_every=5, quiet=True)
     assert list(res.history["rules"]) == ["train_loss", "train_accuracy"]
+    assert list(res.history) == ["rules", "default", "recipe"]
     with pytest.warns(jinit.tree.UnmatchedRuleWarning, match="matched no leaf"):
         jinit.compare.run(mlp(2), {"r": {r"kernel$": jinit.he_normal(), "nothere": jinit.zeros}},
                           train=(X[:64], Y[:64]), loss="softmax_cross_entropy", steps=5,

@@ -98,6 +98,13 @@ def _paths(shapes: object) -> list[str]:
     return [tree.path_str(p) for p, _ in leaves]
 
 
+def _report_once(init: _rules.Rules, paths: list[str], reported: set[int]) -> None:
+    """Warns once per init (not once per seed) about its rules that matched no leaf."""
+    if id(init) not in reported:
+        reported.add(id(init))
+        init.report_unmatched(paths, arg="inits")
+
+
 def _keep_unmatched(rule: Callable[..., object], key: jax.Array, given: object) -> object:
     """``init_tree`` on ``given``'s shapes where ``rule`` matches; ``given``'s leaf elsewhere."""
     shapes = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), jnp.result_type(a)), given)
@@ -142,6 +149,7 @@ def _linen(model: Any, x0: jax.Array) -> Model:
         return model.apply(variables, x)
 
     declared: list[_rules.Rules] = []
+    reported: set[int] = set()
 
     def draw(init: object, key: jax.Array) -> Any:
         k_model, k_draw = jax.random.split(key)
@@ -157,7 +165,7 @@ def _linen(model: Any, x0: jax.Array) -> Model:
                               {"params": variables["params"]})
         variables["params"] = tree.init_tree(k_draw, shapes, rule)["params"]
         if user is not None:
-            user.report_unmatched(_paths(shapes), arg="inits")
+            _report_once(user, _paths(shapes), reported)
         return variables
 
     return Model("linen", apply, draw)
@@ -169,6 +177,7 @@ def _nnx(model: Any) -> Model:
     from .. import nnx as jnnx
 
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+    reported: set[int] = set()
 
     def apply(p: Any, x: jax.Array) -> jax.Array:
         return nnx.merge(graphdef, p, rest)(x)
@@ -180,7 +189,7 @@ def _nnx(model: Any) -> Model:
         rules = init if not isinstance(init, _rules.Rules) else _first(init)
         jnnx.init(copy, rules, key)
         if isinstance(init, _rules.Rules):
-            init.report_unmatched(_paths(params), arg="inits")
+            _report_once(init, _paths(params), reported)
         return nnx.split(copy, nnx.Param, ...)[1]
 
     return Model("nnx", apply, draw)
@@ -192,6 +201,7 @@ def _equinox(model: Any) -> Model:
     from .. import equinox as jeqx
 
     params, static = eqx.partition(model, eqx.is_inexact_array)
+    reported: set[int] = set()
 
     def apply(p: Any, x: jax.Array) -> jax.Array:
         return jax.vmap(eqx.combine(p, static))(x)
@@ -202,7 +212,7 @@ def _equinox(model: Any) -> Model:
         rules = init if not isinstance(init, _rules.Rules) else _first(init)
         new = jeqx.init(model, rules, key)
         if isinstance(init, _rules.Rules):
-            init.report_unmatched(_paths(params), arg="inits")
+            _report_once(init, _paths(params), reported)
         return eqx.partition(new, eqx.is_inexact_array)[0]
 
     return Model("equinox", apply, draw)
@@ -210,6 +220,7 @@ def _equinox(model: Any) -> Model:
 
 def _function(fn: Callable[..., jax.Array], params: object) -> Model:
     leaves = jax.tree.leaves(params)
+    reported: set[int] = set()
     if not leaves:
         raise _checks.fail(FN, "params", params, "has no array leaves",
                            "the parameter pytree fn(params, x) takes")
@@ -223,7 +234,7 @@ def _function(fn: Callable[..., jax.Array], params: object) -> Model:
         rule = _first(init) if isinstance(init, _rules.Rules) else init
         out = _keep_unmatched(rule, key, params)
         if isinstance(init, _rules.Rules):
-            init.report_unmatched(_paths(params), arg="inits")
+            _report_once(init, _paths(params), reported)
         return out
 
     return Model("function", apply, draw)
@@ -259,7 +270,9 @@ def resolve(name: str, value: object) -> object:
         return "auto"
     if isinstance(value, Mapping) or hasattr(value, "__jinit_rules__") or (
             isinstance(value, Sequence) and not isinstance(value, (str, bytes))):
-        return _rules.compile_rules(FN, value, arg=arg, allow_function=False,
+        # A recipe stands for its rule function; a bare function would be an initializer.
+        return _rules.compile_rules(FN, value, arg=arg,
+                                    allow_function=hasattr(value, "__jinit_rules__"),
                                     expected=INIT_EXPECTED)
     if callable(value):
         _rules.check_initializer(FN, arg, value)
