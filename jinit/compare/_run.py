@@ -200,7 +200,7 @@ def run(model: object, inits: Mapping[str, object], *, train: tuple[Any, Any],
       >>> model = nn.Sequential([nn.Dense(16), nn.relu, nn.Dense(2)])
       >>> res = jinit.compare.run(model, {"zeros": jinit.zeros, "he": jinit.he_normal()},
       ...                         train=(x[:192], y[:192]), val=(x[192:], y[192:]),
-      ...                         loss="softmax_cross_entropy", optimizer=optax.adam(1e-2),
+      ...                         loss="softmax_cross_entropy", optimizer=optax.sgd(0.5),
       ...                         steps=40, batch_size=32, seeds=2, eval_every=10, quiet=True)
       >>> res.steps.tolist(), res.history["he"]["val_accuracy"].shape, res.diverged["he"]
       ([10, 20, 30, 40], (2, 4), 0)
