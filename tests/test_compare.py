@@ -10,6 +10,7 @@ failure rate of about 1e-6 per check. Every claim has a negative control that mu
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import math
@@ -114,7 +115,7 @@ def test_shuffled_validation_labels_give_chance():
     assert not np.all(h["train_accuracy"][:, -1] <= chance_bound())  # control
 
 
-def test_divergence_is_counted_and_masked():
+def test_divergence_is_counted_and_masked(tmp_path):
     """N(0, 100²) kernels and SGD at lr 1: every seed overflows; He at the same rate and the
     same batches stays finite in the same call."""
     res = jinit.compare.run(mlp(3), {"huge": jinit.normal(100.0), "he": jinit.he_normal()},
@@ -130,6 +131,8 @@ def test_divergence_is_counted_and_masked():
         assert np.all(np.isfinite(h))
     assert math.isnan(res.final("huge", "val_loss")[0])
     assert "3/3" in res.summary().splitlines()[1]
+    if importlib.util.find_spec("matplotlib"):  # all-NaN curves draw without a warning
+        res.plot(str(tmp_path / "d.png"))
 
 
 def _log_model(params, x):
@@ -255,7 +258,6 @@ def test_train_optax_articles_smoke(tmp_path, capsys):
     """examples/train_optax.py --articles: the articles' experiment through jinit.compare."""
     pytest.importorskip("sklearn")
     pytest.importorskip("matplotlib")
-    import importlib.util
     import pathlib
 
     path = pathlib.Path(__file__).resolve().parent.parent / "examples" / "train_optax.py"
@@ -325,6 +327,7 @@ def _run(**over):
     ({"optimizer": "adam"}, TypeError, r"optimizer='adam' is not an optax optimizer"),
     ({"model": 3}, TypeError, r"model=3 is not a model"),
     ({"target": ("val_f1", 0.5)}, ValueError, r"names a metric the run does not record"),
+    ({"target": ("val_loss", "low")}, TypeError, r"is not a \(metric, value\) pair"),
     ({"sampling": "shuffle"}, ValueError, r"sampling='shuffle'"),
 ])
 def test_bad_arguments(over, exc, match):

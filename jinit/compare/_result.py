@@ -192,8 +192,8 @@ class Result:
                                 else "")
                 ax.plot(self.steps, mean, color=color, lw=1.4, label=label)
                 ax.fill_between(self.steps, lo, hi, color=color, alpha=0.18, lw=0)
-            if metric.endswith("loss") and all(
-                    np.nanmin(h[metric], initial=np.inf) > 0 for h in self.history.values()):
+            positive = all(np.all(~(h[metric] <= 0)) for h in self.history.values())
+            if metric.endswith("loss") and positive:  # NaN (diverged) compares False
                 ax.set_yscale("log")
             ax.set_title(metric, fontsize=10)
             ax.set_xlabel("step")

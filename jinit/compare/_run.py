@@ -247,7 +247,9 @@ def run(model: object, inits: Mapping[str, object], *, train: tuple[Any, Any],
                                "{name: init} with string names", exc=TypeError)
     resolved = {name: _models.resolve(name, value) for name, value in inits.items()}
     if target is not None and not (isinstance(target, (tuple, list)) and len(target) == 2
-                                   and isinstance(target[0], str)):
+                                   and isinstance(target[0], str)
+                                   and isinstance(target[1], (int, float, np.number))
+                                   and not isinstance(target[1], bool)):
         raise _checks.fail(FN, "target", target, "is not a (metric, value) pair",
                            "e.g. ('val_accuracy', 0.9)", exc=TypeError)
     prog_metrics = ({"accuracy": accuracy} if accuracy is not None else {}) | user_metrics
