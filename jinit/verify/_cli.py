@@ -179,9 +179,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("audit", add_help=False,
                    help="check a model's parameters against the laws of their declared "
                         "initializers (see 'jinit audit --help')")
-    sub.add_parser("compare", add_help=False,
-                   help="train a model from several inits and compare the curves (see "
-                        "'jinit compare --help')")
     return parser
 
 
