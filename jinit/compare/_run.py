@@ -152,7 +152,8 @@ def run(model: object, inits: Mapping[str, object], *, train: tuple[Any, Any],
       model: a ``flax.linen.Module`` (called as ``model.apply(variables, x)``; variable
         collections other than ``params`` are kept as ``model.init`` makes them, not
         trained), a concrete ``flax.nnx.Module`` (``model(x)``; only ``nnx.Param`` state is
-        trained), an ``equinox.Module`` (called on one example, vmapped over the batch), or a
+        trained, all other state — RNG counts, BatchNorm statistics — is held at its value,
+        so a Dropout draws the same mask at every step: compare deterministic models), an ``equinox.Module`` (called on one example, vmapped over the batch), or a
         function ``fn(params, x)`` with ``params`` given.
       inits: ``{name: init}``, in the order to report them.
       train: ``(x, y)``: inputs and targets, the same length.
