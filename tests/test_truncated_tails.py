@@ -47,6 +47,20 @@ def test_clipped_bound_from_u_minus_one_moves_inside(lower, upper):
     assert out[2] == 0.5
 
 
+def test_float64_lowest_draw_lands_inside(x64, monkeypatch):
+    f64 = np.dtype(np.float64)
+    lo = np.nextafter(-100.0, 0.0)
+    out = np.asarray(_fastbits.off_the_ends(jnp.array([lo, 8.0], f64), -100.0, 100.0, f64))
+    assert -8.3 < out[0] < -8.29 and out[1] == 8.0
+    _zero_bits(monkeypatch)
+    with jax.disable_jit():
+        w = jinit.truncated_normal(1.0, lower=-100.0, upper=100.0)(jax.random.key(0), (3,), f64)
+    np.testing.assert_array_equal(np.asarray(w), out[0])
+    # bounds that erf does not round to -1 in float64 (8σ) keep the clipped value
+    x = jnp.array([np.nextafter(-8.0, 0.0)], f64)
+    np.testing.assert_array_equal(_fastbits.off_the_ends(x, -8.0, 8.0, f64), x)
+
+
 @pytest.mark.parametrize("bound", [2.0, 3.0, 5.0])
 def test_moderate_bounds_are_untouched(bound):
     x = jnp.array([np.nextafter(F32.type(-bound), F32.type(0)), -1.0, 0.0,
@@ -99,6 +113,26 @@ def test_default_bounds_stay_bit_identical_to_jax():
     ours = jax.jit(jinit.truncated_normal(0.02), static_argnums=1)(key, (256, 512))
     ref = jax.jit(jax.nn.initializers.truncated_normal(0.02), static_argnums=1)(key, (256, 512))
     np.testing.assert_array_equal(np.asarray(ours), np.asarray(ref))
+
+
+def test_sharded_and_jitted_draws_have_no_atom():
+    """2^24 draws at ±100σ (seed 1: jax puts 4 on the bound): sharded over 8 devices, jitted
+    and eager give one array, with jax's bits everywhere but at those 4."""
+    key, shape = jax.random.key(1), (1 << 12, 1 << 12)
+    init = jinit.truncated_normal(1.0, lower=-100.0, upper=100.0)
+    ref = np.asarray(jax.random.truncated_normal(key, -100.0, 100.0, shape, F32))
+    eager = np.asarray(init(key, shape))
+    mesh = jax.make_mesh((2, 4), ("a", "b"), axis_types=(jax.sharding.AxisType.Explicit,) * 2)
+    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("a", "b"))
+    with jax.set_mesh(mesh):
+        sharded = init(key, shape, out_sharding=sharding)
+    jitted = jax.jit(init, static_argnums=1)(key, shape)
+    atoms = ref <= -99.0
+    assert atoms.sum() == 4
+    np.testing.assert_array_equal(eager[~atoms], ref[~atoms])
+    np.testing.assert_array_equal(eager[atoms], np.float32(Z_LOW))
+    np.testing.assert_array_equal(np.asarray(sharded), eager)
+    np.testing.assert_array_equal(np.asarray(jitted), eager)
 
 
 @pytest.mark.slow
