@@ -118,60 +118,60 @@ def count_limit(n: int, p: float, alpha: float) -> int:
     return min(lo - 1, n)
 
 
+def _value(v: object) -> float:
+    """The first entry of a law's (array) answer as a float."""
+    return float(np.asarray(v, np.float64).reshape(-1)[0])
+
+
 def bound_mass(law: RealLaw, dtype: np.dtype, at_lo: int, at_hi: int, n: int, alpha: float,
                row: dict) -> Check | None:
     r"""Flags a point mass at a bound: more values at ``lo``/``hi`` than the law allows.
 
     A continuous law puts no mass on a point; what a correct draw may put *at* a bound (the
-    values of :func:`bound_edges`) is
+    values of :func:`jinit.verify._laws.bound_edges`) has probability
 
     .. math::
 
-        p = P_	ext{law}(	ext{the values that round there}) + \minigl(
-ho,\;
-        P_	ext{law}(|X - 	ext{bound}| \le \sigma/2)igr),
+        p = P_\text{law}(\text{the values that round there})
+            + \min\bigl(\rho,\; P_\text{law}(|X - \text{bound}| \le s/2)\bigr),
 
-    the first term the rounding cell (the whole outermost bin of a 16/8-bit dtype, where
-    values are clipped to it), the second one quantum :math:`
-ho` of an inverse-CDF
-    sampler's uniform (:math:`2^{-23}` for float32 draws, :math:`2^{-52}` for float64),
-    whose lowest value lands on the bound; allowed only where the law has that much mass
-    within half a standard deviation, so a quantum that stands for the tail far away (the
-    ``erf_inv(-1) = -inf`` of a ±100σ truncated normal, clipped to the bound) is flagged.
-    Counts above :func:`count_limit` at :math:`lpha/2` per side fail. ``None`` when the law
-    is unbounded or degenerate.
+    the first term the rounding cell (the whole outermost bin of a 16/8-bit dtype, whose
+    values are clipped to it), the second one quantum :math:`\rho` of an inverse-CDF
+    sampler's uniform (:math:`2^{-23}` for float32 draws, :math:`2^{-52}` for float64), whose
+    lowest value lands on the bound: allowed only where the law has that much mass within
+    half its standard deviation :math:`s` of the bound. A quantum that stands for a tail far
+    away (the ``erf_inv(-1) = -inf`` of a ±100σ truncated normal, clipped to the bound) is
+    therefore flagged, the lowest value of a ±2σ or ±5σ draw is not. Counts above
+    :func:`count_limit` at :math:`\alpha/2` per side fail. ``None`` when the law is unbounded
+    or degenerate.
     """
     if not law.lo < law.hi or not (math.isfinite(law.lo) or math.isfinite(law.hi)):
         return None
     lo_e, hi_e = _laws.bound_edges(law, dtype)
     delivered = _laws.for_dtype(law, dtype)
-    sampled = np.dtype(np.float64) if np.dtype(jnp.finfo(dtype).dtype).itemsize == 8 \
-        else np.dtype(np.float32)
-    rho = float(jnp.finfo(sampled).eps)
+    wide = np.dtype(jnp.finfo(dtype).dtype).itemsize == 8
+    rho = float(jnp.finfo(np.float64 if wide else np.float32).eps)
     half = 0.5 * math.sqrt(max(law.variance, 0.0))
-    one = lambda v: float(np.asarray(v, np.float64).reshape(-1)[0])  # noqa: E731
-    limits, parts = [], []
+    rows = []  # (side, count, limit, p)
     for side, count, edge in (("lo", at_lo, lo_e), ("hi", at_hi, hi_e)):
         if not math.isfinite(edge):
             continue
-        if _laws.is_rounded(dtype):
-            cell = one(delivered.cdf(edge)) if side == "lo" else 1 - one(delivered.cdf_left(edge))
+        if side == "lo":
+            cell = (_value(delivered.cdf(edge)) if _laws.is_rounded(dtype)
+                    else _value(law.cdf(edge + (edge - law.lo) / 4)))  # 5 spacings
+            near = _value(law.cdf(law.lo + half))
         else:
-            gap = abs(edge - (law.lo if side == "lo" else law.hi)) / 4
-            cell = (one(law.cdf(edge + gap)) if side == "lo"
-                    else 1 - one(law.cdf_left(edge - gap)))
-        near = (one(law.cdf(law.lo + half)) if side == "lo"
-                else 1 - one(law.cdf_left(law.hi - half)))
+            cell = 1 - (_value(delivered.cdf_left(edge)) if _laws.is_rounded(dtype)
+                        else _value(law.cdf_left(edge - (law.hi - edge) / 4)))
+            near = 1 - _value(law.cdf_left(law.hi - half))
         p = min(cell + min(rho, near), 1.0)
-        limit = count_limit(n, p, alpha / 2)
-        limits.append((side, int(count), limit, p))
-        parts.append(f"{side} {int(count)} <= {limit}")
-    passed = all(c <= lim for _, c, lim, _ in limits)
+        rows.append((side, int(count), count_limit(n, p, alpha / 2), p))
     return Check(**row, check="mass at bounds", expected="no point mass",
-                 measured=", ".join(f"{c} at {side}" for side, c, _, _ in limits),
-                 bound="; ".join(parts), passed=passed,
+                 measured=", ".join(f"{c} at {side}" for side, c, _, _ in rows),
+                 bound="; ".join(f"{side} <= {lim}" for side, _, lim, _ in rows),
+                 passed=all(c <= lim for _, c, lim, _ in rows),
                  info={"n": n, "alpha": alpha, "edges": [lo_e, hi_e],
-                       "allowed_probability": {side: p for side, _, _, p in limits}})
+                       "allowed_probability": {side: p for side, _, _, p in rows}})
 
 
 def _real_checks(task: Task, st: dict, row: dict, alpha: float) -> list[Check]:
