@@ -8,13 +8,16 @@ deliberate change of values is a decision, regenerated with
 Each entry names the public object it was made from. When a public name changes, ``RENAMED``
 maps the recorded name to the new one, so the digests themselves never need rewriting.
 
-One scheme's bits depend on the CPU: ``conv_orthogonal`` multiplies float32 matrices, and
-XLA's CPU matrix product sums in an order set by the CPU's vector width, so its float32 (and
-rounded 16-bit) outputs differ in the last bits between CPUs with and without AVX-512. The
-digests were recorded on one kind; ``tests/golden/platform_values.npz`` holds that scheme's
-values from the other (``python tests/test_golden.py --write-platform``). Such an entry passes
-on its digest, or when every value is within ``PLATFORM_TOL`` plus two units of its dtype's
-precision of the recorded value; float64 and every other scheme stay bit for bit.
+Four schemes' bits depend on the CPU: ``orthogonal``, ``delta_orthogonal`` and
+``presets.torch_orthogonal`` take a QR decomposition (LAPACK, whose kernels the CPU's vector
+width selects, as for ``jax.nn.initializers.orthogonal`` itself), and ``conv_orthogonal``
+also multiplies float32 matrices, which XLA's CPU matrix product sums in an order set by the
+vector width. Their outputs differ in the last bits between CPU kinds (AVX2 with or without
+AVX-512). The digests were recorded on one kind; ``tests/golden/platform_values.npz`` holds
+these schemes' values from another (``python tests/test_golden.py --write-platform``). Such an
+entry passes on its digest, or when every value is within ``PLATFORM_TOL`` plus two units of
+its dtype's precision of the recorded value; every other scheme stays bit for bit in
+every dtype.
 """
 
 from __future__ import annotations
@@ -32,8 +35,9 @@ import pytest
 
 DATA = pathlib.Path(__file__).parent / "golden" / "hashes.json"
 PLATFORM = pathlib.Path(__file__).parent / "golden" / "platform_values.npz"
-PLATFORM_DEPENDENT = frozenset({"conv_orthogonal"})
-PLATFORM_TOL = 1e-5  # float32 products of a few 16x16 orthogonal matrices: errors ~1e-7
+PLATFORM_DEPENDENT = frozenset({"conv_orthogonal", "orthogonal", "delta_orthogonal",
+                                "presets.torch_orthogonal"})
+PLATFORM_TOL = 1e-5  # QR and float32 products of small orthogonal matrices: errors ~1e-7
 DTYPES = ("float32", "float64", "bfloat16", "float16")
 SEED = 20261201
 
