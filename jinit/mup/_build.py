@@ -112,8 +112,8 @@ def plan(params: object, base: object, *, width: float | None = None,
     tree with the same paths whose leaves have ``.shape``; ``jax.eval_shape`` of the base
     model's ``init`` costs no memory) or a base width (a number) together with ``width``.
     With a base tree each parameter's multipliers are the ratios of its fans to the base's,
-    :math:`m_\text{in} = \text{fan\_in}/\text{fan\_in}_0`,
-    :math:`m_\text{out} = \text{fan\_out}/\text{fan\_out}_0`, and a parameter without a role
+    :math:`m_\text{in} = \text{fan}_\text{in}/\text{fan}_{\text{in},0}`,
+    :math:`m_\text{out} = \text{fan}_\text{out}/\text{fan}_{\text{out},0}`, and a parameter without a role
     gets the one its shapes imply: ≥2 axes with both fans growing → hidden, only fan-out →
     input, only fan-in → output, neither → fixed; fewer axes → bias (fixed if it does not
     grow). With a base width, the role (from ``roles``, or bias for 1-axis parameters) says
