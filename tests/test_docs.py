@@ -8,9 +8,12 @@ import ast
 import doctest
 import importlib
 import inspect
+import os
 import pathlib
 import pkgutil
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -143,3 +146,49 @@ def test_math_scanners_find_an_escaped_underscore():
           "```python\nx = '$c\\_d$'\n```\n")
     caught = sorted(f.strip() for f in _md_math(md) if "\\_" in f)
     assert caught == ["\\text{p\\_q}", "\\text{r\\_s}", "\\text{t\\_u}", "\\text{x\\_y}"]
+
+
+# --- the audit page's worked example: the output shown is the output the code prints.
+
+
+def _audit_page_blocks() -> tuple[str, list[str]]:
+    text = (_ROOT / "docs" / "families" / "audit.md").read_text(encoding="utf-8")
+    code = re.search(r"^```python\n(.*?)^```", text, re.DOTALL | re.MULTILINE).group(1)
+    shown = re.search(r"^```text\n(.*?)^```", text, re.DOTALL | re.MULTILINE).group(1)
+    return code, shown.splitlines()
+
+
+def _unshown(shown: list[str], printed: list[str]) -> list[str]:
+    """Lines of the page's output (``...`` elisions aside) that the run did not print; the
+    audit's wall time ``(13.3 s)`` is not compared."""
+    def norm(line):
+        return re.sub(r"\(\d+(\.\d+)? s\)", "(t s)", line.rstrip())
+
+    printed = {norm(line) for line in printed}
+    return [line for line in shown if line.strip() != "..." and norm(line) not in printed]
+
+
+def test_audit_page_output_check_flags_an_edited_row():
+    """Negative control: a shown row with one digit changed is not in the printed output."""
+    _, shown = _audit_page_blocks()
+    row = next(line for line in shown if "FLAGGED" in line)
+    edited = row.replace("0.0", "0.1", 1)
+    assert edited != row
+    assert _unshown([edited, "...", shown[0]], shown) == [edited]
+
+
+@pytest.mark.slow
+def test_audit_page_example_prints_what_the_page_shows(tmp_path):
+    code, shown = _audit_page_blocks()
+    assert len([line for line in shown if "FLAGGED:" in line]) >= 2 and "..." in shown
+    script = tmp_path / "audit_example.py"
+    script.write_text(code, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env["PYTHONPATH"] = os.pathsep.join([str(_ROOT), env.get("PYTHONPATH", "")])
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         env=env, cwd=tmp_path, timeout=600)
+    assert run.returncode == 0, run.stderr[-4000:]
+    printed = run.stdout.splitlines()
+    assert printed[-1] == "True"  # the script's own check: exactly the 24 c_proj kernels
+    missing = _unshown(shown, printed)
+    assert not missing, "the audit page shows lines the example does not print:\n" + "\n".join(missing)
