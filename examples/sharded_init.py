@@ -87,8 +87,9 @@ def plot_devices(per_device: dict, total: int, budget: float, path: str) -> None
 
     ids = sorted(per_device, key=lambda d: d.id)
     fig, ax = plt.subplots(figsize=(6, 3.6))
-    ax.bar([str(d.id) for d in ids], [per_device[d] / MIB for d in ids], color="tab:blue",
+    ax.bar(range(len(ids)), [per_device[d] / MIB for d in ids], color="tab:blue",
            label="held by the device")
+    ax.set_xticks(range(len(ids)), [str(d.id) for d in ids])
     ax.axhline(budget / MIB, color="tab:orange", ls="--", label="per-device budget")
     ax.axhline(total / MIB, color="tab:red", ls=":", label="whole model")
     ax.set_xlabel("device")

@@ -104,8 +104,7 @@ def _page(stem: str) -> str:
                       "The script below is ``examples/" + stem + ".py`` with that run as its "
                       "last cell; downloaded, it runs on its own with jinit installed.", ""])
     text = text.replace('"""', r'\"\"\"')
-    return f'''r"""
-{text}
+    return f'''r"""{text}
 """
 
 {_code(path)}
