@@ -53,9 +53,10 @@ Examples gallery
 ================
 
 Every script in ``examples/`` run while this site was built, with reduced sizes so that the
-whole gallery builds in a few minutes on two CPU cores: each page shows the printed table and
-the plot of that run, then the full script. The command at the top of each script's docstring
-gives the full-size run; ``examples/README.md`` has its output.
+whole gallery builds in a few minutes on two CPU cores: each page shows the example's code,
+then the reduced run's printed table and plot (the first plot is the thumbnail here). The
+command at the top of each script's docstring gives the full-size run; ``examples/README.md``
+has its output. The script downloaded from a page runs on its own with jinit installed.
 """
 
 
