@@ -40,6 +40,7 @@ extensions = [
     "sphinxarg.ext",
     "myst_parser",
     "jinit_api",
+    "jinit_search",  # search results as text: command names, formulas (docs/_ext)
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}

@@ -11,11 +11,12 @@ Two versions of one CNN (two 3×3 convolutions, global average pooling, a two-la
 
 For every parameter the table gives its shape, the number of entries, the measured standard
 deviation and the one the scheme's formula predicts. Then both models run a forward pass and
-three optax (Adam) steps on a synthetic batch.
+three optax (Adam) steps on a synthetic batch. ``--plot FILE.png`` draws each parameter's
+measured standard deviation against its formula.
 
 Run::
 
-    python examples/flax_linen.py
+    python examples/flax_linen.py --plot flax_linen.png
 """
 
 from __future__ import annotations
@@ -103,12 +104,36 @@ def train_steps(model: nn.Module, params: dict, x, y, steps: int) -> list[float]
     return losses
 
 
+def plot_stds(out: dict, path: str, title: str) -> None:
+    """Measured against promised std of every parameter, one panel per set of initializers."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(out), figsize=(4.5 * len(out), 3.6), sharey=True)
+    for ax, (style, result) in zip(axes, out.items(), strict=True):
+        rows = result["rows"]
+        xs = range(len(rows))
+        ax.bar(xs, [r[3] for r in rows], color="tab:blue", alpha=0.7, label="measured std")
+        ax.plot(xs, [r[4] for r in rows], "k_", ms=18, mew=2, label="formula")
+        ax.set_xticks(list(xs), [r[0] for r in rows], rotation=60, ha="right", fontsize=7)
+        ax.set_title(f"{style} initializers")
+    axes[0].set_ylabel("standard deviation")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--size", type=int, default=16, help="image height and width")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--plot", metavar="FILE.png", help="draw measured vs formula std")
     args = parser.parse_args(argv)
 
     kx, ky, kp = jax.random.split(jax.random.key(args.seed), 3)
@@ -129,6 +154,8 @@ def main(argv=None) -> dict:
         print(f"  forward: logits {tuple(logits.shape)}, std {float(logits.std()):.3f}; "
               f"Adam loss {losses[0]:.3f} -> {losses[-1]:.3f} in {args.steps} steps\n")
         out[style] = {"rows": rows, "losses": losses}
+    if args.plot:
+        plot_stds(out, args.plot, "flax.linen CNN: std per parameter")
     return out
 
 

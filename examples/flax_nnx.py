@@ -11,11 +11,12 @@ Two versions of one MLP (three ``nnx.Linear`` layers, tanh):
 
 The table gives each parameter's shape, entry count, measured and expected standard
 deviation, and the per-layer activation std on a unit-variance batch; then a few optax
-(``nnx.Optimizer`` with Adam) steps run on a synthetic regression batch.
+(``nnx.Optimizer`` with Adam) steps run on a synthetic regression batch. ``--plot
+FILE.png`` draws each parameter's measured standard deviation against its formula.
 
 Run::
 
-    python examples/flax_nnx.py
+    python examples/flax_nnx.py --plot flax_nnx.png
 """
 
 from __future__ import annotations
@@ -65,12 +66,36 @@ def expected_std(style: str, name: str, fan_in: int, last: bool) -> float:
     return g / math.sqrt(fan_in)
 
 
+def plot_stds(out: dict, path: str, title: str) -> None:
+    """Measured against promised std of every parameter, one panel per set of initializers."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(out), figsize=(4.5 * len(out), 3.6), sharey=True)
+    for ax, (style, result) in zip(axes, out.items(), strict=True):
+        rows = result["rows"]
+        xs = range(len(rows))
+        ax.bar(xs, [r[3] for r in rows], color="tab:blue", alpha=0.7, label="measured std")
+        ax.plot(xs, [r[4] for r in rows], "k_", ms=18, mew=2, label="formula")
+        ax.set_xticks(list(xs), [r[0] for r in rows], rotation=60, ha="right", fontsize=7)
+        ax.set_title(f"{style} initializers")
+    axes[0].set_ylabel("standard deviation")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 256, 256, 8])
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--plot", metavar="FILE.png", help="draw measured vs formula std")
     args = parser.parse_args(argv)
     sizes = tuple(args.sizes)
 
@@ -112,6 +137,8 @@ def main(argv=None) -> dict:
         losses = [float(step(model, optimizer)) for _ in range(args.steps)]
         print(f"  Adam MSE {losses[0]:.4f} -> {losses[-1]:.4f} in {args.steps} steps\n")
         out[style] = {"rows": rows, "losses": losses}
+    if args.plot:
+        plot_stds(out, args.plot, f"flax.nnx MLP {sizes}: std per parameter")
     return out
 
 

@@ -5,7 +5,7 @@ model from its abstract state with ``jinit.tree.init_tree(key, state, recipe)``,
 values back into the NNX module, and audits every leaf against the same recipe with
 ``jinit.audit.check``. A planted mismatch (GPT-2's released init audited against nanoGPT's
 recipe) shows what a wrong init looks like: exactly the residual projections and ``wpe`` are
-flagged.
+flagged; ``--plot FILE.png`` draws that audit (measured / expected std per leaf).
 
 Run:
     python examples/recipes.py                   # defaults: 4 layers, width 128
@@ -69,6 +69,8 @@ def main(argv=None) -> int:
     parser.add_argument("--layers", type=int, default=4, help="blocks (default: 4)")
     parser.add_argument("--width", type=int, default=128, help="model width (default: 128)")
     parser.add_argument("--vocab", type=int, default=1024, help="vocabulary (default: 1024)")
+    parser.add_argument("--plot", metavar="FILE.png",
+                        help="draw the planted mismatch's audit (std ratio per leaf)")
     args = parser.parse_args(argv)
     if args.layers < 1 or args.width < 8 or args.vocab < 2:
         parser.error("--layers must be >= 1, --width >= 8 and --vocab >= 2")
@@ -100,6 +102,8 @@ def main(argv=None) -> int:
     failures += set(flagged) != expected
     print("the mismatch is exactly the residual projections and wpe:",
           "yes" if set(flagged) == expected else "no")
+    if args.plot:
+        planted.plot(args.plot)
     return 1 if failures else 0
 
 

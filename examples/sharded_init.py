@@ -11,6 +11,7 @@ The script prints the bytes each device holds against the budget, then checks th
 sharded values equal an unsharded init with the same key, bit for bit. (The check gathers
 the arrays to the host, which a model of real size would do leaf by leaf or not at all.) It
 does the same for ``jinit.tree.init_tree``, which takes rules instead of per-layer inits.
+``--plot FILE.png`` draws the bytes per device against the budget and the whole model.
 
 On a CPU the 8 devices are simulated: the script sets
 ``XLA_FLAGS=--xla_force_host_platform_device_count=8`` before it imports jax (if jax is
@@ -77,6 +78,29 @@ def identical(a, b) -> bool:
                for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
 
 
+def plot_devices(per_device: dict, total: int, budget: float, path: str) -> None:
+    """MiB held by each device, against the per-device budget and the whole model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ids = sorted(per_device, key=lambda d: d.id)
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.bar(range(len(ids)), [per_device[d] / MIB for d in ids], color="tab:blue",
+           label="held by the device")
+    ax.set_xticks(range(len(ids)), [str(d.id) for d in ids])
+    ax.axhline(budget / MIB, color="tab:orange", ls="--", label="per-device budget")
+    ax.axhline(total / MIB, color="tab:red", ls=":", label="whole model")
+    ax.set_xlabel("device")
+    ax.set_ylabel("MiB")
+    ax.set_title("sharded init: each device draws only its shards")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--width", type=int, default=2048)
@@ -85,6 +109,7 @@ def main(argv=None) -> dict:
                         help="notional memory budget of one device")
     parser.add_argument("--devices", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--plot", metavar="FILE.png", help="draw the bytes per device")
     args = parser.parse_args(argv)
 
     devices = jax.devices()[: args.devices]
@@ -134,6 +159,8 @@ def main(argv=None) -> dict:
     tree_largest = max(per_device_bytes(tree_sharded).values())
     print(f"jinit.tree.init_tree on the mesh: largest device {tree_largest / MIB:.2f} MiB; "
           f"== unsharded: {same_tree}")
+    if args.plot:
+        plot_devices(per_device, total, budget, args.plot)
     return {"total": total, "budget": budget, "per_device": per_device, "identical": same,
             "identical_tree": same_tree, "fits": total > budget >= largest}
 

@@ -24,7 +24,7 @@ def compute_fans(
     .. math::
 
         r = \frac{\prod_i s_i}{n_\text{in}\, n_\text{out}\, n_\text{batch}}, \qquad
-        \text{fan\_in} = n_\text{in}\, r, \qquad \text{fan\_out} = n_\text{out}\, r,
+        \text{fan}_\text{in} = n_\text{in}\, r, \qquad \text{fan}_\text{out} = n_\text{out}\, r,
 
     where :math:`s` is the shape and :math:`n_\text{in}, n_\text{out}, n_\text{batch}` are the
     products of the sizes of the in, out and batch axes. This is exactly jax's rule

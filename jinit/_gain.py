@@ -47,10 +47,10 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     .. math::
 
         g = \begin{cases}
-          1 & \text{linear, conv1d/2d/3d, conv\_transpose1d/2d/3d, sigmoid} \\
+          1 & \text{linear, conv1d/2d/3d, conv_transpose1d/2d/3d, sigmoid} \\
           5/3 & \text{tanh} \\
           \sqrt{2} & \text{relu} \\
-          \sqrt{2 / (1 + s^2)} & \text{leaky\_relu, negative slope } s = \texttt{param}
+          \sqrt{2 / (1 + s^2)} & \text{leaky_relu, negative slope } s = \texttt{param}
             \text{ (default } 0.01) \\
           3/4 & \text{selu}
         \end{cases}
@@ -150,7 +150,7 @@ def gain(activation: str | Callable, definition: str = "forward", *,
         g_\text{backward} = \mathbb{E}[\phi'(z)^2]^{-1/2}.
 
     ``"forward"`` (default) keeps the second moment of the next pre-activation under weights
-    of variance :math:`g^2/\text{fan\_in}` (He et al.; the scale :func:`jinit.for_activation`
+    of variance :math:`g^2/\text{fan}_\text{in}` (He et al.; the scale :func:`jinit.for_activation`
     uses). ``"variance"`` normalizes the centred activation (centred or weight-standardized
     kernels, Brock et al. 2021). ``"backward"`` keeps the second moment of back-propagated
     gradients (use it with ``mode="fan_out"``).
@@ -237,7 +237,7 @@ def for_activation(
     .. math::
 
         \text{scale} = \sigma_w^2 = \frac{1}{\mathbb{E}[\phi(z)^2]}, \quad z \sim \mathcal{N}(0,1),
-        \qquad \operatorname{Var}[w] = \frac{\sigma_w^2}{\text{fan\_in}},
+        \qquad \operatorname{Var}[w] = \frac{\sigma_w^2}{\text{fan}_\text{in}},
 
     the :func:`jinit.gain` squared, so that :math:`q^* = 1` is a fixed point of the variance
     map :math:`V(q) = \sigma_w^2\,\mathbb{E}[\phi(\sqrt q\,z)^2]`: a unit-variance

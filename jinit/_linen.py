@@ -62,8 +62,8 @@ def rules_from(model: Any, *inputs: Any, method: Any = None, **init_kwargs: Any
 
     .. math::
 
-        \texttt{\^{}params/}\langle\text{module path}\rangle\texttt{/}\langle name\rangle
-        \texttt{\$} \;\mapsto\; \langle name\rangle\texttt{\_init},
+        \texttt{^params/}\langle\text{module path}\rangle\texttt{/}\langle name\rangle
+        \texttt{\$} \;\mapsto\; \langle name\rangle\texttt{_init},
 
     so ``jinit.tree.init_tree(key, shapes, rules_from(model, x))`` draws every such leaf
     from the distribution the model declares, as ``model.init`` would (the values differ,

@@ -103,10 +103,10 @@ def variance_scaling(
 
         \operatorname{Var}[w] = \frac{s}{n}, \qquad \mathbb{E}[w] = 0, \qquad
         n = \begin{cases}
-          \text{fan\_in} & \text{mode} = \texttt{"fan\_in"} \\
-          \text{fan\_out} & \texttt{"fan\_out"} \\
-          (\text{fan\_in} + \text{fan\_out})/2 & \texttt{"fan\_avg"} \\
-          \sqrt{\text{fan\_in} \cdot \text{fan\_out}} & \texttt{"fan\_geo\_avg"}
+          \text{fan}_\text{in} & \text{mode} = \texttt{"fan_in"} \\
+          \text{fan}_\text{out} & \texttt{"fan_out"} \\
+          (\text{fan}_\text{in} + \text{fan}_\text{out})/2 & \texttt{"fan_avg"} \\
+          \sqrt{\text{fan}_\text{in} \cdot \text{fan}_\text{out}} & \texttt{"fan_geo_avg"}
         \end{cases}
 
     with :math:`s` = ``scale`` and fans from :func:`jinit.compute_fans` (``in_axis``,
@@ -196,7 +196,7 @@ def glorot_uniform(in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[i
 
     .. math::
 
-        w \sim \mathcal{U}\left(-\sqrt{3 \cdot 1.0 / \frac{\text{fan\_in} + \text{fan\_out}}{2}},\ \sqrt{3 \cdot 1.0 / \frac{\text{fan\_in} + \text{fan\_out}}{2}}\right), \qquad \operatorname{Var}[w] = 1.0 / \frac{\text{fan\_in} + \text{fan\_out}}{2}
+        w \sim \mathcal{U}\left(-\sqrt{3 \cdot 1.0 / \frac{\text{fan}_\text{in} + \text{fan}_\text{out}}{2}},\ \sqrt{3 \cdot 1.0 / \frac{\text{fan}_\text{in} + \text{fan}_\text{out}}{2}}\right), \qquad \operatorname{Var}[w] = 1.0 / \frac{\text{fan}_\text{in} + \text{fan}_\text{out}}{2}
 
     Balances forward and backward signal variance for linear/tanh-like units. Equals PyTorch's ``xavier_uniform_`` (gain 1) and Keras's ``GlorotUniform``. Same parameters, defaults and bits (float32/float64) as
     ``jax.nn.initializers.glorot_uniform``; see :func:`jinit.variance_scaling` for the precision
@@ -236,7 +236,7 @@ def glorot_normal(in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[in
 
     .. math::
 
-        w = \sigma z,\ z \sim \mathcal{N}(0, 1)|_{[-2, 2]},\ \sigma = \frac{\sqrt{1.0 / \frac{\text{fan\_in} + \text{fan\_out}}{2}}}{0.8796\ldots}, \qquad \operatorname{Var}[w] = 1.0 / \frac{\text{fan\_in} + \text{fan\_out}}{2}
+        w = \sigma z,\ z \sim \mathcal{N}(0, 1)|_{[-2, 2]},\ \sigma = \frac{\sqrt{1.0 / \frac{\text{fan}_\text{in} + \text{fan}_\text{out}}{2}}}{0.8796\ldots}, \qquad \operatorname{Var}[w] = 1.0 / \frac{\text{fan}_\text{in} + \text{fan}_\text{out}}{2}
 
     Balances forward and backward signal variance for linear/tanh-like units; as Keras's ``GlorotNormal``. Same parameters, defaults and bits (float32/float64) as
     ``jax.nn.initializers.glorot_normal``; see :func:`jinit.variance_scaling` for the precision
@@ -279,7 +279,7 @@ def he_uniform(in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[int] 
 
     .. math::
 
-        w \sim \mathcal{U}\left(-\sqrt{3 \cdot 2.0 / \text{fan\_in}},\ \sqrt{3 \cdot 2.0 / \text{fan\_in}}\right), \qquad \operatorname{Var}[w] = 2.0 / \text{fan\_in}
+        w \sim \mathcal{U}\left(-\sqrt{3 \cdot 2.0 / \text{fan}_\text{in}},\ \sqrt{3 \cdot 2.0 / \text{fan}_\text{in}}\right), \qquad \operatorname{Var}[w] = 2.0 / \text{fan}_\text{in}
 
     Preserves the forward second moment through ReLU layers (ReLU halves it; the 2 restores it). Equals PyTorch's ``kaiming_uniform_(a=0, nonlinearity='relu')``. Same parameters, defaults and bits (float32/float64) as
     ``jax.nn.initializers.he_uniform``; see :func:`jinit.variance_scaling` for the precision
@@ -319,7 +319,7 @@ def he_normal(in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[int] =
 
     .. math::
 
-        w = \sigma z,\ z \sim \mathcal{N}(0, 1)|_{[-2, 2]},\ \sigma = \frac{\sqrt{2.0 / \text{fan\_in}}}{0.8796\ldots}, \qquad \operatorname{Var}[w] = 2.0 / \text{fan\_in}
+        w = \sigma z,\ z \sim \mathcal{N}(0, 1)|_{[-2, 2]},\ \sigma = \frac{\sqrt{2.0 / \text{fan}_\text{in}}}{0.8796\ldots}, \qquad \operatorname{Var}[w] = 2.0 / \text{fan}_\text{in}
 
     Preserves the forward second moment through ReLU layers (ReLU halves it; the 2 restores it). Same parameters, defaults and bits (float32/float64) as
     ``jax.nn.initializers.he_normal``; see :func:`jinit.variance_scaling` for the precision
@@ -362,7 +362,7 @@ def lecun_uniform(in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[in
 
     .. math::
 
-        w \sim \mathcal{U}\left(-\sqrt{3 \cdot 1.0 / \text{fan\_in}},\ \sqrt{3 \cdot 1.0 / \text{fan\_in}}\right), \qquad \operatorname{Var}[w] = 1.0 / \text{fan\_in}
+        w \sim \mathcal{U}\left(-\sqrt{3 \cdot 1.0 / \text{fan}_\text{in}},\ \sqrt{3 \cdot 1.0 / \text{fan}_\text{in}}\right), \qquad \operatorname{Var}[w] = 1.0 / \text{fan}_\text{in}
 
     Unit forward variance for linear units. Same parameters, defaults and bits (float32/float64) as
     ``jax.nn.initializers.lecun_uniform``; see :func:`jinit.variance_scaling` for the precision
@@ -402,7 +402,7 @@ def lecun_normal(in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[int
 
     .. math::
 
-        w = \sigma z,\ z \sim \mathcal{N}(0, 1)|_{[-2, 2]},\ \sigma = \frac{\sqrt{1.0 / \text{fan\_in}}}{0.8796\ldots}, \qquad \operatorname{Var}[w] = 1.0 / \text{fan\_in}
+        w = \sigma z,\ z \sim \mathcal{N}(0, 1)|_{[-2, 2]},\ \sigma = \frac{\sqrt{1.0 / \text{fan}_\text{in}}}{0.8796\ldots}, \qquad \operatorname{Var}[w] = 1.0 / \text{fan}_\text{in}
 
     Unit forward variance for linear units; the init for SELU self-normalizing networks and Flax's default ``kernel_init``. Same parameters, defaults and bits (float32/float64) as
     ``jax.nn.initializers.lecun_normal``; see :func:`jinit.variance_scaling` for the precision

@@ -19,7 +19,7 @@ norms, ``PReLU``, ``Linear.bias``      as declared                      unchange
 ``MLP`` and ``MultiheadAttention`` are made of ``Linear`` layers and need nothing more.
 Each leaf's initializer is called on the Flax-layout shape and the result is transposed
 (or reshaped) into the Equinox layout, so a plain ``jinit.he_normal()`` gets
-:math:`\text{fan\_in} = \text{in}\cdot\prod k` without axis arguments, and every scheme whose
+:math:`\text{fan}_\text{in} = \text{in}\cdot\prod k` without axis arguments, and every scheme whose
 structure is defined on a layout (``orthogonal``, ``delta_orthogonal``, ``dirac``) keeps it.
 """
 
@@ -176,7 +176,7 @@ def init(model: Any, rules: object, key: KeyArray, *, default: Callable[..., Arr
     .. math::
 
         w_p = \pi_p\bigl(f(k_p,\ \pi_p^{-1}(s_p),\ d_p)\bigr), \qquad
-        k_p = \texttt{jinit.tree.leaf\_key}(k, p),
+        k_p = \texttt{jinit.tree.leaf_key}(k, p),
 
     where :math:`s_p, d_p` are the leaf's shape and dtype and :math:`\pi_p` maps the Flax
     layout to the leaf's Equinox layout (the module table; the identity for leaves whose

@@ -88,7 +88,7 @@ def init(model_or_abstract: Any, rules: object, key: KeyArray, *,
 
     .. math::
 
-        w_p = f_p\bigl(\texttt{leaf\_key}(k, p),\ s_p,\ d_p\bigr),
+        w_p = f_p\bigl(\texttt{leaf_key}(k, p),\ s_p,\ d_p\bigr),
 
     exactly as :func:`jinit.tree.init_tree` draws it, where :math:`f_p` is the first rule
     matching :math:`p`, :math:`s_p, d_p` the Param's shape and dtype, and :math:`k` is

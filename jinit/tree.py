@@ -62,7 +62,7 @@ def leaf_key(key: KeyArray, path: str) -> KeyArray:
 
     .. math::
 
-        k_\text{leaf} = \operatorname{fold\_in}\bigl(\operatorname{fold\_in}(k, h_0), h_1\bigr),
+        k_\text{leaf} = \texttt{fold_in}\bigl(\texttt{fold_in}(k, h_0), h_1\bigr),
         \qquad (h_0, h_1) = \text{BLAKE2b-64}(\text{path})
 
     where :math:`k` is the root key and :math:`h_0, h_1` are the two little-endian 32-bit
@@ -210,7 +210,7 @@ def init_tree(key: KeyArray, shapes: object, rules: Rules | None, *,
 
     .. math::
 
-        w_p = f\bigl(k_p,\ s,\ d\bigr), \qquad k_p = \texttt{leaf\_key}(k, p),
+        w_p = f\bigl(k_p,\ s,\ d\bigr), \qquad k_p = \texttt{leaf_key}(k, p),
 
     where :math:`k` is ``key`` and :math:`k_p` depends only on :math:`k` and :math:`p`
     (:func:`leaf_key`). So each leaf has the distribution its initializer documents, leaves

@@ -134,11 +134,229 @@ def test_every_example_has_a_gallery_page_and_reduced_flags(site):
     for stem in stems:
         page = site / "gallery" / f"plot_{stem}.html"
         assert page.is_file(), page
-    plots = [s for s in stems if "--plot" in jinit_gallery.RUNS[s]]
-    for stem in plots + ["verify_signal"]:
+    no_plot = [s for s in stems if "--plot" not in jinit_gallery.RUNS[s]]
+    assert not no_plot, f"gallery runs without --plot (no thumbnail of their own): {no_plot}"
+    for stem in stems + ["verify_signal"]:
         html = (site / "gallery" / f"plot_{stem}.html").read_text(encoding="utf-8")
         assert re.search(r'<img[^>]+src="\.\./_images/sphx_glr_plot_' + stem + r'_\d+\.png"',
                          html), f"gallery page of {stem} shows no plot"
+
+
+def _placeholder_thumbnails(site: pathlib.Path, tmp: pathlib.Path) -> list[str]:
+    """Gallery entries whose thumbnail is sphinx-gallery's stand-in (``no_image.png`` or
+    ``broken_example.png`` scaled as it scales thumbnails), not a plot of their own."""
+    image = pytest.importorskip("matplotlib.image")
+    import numpy as np
+    from sphinx_gallery import glr_path_static
+    from sphinx_gallery.utils import scale_image
+
+    stand_ins = []
+    for name in ("no_image.png", "broken_example.png"):
+        out = tmp / name
+        scale_image(pathlib.Path(glr_path_static()) / name, out, 400, 280)
+        stand_ins.append(image.imread(out))
+    index = (site / "gallery" / "index.html").read_text(encoding="utf-8")
+    thumbs = re.findall(r'src="\.\./(_images/sphx_glr_(plot_\w+?)_thumb\.png)"', index)
+    assert thumbs, "the gallery index shows no thumbnails"
+    bad = []
+    for src, stem in thumbs:
+        pixels = image.imread(site / src)
+        if any(p.shape == pixels.shape and np.array_equal(p, pixels) for p in stand_ins):
+            bad.append(stem)
+    return bad
+
+
+def test_every_gallery_thumbnail_is_a_plot_of_its_own(site, tmp_path):
+    stems = sorted(p.stem for p in (ROOT / "examples").glob("*.py") if not p.stem.startswith("_"))
+    index = (site / "gallery" / "index.html").read_text(encoding="utf-8")
+    for stem in stems + ["verify_signal"]:
+        assert f"sphx_glr_plot_{stem}_thumb.png" in index, f"no gallery thumbnail for {stem}"
+    bad = _placeholder_thumbnails(site, tmp_path)
+    assert not bad, f"gallery entries with a placeholder thumbnail: {bad}"
+
+
+def test_thumbnail_check_flags_a_placeholder(site, tmp_path):
+    """Negative control: a copy of the site whose first thumbnail is the stand-in."""
+    from sphinx_gallery import glr_path_static
+    from sphinx_gallery.utils import scale_image
+
+    copy = tmp_path / "site"
+    (copy / "gallery").mkdir(parents=True)
+    (copy / "_images").mkdir()
+    index = (site / "gallery" / "index.html").read_text(encoding="utf-8")
+    (copy / "gallery" / "index.html").write_text(index, encoding="utf-8")
+    thumbs = re.findall(r'src="\.\./_images/(sphx_glr_(plot_\w+?)_thumb\.png)"', index)
+    for name, _ in thumbs:
+        shutil.copy(site / "_images" / name, copy / "_images" / name)
+    scale_image(pathlib.Path(glr_path_static()) / "no_image.png",
+                copy / "_images" / thumbs[0][0], 400, 280)
+    assert _placeholder_thumbnails(copy, tmp_path) == [thumbs[0][1]]
+
+
+# ------------------------------------------------------- downloaded gallery scripts
+
+
+def _downloaded_scripts(site: pathlib.Path) -> dict[str, pathlib.Path]:
+    found = {p.stem.removeprefix("plot_"): p for p in site.glob("_downloads/*/plot_*.py")}
+    assert found, "the site has no downloadable gallery scripts"
+    return found
+
+
+def _repo_bound(path: pathlib.Path) -> list[str]:
+    """What in a downloaded script only works inside this repository: an import of a module
+    outside the installed packages (``examples``, a helper next to it), a path into the
+    checkout (``../../examples``), a module loaded from a file."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    bad = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""] if node.level == 0 else [f"relative import {node.module}"]
+        else:
+            if (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                    and re.search(r"(^|/)\.\./|(^|/)examples/\w+\.py|_gallery_src", node.value)
+                    and not node.value.lstrip().startswith(("python ", "Run", "\n"))):
+                if "\n" not in node.value:  # the page text quotes commands; code paths are one line
+                    bad.append(f"path {node.value!r}")
+            if isinstance(node, ast.Attribute) and node.attr == "spec_from_file_location":
+                bad.append("importlib.util.spec_from_file_location")
+            continue
+        for name in names:
+            top = name.split(".")[0]
+            if name.startswith("relative") or top in {"examples", "jinit_gallery", "conftest"}:
+                bad.append(f"import {name}")
+            elif top not in sys.stdlib_module_names and importlib.util.find_spec(top) is None:
+                bad.append(f"import {name} (not installed)")
+    return bad
+
+
+def test_downloaded_gallery_scripts_import_only_installed_packages(site):
+    scripts = _downloaded_scripts(site)
+    stems = sorted(p.stem for p in (ROOT / "examples").glob("*.py") if not p.stem.startswith("_"))
+    assert sorted(set(stems) - set(scripts)) == [], "examples without a downloadable script"
+    bad = {stem: found for stem, path in scripts.items() if (found := _repo_bound(path))}
+    assert not bad, f"downloaded gallery scripts that need the repository: {bad}"
+
+
+def test_repo_bound_check_flags_an_import_of_the_examples_folder(tmp_path):
+    """Negative control: the page script the gallery used to write (it loaded the example
+    from ``../../examples``)."""
+    script = tmp_path / "plot_x.py"
+    script.write_text('"""Page text: python examples/x.py --plot x.png"""\n'
+                      "import importlib.util\nimport pathlib\nimport jinit\n"
+                      'path = pathlib.Path("../../examples/x.py")\n'
+                      'spec = importlib.util.spec_from_file_location("x", path)\n'
+                      "from examples import x\n", encoding="utf-8")
+    assert sorted(_repo_bound(script)) == ["import examples",
+                                           "importlib.util.spec_from_file_location",
+                                           "path '../../examples/x.py'"]
+
+
+@pytest.mark.slow
+def test_downloaded_gallery_scripts_run_on_their_own(site, tmp_path):
+    """Each downloaded script, run as a user would (``python plot_<stem>.py`` in an empty
+    folder, with only jinit importable beside the installed packages): exit 0, its PNG."""
+    sys.path.insert(0, str(DOCS / "_ext"))
+    try:
+        import jinit_gallery
+    finally:
+        sys.path.remove(str(DOCS / "_ext"))
+    only_jinit = tmp_path / "site-packages"
+    only_jinit.mkdir()
+    (only_jinit / "jinit").symlink_to(ROOT / "jinit")
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "PYTHONPATH")}
+    env["PYTHONPATH"] = str(only_jinit)
+    failed = []
+    for stem, path in sorted(_downloaded_scripts(site).items()):
+        folder = tmp_path / stem
+        folder.mkdir()
+        shutil.copy(path, folder / path.name)
+        run = subprocess.run([sys.executable, path.name], cwd=folder, env=env,
+                             capture_output=True, text=True, timeout=600)
+        argv = jinit_gallery.RUNS.get(stem, [])
+        png = argv[argv.index("--plot") + 1] if "--plot" in argv else "signal.png"
+        if run.returncode != 0 or not (folder / png).is_file():
+            failed.append(f"{stem}: exit {run.returncode}, {png} "
+                          f"{'written' if (folder / png).is_file() else 'missing'}\n"
+                          f"{run.stderr[-1500:]}")
+    assert not failed, "\n".join(failed)
+
+
+# --------------------------------------------------------------------------- search
+
+
+def _search_index(site: pathlib.Path) -> dict:
+    text = (site / "searchindex.js").read_text(encoding="utf-8")
+    return json.loads(text[text.index("(") + 1:text.rindex(")")])
+
+
+_ENTITY = re.compile(r"&(#x?[0-9a-fA-F]+|[a-zA-Z]+);")
+
+
+def _escaped_search_names(index: dict) -> list[str]:
+    """Names the search page would show with a visible entity: searchtools.js escapes every
+    title it shows, so one the index already escaped reads ``&#x27;``."""
+    names = list(index["objects"])
+    names += [entry[4] for entries in index["objects"].values() for entry in entries]
+    names += list(index["titles"]) + list(index["alltitles"])
+    return sorted({n for n in names if _ENTITY.search(n)})
+
+
+def test_search_index_names_show_no_html_entities(site):
+    index = _search_index(site)
+    assert not _escaped_search_names(index)
+    commands = [f"{prefix}.{e[4]}".strip(".") for prefix, entries in index["objects"].items()
+                for e in entries if index["objnames"][str(e[1])][0] == "commands"]
+    assert "jinit verify" in commands and "jinit audit" in commands, commands
+    assert all(c.startswith("jinit") and len(c) < 40 for c in commands), commands
+
+
+def test_search_entity_check_flags_an_escaped_description():
+    """Negative control: the index sphinx-argparse's entries produced (the description as
+    the display name, HTML-escaped by Sphinx)."""
+    index = {"objects": {"Checks every public initializer&#x27;s mean": [[18, 0, 0, "x", ""]]},
+             "titles": ["jinit"], "alltitles": {}}
+    assert _escaped_search_names(index) == ["Checks every public initializer&#x27;s mean"]
+
+
+_NODE = shutil.which("node")
+_TEX_LEFT = re.compile(r"\\[A-Za-z]+|\\[()\[\]]|[{}]")
+
+
+def _summaries_as_text(formulas: list[str]) -> list[str]:
+    script = ("const {jinitTexToText} = require(process.argv[1]);"
+              "const tex = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
+              "process.stdout.write(JSON.stringify(tex.map(jinitTexToText)));")
+    run = subprocess.run([_NODE, "-e", script, str(DOCS / "_ext" / "static" / "jinit_search.js")],
+                         input=json.dumps(formulas), capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
+@pytest.mark.skipif(_NODE is None, reason="node is not installed")
+def test_search_summaries_read_formulas_as_text(site):
+    """Every inline formula of the reference and family pages, as the search summary shows
+    it (``jinitTexToText``, run in node): no TeX command, delimiter or brace left."""
+    import html as html_lib
+
+    formulas = []
+    for page in sorted([*site.glob("api/*.html"), *site.glob("families/*.html")]):
+        text = page.read_text(encoding="utf-8")
+        formulas += [html_lib.unescape(m) for m in
+                     re.findall(r'<span class="math notranslate nohighlight">(.*?)</span>', text,
+                                re.DOTALL)]
+    assert len(formulas) > 200
+    raw = [f for f in formulas if _TEX_LEFT.search(f)]
+    assert len(raw) > 100  # the summaries' source is TeX: the check has something to read
+    shown = _summaries_as_text(formulas)
+    left = [f"{tex!r} -> {out!r}" for tex, out in zip(formulas, shown, strict=True)
+            if _TEX_LEFT.search(out)]
+    assert not left, "search summaries that show TeX:\n" + "\n".join(left[:20])
+    # the words stay: fan_in, sigma
+    assert _summaries_as_text([r"\(\sigma^2/\text{fan}_\text{in}\)"]) == ["σ^2/fan_in"]
 
 
 # ------------------------------------------------------------------------- offline
@@ -384,3 +602,60 @@ def test_every_formula_is_typeset(site, browser):
         browser.close_tab(session)
         untypeset += [f"{page.relative_to(site)}: {tex}" for tex in raw]
     assert not untypeset, "formulas MathJax could not typeset:\n" + "\n".join(untypeset)
+
+
+def test_search_results_show_text_in_a_browser(site, browser):
+    """The search page itself, served over HTTP on localhost (summaries are fetched from the
+    result pages, which a file:// page may not do): results for a word that is in formulas
+    and in the command reference show no ``&#x27;``, no TeX source, and a command named by
+    its name."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(_QuietHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}/search.html?q="
+        report = _search(browser, base + "initializer", SCREENSHOTS / "search.png")
+        commands = _search(browser, base + "verify", None)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert report["count"] > 5, report
+    text = report["titles"] + report["summaries"]
+    assert not [t for t in text if _ENTITY.search(t)], [t for t in text if _ENTITY.search(t)]
+    tex = [s for s in report["summaries"] if re.search(r"\\[A-Za-z]+\{|\\\(", s)]
+    assert not tex, f"search summaries with raw TeX: {tex[:5]}"
+    assert sum(bool(s) for s in report["summaries"]) >= 5, "results without summaries"
+    assert "jinit verify" in commands["titles"], commands["titles"]
+    assert not [t for t in commands["titles"] if _ENTITY.search(t)], commands["titles"]
+
+
+_SEARCH = """(async () => {
+  const deadline = Date.now() + 60000;
+  const summaries = () => document.querySelectorAll("#search-results p.context");
+  while (summaries().length < 5 && Date.now() < deadline)
+    await new Promise(r => setTimeout(r, 100));
+  await new Promise(r => setTimeout(r, 1000));  // the rest of the fetched summaries
+  const items = [...document.querySelectorAll("#search-results li")];
+  return {count: items.length,
+          titles: items.map(li => li.querySelector("a").textContent),
+          summaries: items.map(li => (li.querySelector("p.context") || {}).textContent || "")};
+})()"""
+
+
+def _search(browser: Chromium, url: str, screenshot: pathlib.Path | None) -> dict:
+    session = browser.open(url)
+    report = browser.evaluate(session, _SEARCH)
+    if screenshot is not None:
+        browser.screenshot(session, screenshot)
+    browser.close_tab(session)
+    return report
+
+
+class _QuietHandler(__import__("http.server").server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # no request log on stderr
+        pass

@@ -524,3 +524,85 @@ def test_unit_attention_output_has_unit_rms():
     assert float(jnp.sqrt(jnp.mean(jnp.square(plain)))) < 0.2
     gv = jax.grad(lambda t: jnp.sum(unit.attention(q, k, t) * v))(v)
     assert 0.5 < float(jnp.sqrt(jnp.mean(jnp.square(gv)))) < 2.0
+
+
+# ---------------------------------------------------------------- Flax attention layouts
+
+
+class _AttnBlock(nn.Module):
+    """Embedding, self-attention (nn.SelfAttention), cross-attention against the embedding
+    (nn.MultiHeadDotProductAttention) and a readout; heads fixed, head_dim = width / heads."""
+    width: int
+    heads: int = 4
+    vocab: int = 32
+
+    @nn.compact
+    def __call__(self, tokens):
+        x = nn.Embed(self.vocab, self.width, name="embed")(tokens)
+        x = x + nn.SelfAttention(num_heads=self.heads, name="self_attn")(x)
+        x = x + nn.MultiHeadDotProductAttention(num_heads=self.heads, name="cross")(x, x)
+        return nn.Dense(self.vocab, name="head")(x)
+
+
+def _attn_params(width):
+    model = _AttnBlock(width)
+    return jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 5), jnp.int32)))
+
+
+def _hand_multipliers(width, base, optimizer):
+    """Table 3 by hand: q/k/v kernels (d, h, hd) have fan-in d and fan-out h·hd = d, the out
+    kernel (h, hd, d) fan-in h·hd = d and fan-out d, so both fans grow by r = width / base:
+    hidden. SGD: hidden η·m_out/m_in = 1, biases (q/k/v (h, hd) and out (d,)) η·m_out = r,
+    embedding (input) r, readout 1/r; Adam: hidden and readout 1/r, the rest 1."""
+    r = width / base
+    out = {}
+    for name in ("self_attn", "cross"):
+        for proj in ("query", "key", "value", "out"):
+            out[f"params/{name}/{proj}/kernel"] = 1.0 if optimizer == "sgd" else 1 / r
+            out[f"params/{name}/{proj}/bias"] = r if optimizer == "sgd" else 1.0
+    out["params/embed/embedding"] = r if optimizer == "sgd" else 1.0
+    out["params/head/kernel"] = 1 / r
+    out["params/head/bias"] = 1.0  # the readout bias: fan-out is the vocabulary, fixed
+    return out
+
+
+@pytest.mark.filterwarnings("ignore:SelfAttention will be deprecated:DeprecationWarning")
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_plan_flax_attention_multipliers_match_hand_computed(optimizer):
+    params, base = _attn_params(64), _attn_params(16)
+    assert params["params"]["self_attn"]["query"]["kernel"].shape == (64, 4, 16)
+    assert params["params"]["cross"]["out"]["kernel"].shape == (4, 16, 64)
+    plan = jinit.mup.plan(params, base, optimizer=optimizer)
+    expected = _hand_multipliers(64, 16, optimizer)
+    assert set(plan.lr_multipliers) == set(expected)
+    for name, value in expected.items():
+        assert math.isclose(plan.lr_multipliers[name], value), (name, plan.lr_multipliers[name])
+    roles = plan.roles
+    assert {roles[f"params/cross/{p}/kernel"] for p in ("query", "key", "value", "out")} == {"hidden"}
+    assert roles["params/cross/query/bias"] == "bias" and roles["params/head/kernel"] == "output"
+    leaf = plan.leaves["params/self_attn/out/kernel"]
+    assert (leaf.m_in, leaf.m_out) == (4.0, 4.0)
+
+
+@pytest.mark.filterwarnings("ignore:SelfAttention will be deprecated:DeprecationWarning")
+def test_plan_flax_attention_last_two_axes_is_the_wrong_multiplier():
+    """Negative control: the fans of the last two axes (compute_fans' default, forced with a
+    fan_axes rule) give the q/k/v kernels an SGD multiplier of the width ratio, not 1."""
+    params, base = _attn_params(64), _attn_params(32)
+    plan = jinit.mup.plan(params, base, optimizer="sgd",
+                          fan_axes={r"(query|key|value|out)/kernel$": (-2, -1)})
+    assert plan.lr_multipliers["params/self_attn/query/kernel"] == 2.0
+    assert plan.lr_multipliers["params/self_attn/query/kernel"] != _hand_multipliers(
+        64, 32, "sgd")["params/self_attn/query/kernel"]
+
+
+def test_plan_nnx_attention_layout_is_guessed_too():
+    def state(width):
+        model = nnx.eval_shape(lambda: nnx.MultiHeadAttention(
+            num_heads=4, in_features=width, decode=False, rngs=nnx.Rngs(0)))
+        return nnx.state(model, nnx.Param)
+
+    plan = jinit.mup.plan(state(64), state(32), optimizer="sgd")
+    lr = plan.lr_multipliers
+    assert [lr[f"{p}/kernel"] for p in ("query", "key", "value", "out")] == [1.0] * 4
+    assert [lr[f"{p}/bias"] for p in ("query", "key", "value", "out")] == [2.0] * 4

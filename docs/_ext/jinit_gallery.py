@@ -4,7 +4,9 @@ The scripts in ``examples/`` are not edited for the site. For each one this modu
 short page script into ``docs/_gallery_src/`` (generated, ignored by git): the example's own
 docstring as the page text, then a call of its ``main()`` with the reduced flags of ``RUNS``,
 so that sphinx-gallery runs it, shows its printed table, and shows every PNG it writes with
-``--plot`` (:func:`png_scraper`). The full script follows on the page.
+``--plot`` (:func:`png_scraper`; the first one is the gallery's thumbnail, so every entry of
+``RUNS`` has a ``--plot``). The page script holds the example's own code in place of an
+import of ``examples/``, so the script downloaded from a page runs on its own.
 
 ``RUNS`` holds the reduced flags. An example missing from it still gets a page, run with its
 default flags (slow); ``tests/test_docs_site.py`` fails until it has an entry.
@@ -25,17 +27,20 @@ RUNS: dict[str, list[str]] = {
     "train_optax": ["--depths", "3", "30", "--seeds", "1", "--steps", "150", "--width", "16",
                     "--samples", "512", "--articles", "--articles-steps", "200",
                     "--plot", "curves.png"],
-    "flax_linen": ["--batch", "8", "--size", "8", "--steps", "2"],
-    "flax_nnx": ["--sizes", "16", "64", "64", "4", "--batch", "64", "--steps", "3"],
-    "sharded_init": ["--width", "512", "--layers", "2", "--budget-mib", "1.5"],
+    "flax_linen": ["--batch", "8", "--size", "8", "--steps", "2", "--plot", "flax_linen.png"],
+    "flax_nnx": ["--sizes", "16", "64", "64", "4", "--batch", "64", "--steps", "3",
+                 "--plot", "flax_nnx.png"],
+    "sharded_init": ["--width", "512", "--layers", "2", "--budget-mib", "1.5",
+                     "--plot", "sharded_init.png"],
     "mup_transfer": ["--widths", "16", "64", "--log2-lrs", "-10", "-8", "-6", "-4",
                      "--steps", "40", "--samples", "512", "--plot", "mup_transfer.png"],
     "residual_fixup": ["--depth", "16", "--width", "32", "--steps", "80", "--samples", "512",
                        "--plot", "residual_fixup.png"],
     "audit_gpt2": ["--layers", "2", "--width", "64", "--vocab", "512", "--context", "64",
                    "--plot", "audit_gpt2.png"],
-    "equinox_mlp": ["--width", "64", "--depth", "3", "--keys", "16", "--steps", "5"],
-    "recipes": ["--layers", "2", "--width", "32", "--vocab", "64"],
+    "equinox_mlp": ["--width", "64", "--depth", "3", "--keys", "16", "--steps", "5",
+                    "--plot", "equinox_mlp.png"],
+    "recipes": ["--layers", "2", "--width", "32", "--vocab", "64", "--plot", "recipes.png"],
     "depth_transfer": ["--depths", "4", "16", "--steps", "60", "--log2-lrs", "-10", "-9", "-8",
                        "-7", "--plot", "depth_transfer.png"],
 }
@@ -49,9 +54,10 @@ Examples gallery
 ================
 
 Every script in ``examples/`` run while this site was built, with reduced sizes so that the
-whole gallery builds in a few minutes on two CPU cores: each page shows the printed table and
-the plot of that run, then the full script. The command at the top of each script's docstring
-gives the full-size run; ``examples/README.md`` has its output.
+whole gallery builds in a few minutes on two CPU cores: each page shows the example's code,
+then the reduced run's printed table and plot (the first plot is the thumbnail here). The
+command at the top of each script's docstring gives the full-size run; ``examples/README.md``
+has its output. The script downloaded from a page runs on its own with jinit installed.
 """
 
 
@@ -62,7 +68,26 @@ def _docstring(path: Path) -> str:
     return doc
 
 
+def _code(path: Path) -> str:
+    """The example's code without its docstring (the page's text) and without its
+    ``if __name__ == "__main__":`` block (the page calls ``main`` with the reduced flags)."""
+    source = path.read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    body = tree.body
+    start = body[0].end_lineno if isinstance(body[0], ast.Expr) else 0
+    guard = [node for node in body if isinstance(node, ast.If)
+             and ast.unparse(node.test) in ("__name__ == '__main__'", '__name__ == "__main__"')]
+    if len(guard) != 1 or guard[0] is not body[-1]:
+        raise RuntimeError(f"{path} must end with one `if __name__ == \"__main__\":` block")
+    end = guard[0].lineno - 1
+    return "\n".join(lines[start:end]).strip("\n")
+
+
 def _page(stem: str) -> str:
+    """The page script: the example's docstring as text, its code, then a call of its
+    ``main`` with the reduced flags. It imports only what the example imports, so the file
+    downloaded from the page runs on its own (``python plot_<stem>.py``)."""
     path = EXAMPLES / f"{stem}.py"
     doc = _docstring(path)
     title, _, body = doc.partition("\n")
@@ -77,30 +102,21 @@ def _page(stem: str) -> str:
                 "the full-size output and what to read in it. The reduced run:")
     command = " ".join(["python", f"examples/{stem}.py", *argv])
     text = "\n".join([title, "=" * len(title), "", body.strip(), "", note, "",
-                      ".. code-block:: bash", "", f"   {command}", ""])
+                      ".. code-block:: bash", "", f"   {command}", "",
+                      "The script below is ``examples/" + stem + ".py`` with that run as its "
+                      "last cell; downloaded, it runs on its own with jinit installed.", ""])
     text = text.replace('"""', r'\"\"\"')
-    return f'''r"""
-{text}
+    return f'''r"""{text}
 """
 
-import importlib.util
-import pathlib
-import sys
+{_code(path)}
 
-path = pathlib.Path("../../examples/{stem}.py")  # from docs/_gallery_src, where it runs
-spec = importlib.util.spec_from_file_location("{stem}", path)
-example = importlib.util.module_from_spec(spec)
-sys.modules["{stem}"] = example
-spec.loader.exec_module(example)
-
-_ = example.main({argv!r})
 
 # %%
-# The script
-# ----------
-#
-# .. literalinclude:: ../../examples/{stem}.py
-#    :language: python
+# The reduced run
+# ---------------
+
+_ = main({argv!r})
 '''
 
 

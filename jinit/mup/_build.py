@@ -112,13 +112,21 @@ def plan(params: object, base: object, *, width: float | None = None,
     tree with the same paths whose leaves have ``.shape``; ``jax.eval_shape`` of the base
     model's ``init`` costs no memory) or a base width (a number) together with ``width``.
     With a base tree each parameter's multipliers are the ratios of its fans to the base's,
-    :math:`m_\text{in} = \text{fan\_in}/\text{fan\_in}_0`,
-    :math:`m_\text{out} = \text{fan\_out}/\text{fan\_out}_0`, and a parameter without a role
+    :math:`m_\text{in} = \text{fan}_\text{in}/\text{fan}_{\text{in},0}`,
+    :math:`m_\text{out} = \text{fan}_\text{out}/\text{fan}_{\text{out},0}`, and a parameter without a role
     gets the one its shapes imply: ≥2 axes with both fans growing → hidden, only fan-out →
     input, only fan-in → output, neither → fixed; fewer axes → bias (fixed if it does not
     grow). With a base width, the role (from ``roles``, or bias for 1-axis parameters) says
     which fans grow, by ``width / base``. Fans follow :func:`jinit.compute_fans` (last two
-    axes), overridable per parameter with ``fan_axes``.
+    axes), overridable per parameter with ``fan_axes``, except for Flax's attention layouts,
+    which are guessed from the path and the rank (names and ranks only, so a ``fan_axes``
+    rule settles any other case): a 3-axis ``query``/``key``/``value`` kernel
+    ``(d_model, heads, head_dim)`` (``nn.DenseGeneral`` in linen's
+    ``MultiHeadDotProductAttention`` and ``SelfAttention``, ``nnx.LinearGeneral`` in
+    ``nnx.MultiHeadAttention``) has fan-in ``d_model`` and fan-out ``heads·head_dim``, the
+    3-axis ``out`` kernel ``(heads, head_dim, d_model)`` fan-in ``heads·head_dim`` (all
+    contracted axes) and fan-out ``d_model``, and a 2-axis ``query``/``key``/``value`` bias
+    ``(heads, head_dim)`` is a bias of ``heads·head_dim`` entries.
 
     **Depth** (with ``alpha``). Residual blocks are found from the paths: a sequence index
     (``layers/3/mlp/kernel``) or a numbered module with submodules (``Block_3/Dense_0/kernel``),
@@ -167,7 +175,8 @@ def plan(params: object, base: object, *, width: float | None = None,
       formulation: ``"init"`` (Table 3) or ``"multiplier"`` (readout multiplier
         :math:`1/m_\text{in}` in the forward pass; see :mod:`jinit.mup`).
       fan_axes: ``{regex: (in_axis, out_axis)}`` for parameters whose fans are not on the
-        last two axes (e.g. ``nn.DenseGeneral`` attention kernels).
+        last two axes (Flax attention's ``query``/``key``/``value``/``out`` kernels are
+        guessed from their names, as above; a rule here overrides the guess).
 
     Returns:
       A :class:`Plan`.
@@ -246,8 +255,7 @@ def plan(params: object, base: object, *, width: float | None = None,
     stack_known = depth is not None and base_depth is not None and L != L0
     out: dict[str, Leaf] = {}
     for name, shape in leaves:
-        hit = axis_rules.match(name, shape)
-        in_axis, out_axis = hit[1] if hit is not None else (-2, -1)
+        axis_hit = axis_rules.match(name, shape)
         hit = role_rules.match(name, shape)
         given = (hit[1] if isinstance(hit[1], tuple) else (hit[1],)) if hit else ()
         role = next((r for r in given if r in ROLES), None)
@@ -265,12 +273,15 @@ def plan(params: object, base: object, *, width: float | None = None,
             else:
                 where = "trunk"
         batch = (0,) if where == "stacked" else ()
+        in_axis, out_axis = (axis_hit[1] if axis_hit is not None
+                             else _default_axes(name, len(shape) - len(batch)))
         if bshape is not None:
             fi, fo = _leaf_fans(fn, shape, in_axis, out_axis, batch)
             bi, bo = _leaf_fans(fn, bshape, in_axis, out_axis, batch)
             m_in, m_out = _ratio(fi, bi), _ratio(fo, bo)
             if role is None:
-                role = _infer(m_in, m_out, len(shape) - len(batch))
+                vector = in_axis == () and axis_hit is None  # a bias over several axes
+                role = _infer(m_in, m_out, 1 if vector else len(shape) - len(batch))
         else:
             if role is None:
                 if len(shape) - len(batch) >= 2:
@@ -294,6 +305,30 @@ def plan(params: object, base: object, *, width: float | None = None,
                            "base_depth=", "Mark block parameters with roles={regex: 'block'} "
                            "(or 'stacked' for a scanned axis) and pass depth= and base_depth=.")
     return Plan(out, optimizer, formulation, alpha, int(L), int(L0))
+
+
+# Flax's attention (linen MultiHeadDotProductAttention/SelfAttention, nnx MultiHeadAttention)
+# names its DenseGeneral/LinearGeneral projections query, key, value and out.
+_QKV = ("query", "key", "value")
+
+
+def _default_axes(name: str, rank: int) -> tuple[object, object]:
+    """``(in_axis, out_axis)`` of a leaf without a ``fan_axes`` rule: the last two axes, except
+    for what the path and rank say is Flax attention (a guess from names and ranks): a
+    ``query``/``key``/``value`` kernel ``(d_model, heads, head_dim)`` contracts its first axis,
+    the ``out`` kernel ``(heads, head_dim, d_model)`` its first two, and a ``query``/``key``/
+    ``value`` bias ``(heads, head_dim)`` is a bias over both axes. ``rank`` counts the axes
+    without a scanned-block axis; the axes are negative, so that leading axis is skipped."""
+    parts = name.split("/")
+    module, leaf = (parts[-2], parts[-1]) if len(parts) >= 2 else ("", "")
+    if leaf == "kernel" and rank == 3:
+        if module in _QKV:
+            return -3, (-2, -1)
+        if module == "out":
+            return (-3, -2), -1
+    if leaf == "bias" and module in _QKV and rank == 2:
+        return (), (-2, -1)
+    return -2, -1
 
 
 def _infer(m_in: float, m_out: float, ndim: int) -> str:

@@ -93,7 +93,7 @@ def attention_scale(head_dim: int, base_head_dim: int | None = None) -> float:
     .. math::
 
         \text{logits} = \tau\, q^\top k, \qquad
-        \tau = \begin{cases} 1/d & \text{base\_head\_dim} = \text{None} \\
+        \tau = \begin{cases} 1/d & \text{base_head_dim} = \text{None} \\
                              \sqrt{d_0}/d & \text{otherwise} \end{cases}
 
     with :math:`d` = ``head_dim``. Under μP, query and key coordinates become correlated

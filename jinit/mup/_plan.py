@@ -4,8 +4,8 @@ Every factor of a plan is a product of powers of three multipliers of the parame
 
 .. math::
 
-    m_\text{in} = \frac{\text{fan\_in}}{\text{fan\_in}_0}, \qquad
-    m_\text{out} = \frac{\text{fan\_out}}{\text{fan\_out}_0}, \qquad
+    m_\text{in} = \frac{\text{fan}_\text{in}}{\text{fan}_{\text{in},0}}, \qquad
+    m_\text{out} = \frac{\text{fan}_\text{out}}{\text{fan}_{\text{out},0}}, \qquad
     m_L = \frac{L}{L_0}\ \ (\text{1 outside the residual blocks}),
 
 so the tables below hold exponents ``(e_in, e_out)`` per role and ``e_L`` per depth rule.

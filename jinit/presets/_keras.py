@@ -26,12 +26,12 @@ def keras_dense_kernel(in_axis: Axes = -2, out_axis: Axes = -1, batch_axis: Axes
 
     .. math::
 
-        w \sim \mathcal{U}\left(-\sqrt{\tfrac{6}{\text{fan\_in} + \text{fan\_out}}},\
-        \sqrt{\tfrac{6}{\text{fan\_in} + \text{fan\_out}}}\right), \qquad
-        \operatorname{Var}[w] = \frac{2}{\text{fan\_in} + \text{fan\_out}}.
+        w \sim \mathcal{U}\left(-\sqrt{\tfrac{6}{\text{fan}_\text{in} + \text{fan}_\text{out}}},\
+        \sqrt{\tfrac{6}{\text{fan}_\text{in} + \text{fan}_\text{out}}}\right), \qquad
+        \operatorname{Var}[w] = \frac{2}{\text{fan}_\text{in} + \text{fan}_\text{out}}.
 
     For a convolution kernel ``(*k, c_in / groups, c_out)`` (Keras and Flax share this layout)
-    :math:`\text{fan\_in} + \text{fan\_out} = (c_\text{in}/g + c_\text{out})\prod k`: Keras's fans for
+    :math:`\text{fan}_\text{in} + \text{fan}_\text{out} = (c_\text{in}/g + c_\text{out})\prod k`: Keras's fans for
     rank ≥ 3 use the receptive field ``prod(shape[:-2])`` (HWIO), the same as jax's defaults, so this equals ``jinit.glorot_uniform()`` bit for bit. Keras's bias default
     is zeros (:func:`keras_bias`).
 

@@ -142,7 +142,7 @@ def torch_xavier_uniform(gain: float = 1.0, in_axis: Axes = -2, out_axis: Axes =
 
     .. math::
 
-        w \sim \mathcal{{U}}\left(-g\sqrt{{\tfrac{{6}}{{\text{{fan\_in}} + \text{{fan\_out}}}}}},\ g\sqrt{{\tfrac{{6}}{{\text{{fan\_in}} + \text{{fan\_out}}}}}}\right), \qquad \operatorname{Var}[w] = \frac{2 g^2}{\text{fan\_in} + \text{fan\_out}},
+        w \sim \mathcal{{U}}\left(-g\sqrt{{\tfrac{{6}}{{\text{fan}_\text{in} + \text{fan}_\text{out}}}}},\ g\sqrt{{\tfrac{{6}}{{\text{fan}_\text{in} + \text{fan}_\text{out}}}}}\right), \qquad \operatorname{Var}[w] = \frac{2 g^2}{\text{fan}_\text{in} + \text{fan}_\text{out}},
 
     with :math:`g` = ``gain``. Equals ``jinit.variance_scaling(gain**2, "fan_avg", "uniform")``. The same law as ``jinit.glorot_uniform`` times ``gain``.
 
@@ -181,7 +181,7 @@ def torch_xavier_normal(gain: float = 1.0, in_axis: Axes = -2, out_axis: Axes = 
 
     .. math::
 
-        w \sim \mathcal{{N}}\left(0,\ \frac{{2 g^2}}{{\text{{fan\_in}} + \text{{fan\_out}}}}\right), \qquad \operatorname{Var}[w] = \frac{2 g^2}{\text{fan\_in} + \text{fan\_out}},
+        w \sim \mathcal{{N}}\left(0,\ \frac{{2 g^2}}{{\text{fan}_\text{in} + \text{fan}_\text{out}}}\right), \qquad \operatorname{Var}[w] = \frac{2 g^2}{\text{fan}_\text{in} + \text{fan}_\text{out}},
 
     with :math:`g` = ``gain``. Equals ``jinit.variance_scaling(gain**2, "fan_avg", "normal")``. The normal is **untruncated**, as PyTorch's (``jinit.glorot_normal`` is truncated).
 

@@ -120,7 +120,7 @@ def vit(n_layer: int, d_model: int, *, head_bias_init: float = 0.0, roles: objec
 
     Xavier uniform draws :math:`\mathcal{U}(\pm\sqrt{6/(n_\text{in} + n_\text{out})})`; Flax's
     ``DenseGeneral`` hands the initializer the flattened 2-D kernel, so a query kernel
-    ``(d, heads, head_dim)`` has fans :math:`(d,\ \text{heads}\cdot\text{head\_dim})`.
+    ``(d, heads, head_dim)`` has fans :math:`(d,\ \text{heads}\cdot\text{head_dim})`.
 
     Args:
       n_layer: the number of encoder blocks.

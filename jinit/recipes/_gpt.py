@@ -93,7 +93,7 @@ def nanogpt(n_layer: int, *, roles: object = None, layer: str | None = None,
     .. math::
 
         W \sim \mathcal{N}(0, 0.02^2), \qquad
-        W_\text{c\_proj} \sim \mathcal{N}\!\left(0, \left(\frac{0.02}{\sqrt{2 n_\text{layer}}}
+        W_\text{c_proj} \sim \mathcal{N}\!\left(0, \left(\frac{0.02}{\sqrt{2 n_\text{layer}}}
         \right)^2\right)
 
     for every Linear and Embedding weight (``wte`` and ``wpe`` both 0.02); biases 0,

@@ -36,10 +36,10 @@ def olmo_mitchell(n_layer: int, d_model: int, d_ff: int | None = None, *,
 
     .. math::
 
-        \sigma = \frac{1}{\sqrt{n_\text{in}}} \quad \text{(embeddings, } \texttt{att\_proj},
-        \texttt{ff\_proj}\text{, the LM head } \texttt{ff\_out}), \qquad
+        \sigma = \frac{1}{\sqrt{n_\text{in}}} \quad \text{(embeddings, } \texttt{att_proj},
+        \texttt{ff_proj}\text{, the LM head } \texttt{ff_out}), \qquad
         \sigma_l = \frac{1}{\sqrt{2\, n_\text{in}\, (l + 1)}} \quad
-        (\texttt{attn\_out}, \text{ the block's } \texttt{ff\_out}),
+        (\texttt{attn_out}, \text{ the block's } \texttt{ff_out}),
 
     each drawn from :math:`\mathcal{N}(0, \sigma^2)` truncated at :math:`\pm 3\sigma`
     (PyTorch ``trunc_normal_(std=σ, a=-3σ, b=3σ)``), for block :math:`l`;
