@@ -14,6 +14,7 @@ elementwise ``mul``/``add``. Then, per use, the elementwise chain that follows i
 from __future__ import annotations
 
 import dataclasses
+import functools
 import heapq
 import math
 
@@ -41,6 +42,10 @@ concatenate scan_slice expand_dims
 _PASS_IN_CHAIN = frozenset("convert_element_type copy copy_p reduce_precision "
                            "sharding_constraint pvary reshape transpose squeeze "
                            "broadcast_in_dim expand_dims".split())
+
+
+# Chains already named, by their primitives, constants and parameters (across traces).
+_NAMES: dict[object, After] = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -362,7 +367,8 @@ class Analysis:
         x = node.ins[0]
         shape = self.g.shapes[x]
         sizes = node.params["slice_sizes"]
-        looked = tuple(dn.start_index_map)
+        # an indexed axis sliced whole (a vmapped dynamic_slice indexes every axis) is kept
+        looked = tuple(k for k in dn.start_index_map if sizes[k] < shape[k])
         rest = [k for k in range(len(shape)) if k not in looked and sizes[k] == shape[k]]
         for v in self.views_of(x):
             self._record(RawUse(
@@ -375,7 +381,9 @@ class Analysis:
     # ---------------------------------------------------------------- after
 
     def afters(self) -> None:
-        names: dict[object, After] = {}
+        names = _NAMES
+        if len(names) > 4096:
+            names.clear()
         for use in self.uses:
             if use.out is not None and use.op != "other":
                 use.after = self._after(use.out, names)
@@ -448,7 +456,11 @@ class Analysis:
                 program.append((nodes[n], steps[n]))
                 needed.update(s[1] for s in steps[n] if s[0] == "v")
         program.reverse()
-        signature = tuple((nd.prim, tuple(s[:2] if s[0] != "v" else ("v",) for s in sp),
+        position = {v0: -1}
+        for k, (nd, _) in enumerate(program):
+            position[nd.outs[0]] = k
+        signature = tuple((nd.prim, tuple(("v", position[s[1]]) if s[0] == "v" else s[:2]
+                                          for s in sp),
                            tuple(sorted((k, repr(p)) for k, p in nd.params.items())))
                           for nd, sp in program)
         if signature in names:
@@ -588,21 +600,14 @@ def _chain_fn(v0: int, end: int, program: list):
     return fn
 
 
-def _quick_gelu(x):
-    return x * jax.nn.sigmoid(1.702 * x)
-
-
 def _table():
-    nn = jax.nn
-    return (("identity", lambda x: x), ("relu", nn.relu),
-            ("leaky_relu", nn.leaky_relu), ("relu6", nn.relu6), ("tanh", jnp.tanh),
-            ("hard_tanh", nn.hard_tanh), ("sigmoid", nn.sigmoid),
-            ("hard_sigmoid", nn.hard_sigmoid), ("log_sigmoid", nn.log_sigmoid),
-            ("gelu", lambda x: nn.gelu(x, approximate=False)), ("gelu_tanh", nn.gelu),
-            ("silu", nn.silu), ("hard_silu", nn.hard_silu), ("mish", nn.mish),
-            ("softplus", nn.softplus), ("elu", nn.elu), ("celu", nn.celu), ("selu", nn.selu),
-            ("softsign", nn.soft_sign), ("squareplus", nn.squareplus),
-            ("x*sigmoid(1.702x)", _quick_gelu))
+    """(name, float64 numpy function) for every activation jinit names, quick-GELU too."""
+    from .._activations import _NAMED, _sigmoid
+
+    rows = [(("identity" if name == "linear" else name), functools.partial(
+        lambda f, p, x: f(x, p), spec.f, spec.default)) for name, spec in _NAMED.items()]
+    rows.append(("x*sigmoid(1.702x)", lambda x: x * _sigmoid(1.702 * x)))
+    return rows
 
 
 def _name(fn, prims: tuple[str, ...]) -> str:
@@ -610,15 +615,14 @@ def _name(fn, prims: tuple[str, ...]) -> str:
     grid = np.linspace(-6.0, 6.0, 241)
     try:
         with jax.enable_x64(True):
-            x = jnp.asarray(grid, jnp.float64)
-            y = np.asarray(fn(x), np.float64)
-            for name, ref in _table():
-                want = np.asarray(ref(x), np.float64)
-                if y.shape == want.shape and np.all(np.abs(y - want) <= 1e-5 * (1 + np.abs(want))):
-                    return name
-            slope = y[-1] / grid[-1]
-            if y.shape == grid.shape and np.allclose(y, slope * grid, rtol=1e-6, atol=1e-12):
-                return f"{slope:.6g}*x"
+            y = np.asarray(jax.jit(fn)(jnp.asarray(grid, jnp.float64)), np.float64)
+        for name, ref in _table():
+            want = np.asarray(ref(grid), np.float64)
+            if y.shape == want.shape and np.all(np.abs(y - want) <= 1e-5 * (1 + np.abs(want))):
+                return name
+        slope = y[-1] / grid[-1]
+        if y.shape == grid.shape and np.allclose(y, slope * grid, rtol=1e-6, atol=1e-12):
+            return f"{slope:.6g}*x"
     except Exception:  # noqa: BLE001 - unnamed: described by its primitives
         pass
     shown = ", ".join(dict.fromkeys(prims))
