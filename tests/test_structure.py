@@ -285,7 +285,7 @@ def test_error_names_the_model_the_call_and_the_shapes():
         def __call__(self, x):
             return nn.Dense(4)(x) @ jnp.ones((5, 5))
 
-    with pytest.raises(TypeError, match=r"structure.trace\(\): calling Bad.apply\(variables, "
+    with pytest.raises(TypeError, match=r"structure.trace\(\): calling Bad.init/apply\(variables, "
                                         r"\.\.\.\) with args of shapes \(float32\[2, 3\]\) "
                                         r"failed: <TypeError: .*dot_general"):
         structure.trace(Bad(), jnp.zeros((2, 3)))

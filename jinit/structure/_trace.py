@@ -157,15 +157,19 @@ def _paths_and_leaves(tree: object, is_leaf=None) -> tuple[list[str], list[jax.S
     return paths, leaves
 
 
-def _prepare(model: object, kind: str, args: tuple, kwargs: dict, params: object):
-    """(function of (params, args), params tree, paths, is_param(leaf index) filter)."""
+def _prepare(model: object, kind: str, dyn_args: list, rebuild: Callable, params: object):
+    """(function of (params, (args, kwargs)), params tree, paths, is_param filter)."""
     if kind == "linen":
         variables = params
         if variables is None:
-            variables = jax.eval_shape(model.init, jax.random.key(0), *args, **kwargs)
+            def init(key, flat):
+                a, kw = rebuild(flat)
+                return model.init(key, *a, **kw)
 
-        def call(p, a):
-            return model.apply(p, *a, mutable=True, **kwargs)
+            variables = jax.eval_shape(init, jax.random.key(0), dyn_args)
+
+        def call(p, akw):
+            return model.apply(p, *akw[0], mutable=True, **akw[1])
 
         tree = jax.tree.map(_abstract, variables)
         is_box = _box_pred()
@@ -178,8 +182,8 @@ def _prepare(model: object, kind: str, args: tuple, kwargs: dict, params: object
         graphdef, state = nnx.split(model)
         tree = jax.tree.map(_abstract, state)
 
-        def call(p, a):
-            return nnx.merge(graphdef, p)(*a, **kwargs)
+        def call(p, akw):
+            return nnx.merge(graphdef, p)(*akw[0], **akw[1])
 
         params_state = nnx.split(model, nnx.Param, ...)[1]
         param_paths = set(_paths_and_leaves(params_state, is_leaf=_nnx_var)[0])
@@ -191,8 +195,8 @@ def _prepare(model: object, kind: str, args: tuple, kwargs: dict, params: object
         dynamic, static = eqx.partition(model, eqx.is_array)
         tree = jax.tree.map(_abstract, dynamic)
 
-        def call(p, a):
-            return eqx.combine(p, static)(*a, **kwargs)
+        def call(p, akw):
+            return eqx.combine(p, static)(*akw[0], **akw[1])
 
         paths, leaves = _paths_and_leaves(tree)
         keep = [np.issubdtype(np.dtype(x.dtype), np.inexact)
@@ -200,8 +204,8 @@ def _prepare(model: object, kind: str, args: tuple, kwargs: dict, params: object
                 for x in leaves]
         return call, tree, paths, keep
 
-    def call(p, a):
-        return model(p, *a, **kwargs)
+    def call(p, akw):
+        return model(p, *akw[0], **akw[1])
 
     tree = jax.tree.map(_abstract, params, is_leaf=_box_pred())
     paths, leaves = _paths_and_leaves(tree, is_leaf=_box_pred())
@@ -282,9 +286,9 @@ def trace(model: object, *args: object, params: object = None, **kwargs: object)
     """
     kind = _kind(model, params)
     label = f"{type(model).__name__} ({kind})" if kind != "function" else _name(model)
-    dyn_args, rebuild_args = _split_dynamic(args)
+    dyn_args, rebuild_args = _split_dynamic((args, kwargs))
     try:
-        call, tree, paths, keep = _prepare(model, kind, args, kwargs, params)
+        call, tree, paths, keep = _prepare(model, kind, dyn_args, rebuild_args, params)
         leaves, treedef = jax.tree.flatten(tree)
 
         def run(flat_params, flat_args):
@@ -292,7 +296,7 @@ def trace(model: object, *args: object, params: object = None, **kwargs: object)
 
         closed = jax.make_jaxpr(run)(leaves, dyn_args)
     except Exception as e:  # noqa: BLE001 - re-raised with the call it came from
-        call_text = {"linen": f"{type(model).__name__}.apply(variables, ...)",
+        call_text = {"linen": f"{type(model).__name__}.init/apply(variables, ...)",
                      "nnx": f"{type(model).__name__}(...)", "equinox": f"{type(model).__name__}(...)",
                      "function": f"{_name(model)}(params, ...)"}[kind]
         text = (f"{_FN}(): calling {call_text} with args of shapes "
