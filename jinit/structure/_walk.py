@@ -442,8 +442,16 @@ class Analysis:
         # The chain's result is its last value read outside it; when the contraction's own
         # output is also read outside (a norm's statistics, a residual add), it passes on as
         # it is and the function after it is the identity.
+        # values equal to the output itself: moved, cast, or with a bias added
+        same = {v0}
+        for n in sorted(steps):
+            nd = nodes[n]
+            ins = [s[1] for s in steps[n] if s[0] == "v"]
+            if len(ins) == 1 and ins[0] in same and (
+                    nd.prim in _PASS_IN_CHAIN or ("skip",) in steps[n]):
+                same.add(nd.outs[0])
         end, end_at = v0, -1
-        if not leaves_chain(v0):
+        if not any(leaves_chain(v) for v in same):
             for n in steps:
                 if leaves_chain(nodes[n].outs[0]) and n > end_at:
                     end, end_at = nodes[n].outs[0], n
