@@ -441,3 +441,16 @@ def test_equinox_layers_and_custom_modules():
     assert report.ok, str(report)
     with pytest.raises(ValueError, match=r"is not in a layer whose layout jinit knows"):
         jinit.equinox.init(net, rules, jax.random.key(1))
+
+
+def test_after_is_the_identity_when_a_norm_follows():
+    class Net(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            h = nn.relu(nn.LayerNorm()(nn.Dense(32)(x)))     # Dense_0: a norm after it
+            return nn.Dense(4)(nn.relu(nn.Dense(32)(h)))     # Dense_2: relu after it
+
+    s = structure.trace(Net(), jnp.zeros((2, 8)))
+    assert s["params/Dense_0/kernel"].after.name == "identity"
+    assert s["params/Dense_2/kernel"].after.name == "relu"
+    assert s["params/LayerNorm_0/bias"].after.name == "relu"
