@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Callable, Iterator, Mapping
 
@@ -362,7 +361,3 @@ def _summarise(path: str, shape: tuple[int, ...], dtype: str, raws: list) -> Use
     all_uses = tuple(uses) if len(uses) > 1 else ()
     return Use(**{**{f: getattr(main, f) for f in main.__dataclass_fields__},
                   "tied": tuple(tied), "uses": all_uses})
-
-
-def _size(shape) -> int:
-    return math.prod(shape)
