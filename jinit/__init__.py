@@ -10,6 +10,7 @@ from . import mup as mup
 from . import presets as presets
 from . import recipes as recipes
 from . import residual as residual
+from . import structure as structure
 from . import theory as theory
 from . import tree as tree
 from ._basic import normal as normal
@@ -88,6 +89,7 @@ __all__ = [
     "presets",
     "recipes",
     "residual",
+    "structure",
     "theory",
     "tree",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Sequence
 
 import jax
@@ -83,7 +84,31 @@ def variance_scaling_init(name: str, scale: float, mode: str, distribution: str,
         variance = xp.asarray(ratio, _sampling.sampling_dtype(dt))
         return _real_draw(distribution, key, shape, dt, variance, xp, out_sharding)
 
-    return Init(name, body, params, dtype, check=check)
+    init = Init(name, body, params, dtype, check=check)
+    _FAMILY[init] = (name, scale, mode, distribution, in_axis, out_axis, batch_axis, dtype, params)
+    return init
+
+
+# How each variance-scaling initializer was built, so :func:`with_axes` can rebuild it with
+# the fan axes a model's computation implies (jinit.structure). Weak: no initializer is kept.
+_FAMILY: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_DEFAULT_AXES = (-2, -1, ())
+
+
+def fan_axes(init: object) -> tuple[object, object, object] | None:
+    """``(in_axis, out_axis, batch_axis)`` of a variance-scaling initializer, else ``None``."""
+    built = _FAMILY.get(init) if isinstance(init, Init) else None
+    return None if built is None else built[4:7]
+
+
+def with_axes(init: Init, in_axis: int | Sequence[int], out_axis: int | Sequence[int],
+              batch_axis: int | Sequence[int]) -> Init:
+    """The same variance-scaling initializer (name, scale, mode, distribution, dtype) with
+    other fan axes; its repr shows them."""
+    name, scale, mode, distribution, _, _, _, dtype, params = _FAMILY[init]
+    params = {**params, "in_axis": in_axis, "out_axis": out_axis, "batch_axis": batch_axis}
+    return variance_scaling_init(name, scale, mode, distribution, in_axis, out_axis, batch_axis,
+                                 dtype, params)
 
 
 @public

@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks, _rules
+from . import structure as _structure
 from ._base import Init
 from ._constant import ones, zeros
 from ._typing import Array, KeyArray
@@ -166,7 +167,7 @@ def _from_flax(layout: str, value: Array, shape: tuple[int, ...]) -> Array:
 
 
 def init(model: Any, rules: object, key: KeyArray, *, default: Callable[..., Array] | None = None,
-         strict: bool = False) -> Any:
+         strict: bool = False, structure: Any = None) -> Any:
     r"""A copy of an Equinox module with the array leaves that ``rules`` match re-initialized.
 
     For each inexact array leaf at path :math:`p` (``jinit.tree.path_str``, e.g.
@@ -201,6 +202,10 @@ def init(model: Any, rules: object, key: KeyArray, *, default: Callable[..., Arr
       key: the root PRNG key.
       default: the initializer for array leaves no rule matches; ``None`` keeps them.
       strict: raise ``ValueError`` (instead of warning) for a rule that matches no leaf.
+      structure: ``jinit.structure.trace(model, x)``: a leaf outside the known layers whose
+        use was traced is drawn in its own layout with the fan axes the computation implies
+        (:func:`jinit.structure.fit`), instead of needing explicit axes. Leaves of known
+        layers are drawn as without it (their fans already agree).
 
     Returns:
       A new module; ``model`` is not modified. Works under ``eqx.filter_jit`` and
@@ -235,6 +240,7 @@ def init(model: Any, rules: object, key: KeyArray, *, default: Callable[..., Arr
     layouts, state = _layouts(eqx, model)
 
     flat = jax.tree_util.tree_flatten_with_path(model)[0]
+    traced: dict[str, Any] = {}
     chosen: dict[str, tuple[int, str, Callable[..., Array]]] = {}
     shapes: dict[str, jax.ShapeDtypeStruct] = {}
     paths = []
@@ -249,8 +255,12 @@ def init(model: Any, rules: object, key: KeyArray, *, default: Callable[..., Arr
         if fn is None:
             continue
         layout, layer = layouts.get(path, (None, None))
+        use = structure.get(path) if structure is not None else None
         if isinstance(fn, _AsIs) or _explicit_axes(fn):
             layout = _NATIVE
+        elif layout is None and use is not None and use.expressible:
+            layout = _NATIVE
+            traced[path] = use
         elif layout is None:
             if len(shape) >= 2 and not _layout_free(fn):
                 raise _checks.fail(
@@ -268,7 +278,8 @@ def init(model: Any, rules: object, key: KeyArray, *, default: Callable[..., Arr
     if not chosen:
         return model
 
-    drawn = init_tree(key, shapes, lambda p, s, d: chosen[p][2])
+    drawn = init_tree(key, shapes, lambda p, s, d: chosen[p][2],
+                      structure=_structure.Structure(traced) if structure is not None else None)
     indices = [chosen[p][0] for p in chosen]
     new = [_from_flax(chosen[p][1], drawn[p], tuple(flat[chosen[p][0]][1].shape)) for p in chosen]
 

@@ -80,7 +80,7 @@ def _fresh(nnx: Any, key: KeyArray, path: str, var: Any, leaf: jax.ShapeDtypeStr
 
 def init(model_or_abstract: Any, rules: object, key: KeyArray, *,
          default: Callable[..., Array] | None = None, mesh: Mesh | None = None,
-         strict: bool = False) -> Any:
+         strict: bool = False, structure: Any = None) -> Any:
     r"""Initializes an NNX model's Params by rules, in place or from ``nnx.eval_shape``.
 
     Each ``nnx.Param`` leaf at path :math:`p` that a rule matches (or every one, with
@@ -116,6 +116,8 @@ def init(model_or_abstract: Any, rules: object, key: KeyArray, *,
         or makes them an error (abstract).
       mesh: a ``jax.sharding.Mesh`` to place Params (and created variables) on.
       strict: raise ``ValueError`` (instead of warning) for a rule that matches no Param.
+      structure: ``jinit.structure.trace(model, *args)``: fan axes read from the model's
+        computation (``nnx.Einsum`` kernels included), as for :func:`jinit.tree.init_tree`.
 
     Returns:
       The model: ``model_or_abstract`` itself, updated, when it is concrete; a new model
@@ -183,7 +185,8 @@ def init(model_or_abstract: Any, rules: object, key: KeyArray, *,
         shardings = {p: jax.tree.leaves(v)[0].sharding for p, v in selected.items()}
     else:
         shardings = None
-    drawn = init_tree(key, selected, rules, default=default, shardings=shardings, strict=strict)
+    drawn = init_tree(key, selected, rules, default=default, shardings=shardings, strict=strict,
+                      structure=structure)
     new_params = jax.tree.unflatten(treedef, [drawn.get(p, v) for p, (_, v)
                                               in zip(paths, flat, strict=True)])
     if not abstract:

@@ -39,6 +39,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec, Sharding
 
 from . import _checks, _constant, _fastbits, _programs, _rules
+from . import structure as _structure
 from ._linen import rules_from as rules_from
 from ._rules import UnmatchedRuleWarning, path_str
 from ._typing import Array, DTypeLike, KeyArray
@@ -202,7 +203,8 @@ def _check_sharding(fn: str, path: str, sharding: object, leaf: jax.ShapeDtypeSt
 
 def init_tree(key: KeyArray, shapes: object, rules: Rules | None, *,
               default: Callable[..., Array] | None = None, shardings: object = None,
-              dtype: DTypeLike | None = None, strict: bool = False) -> object:
+              dtype: DTypeLike | None = None, strict: bool = False,
+              structure: _structure.Structure | None = None) -> object:
     r"""Initializes every leaf of a parameter tree with jitted, optionally sharded draws.
 
     For each leaf (path :math:`p`, shape :math:`s`, dtype :math:`d`) the first rule that
@@ -258,6 +260,11 @@ def init_tree(key: KeyArray, shapes: object, rules: Rules | None, *,
       dtype: if given, every leaf is created in this dtype instead of its own.
       strict: a rule whose pattern matches no leaf raises ``ValueError`` instead of warning
         (:class:`UnmatchedRuleWarning`).
+      structure: what :func:`jinit.structure.trace` read from the model: every
+        variance-scaling initializer left at its default axes gets the fan axes the model's
+        computation implies (:func:`jinit.structure.fit`). Without it, fans come from each
+        leaf's shape, and rank ≥ 3 leaves whose fans a shape cannot settle are listed in one
+        :class:`jinit.structure.AmbiguousFanWarning`.
 
     Returns:
       A pytree of the same structure as ``shapes`` (Flax boxes kept, holding arrays).
@@ -293,6 +300,7 @@ def init_tree(key: KeyArray, shapes: object, rules: Rules | None, *,
     compiled = _rules.compile_rules(fn, rules)
     if default is not None:
         _rules.check_initializer(fn, "default", default)
+    compiled = _structure.fit_rules(fn, compiled, structure, default)
     override = None if dtype is None else _checks.dtype(fn, dtype)
 
     treedef, paths, boxes, leaves = _flatten(fn, shapes)
@@ -304,6 +312,8 @@ def init_tree(key: KeyArray, shapes: object, rules: Rules | None, *,
     plan = [_assign(fn, compiled, default, override, path, leaf,
                     None if out_shardings is None else out_shardings[i])
             for i, (path, leaf) in enumerate(zip(paths, leaves, strict=True))]
+    if structure is None:
+        _structure.warn_ambiguous(fn, ((p.path, p.shape, p.init) for p in plan))
     programs = _group(fn, key, plan)
     compiled.report_unmatched(paths, strict=strict)
     arrays = _materialize(fn, key, plan, programs)

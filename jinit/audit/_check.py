@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jinit import _checks, _rules
+from jinit.structure import fit_rules
 
 from . import _laws, _leaves, _stats, _tests
 from ._report import Leaf, Report
@@ -163,7 +164,7 @@ def audit_leaf(path: str, leaf: jax.Array, init: Callable, alpha: float, seed: i
 
 def check(params: object, rules: object, *, default: Callable | None = None,
           alpha: float = ALPHA, strict: bool = False, only: str | None = None,
-          seed: int = 0) -> Report:
+          seed: int = 0, structure: object = None) -> Report:
     r"""Tests every leaf of a parameter tree against the law its declared initializer promises.
 
     Each leaf (path :math:`p`, values :math:`x_1..x_n`) is matched to an initializer by
@@ -202,6 +203,9 @@ def check(params: object, rules: object, *, default: Callable | None = None,
       strict: a rule that matches no leaf raises instead of warning.
       only: audit only leaves whose path matches this regex (rules still see every leaf).
       seed: the seed of the fresh draws (deterministic initializers, undeclared laws).
+      structure: ``jinit.structure.trace(model, *args)``: each declared initializer gets
+        the fan axes the model's computation implies, exactly as
+        :func:`jinit.tree.init_tree` draws it with the same ``structure``.
 
     Returns:
       A :class:`jinit.audit.Report`: ``.ok``, ``.flagged``, ``.rows``, ``str()``, ``.to_json()``.
@@ -233,6 +237,7 @@ def check(params: object, rules: object, *, default: Callable | None = None,
     compiled = _rules.compile_rules(fn, rules)
     if default is not None:
         _rules.check_initializer(fn, "default", default)
+    compiled = fit_rules(fn, compiled, structure, default)
     flat = _leaves.flatten(fn, "params", params)
     compiled.check_paths([p for p, _ in flat])
     leaves = []

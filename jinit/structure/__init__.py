@@ -1,0 +1,33 @@
+r"""Fans, roles and layouts read from the model's own computation.
+
+A parameter's fans and role are facts about how the model *uses* it, not about its name or
+shape: a ``(heads, d_model, head_dim)`` einsum kernel has fan-in ``d_model``, a Flax
+``DenseGeneral`` flattens its kernel before drawing it, a norm computing ``x * (1 + scale)``
+wants ``scale = 0``, and an embedding may also be the output head. :func:`trace` traces a
+model once, abstractly (``jax.make_jaxpr`` on ``jax.ShapeDtypeStruct``: no values, no
+FLOPs), and returns a :class:`Structure`: for every parameter path a :class:`Use` —
+``op``, ``fan_in``/``fan_out`` and the axes they come from, the convolution window, a
+constant ``offset``, the elementwise function ``after`` it, whether it sits on a residual
+branch, and whether it is ``tied`` to another use.
+
+``structure=`` is accepted where a fan is decided (:func:`jinit.tree.init_tree`,
+:func:`jinit.nnx.init`, :func:`jinit.equinox.init`, :func:`jinit.audit.check`): every
+variance-scaling initializer left at its default axes is rebuilt with the axes the trace
+read (:func:`fit`), so draws and audits agree with the computation.
+"""
+
+from ._fit import AmbiguousFanWarning as AmbiguousFanWarning
+from ._fit import ambiguous as ambiguous
+from ._fit import fit as fit
+from ._fit import fit_rules as fit_rules
+from ._fit import warn_ambiguous as warn_ambiguous
+from ._trace import Structure as Structure
+from ._trace import trace as trace
+from ._use import After as After
+from ._use import Use as Use
+
+__all__ = ["After", "AmbiguousFanWarning", "Structure", "Use", "fit", "trace"]
+
+for _obj in (fit, trace):
+    _obj.__module__ = "jinit.structure"
+del _obj

@@ -1,0 +1,127 @@
+"""Fans from a structure, where a fan is decided: initializers rebuilt with the traced axes."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+
+from .. import _checks, _fans, _variance
+from ._use import Use
+
+
+class AmbiguousFanWarning(UserWarning):
+    """Leaves whose fans a shape cannot settle were given fans from their shape alone.
+
+    A rank ≥ 3 weight may be a convolution ``(*window, in, out)``, a DenseGeneral or einsum
+    kernel (``(d_model, heads, head_dim)``: fan-in ``d_model``), a stack of layers or
+    per-head weights (a batch axis). Without a :class:`jinit.structure.Structure` jinit
+    takes jax's default (the last two axes are in and out, the others a window), which is
+    right only for the first. Pass ``structure=jinit.structure.trace(model, x)``, or give
+    the initializer its axes (``in_axis=``, ``out_axis=``, ``batch_axis=``).
+    """
+
+
+AmbiguousFanWarning.__module__ = "jinit.structure"
+
+
+def _default_axes(init: object) -> bool:
+    axes = _variance.fan_axes(init)
+    return axes is not None and _same_axes(axes, _variance._DEFAULT_AXES)
+
+
+def _same_axes(a: tuple, b: tuple) -> bool:
+    def norm(x):
+        return tuple(x) if isinstance(x, (tuple, list)) else (x,)
+    return all(norm(x) == norm(y) for x, y in zip(a, b, strict=True))
+
+
+def fit(init: Callable, use: Use | None, shape: tuple[int, ...] | None = None) -> Callable:
+    """``init`` with the fan axes of ``use``, when it reads fans and was left at its defaults.
+
+    A variance-scaling initializer (the Glorot/He/LeCun family, ``variance_scaling``, the
+    presets built on it) whose axes are jax's defaults is rebuilt with ``use.in_axes``,
+    ``use.out_axes`` and ``use.batch_axes`` when ``use`` was traced, is a contraction over
+    whole axes (:attr:`Use.expressible`) and its fans differ from the default ones.
+    Anything else, an initializer given explicit axes included, is returned as it is.
+    """
+    if use is None or use.source != "trace" or not use.expressible or not _default_axes(init):
+        return init
+    shape = tuple(use.shape) if shape is None else tuple(shape)
+    if shape != tuple(use.shape):
+        return init
+    try:
+        default = _fans.fans("structure.fit", shape, -2, -1, ())
+    except (ValueError, TypeError):
+        default = None
+    if default == (use.fan_in, use.fan_out) and not use.batch_axes:
+        return init
+    return _variance.with_axes(init, use.in_axes, use.out_axes, use.batch_axes)
+
+
+class FittedRules:
+    """Compiled rules whose matches (and ``default``) are :func:`fit` to a structure.
+
+    Stands in for :class:`jinit._rules.Rules` (``match``, ``report_unmatched`` …): a leaf no
+    rule matches gets ``default`` fitted to its use, so callers see no ``None`` for it.
+    """
+
+    def __init__(self, rules: object, structure: Mapping[str, Use], default: Callable | None):
+        self._rules = rules
+        self._structure = structure
+        self._default = default
+
+    def match(self, path: str, shape: tuple[int, ...] = (), dtype: object = None):
+        found = self._rules.match(path, shape, dtype)
+        if found is None:
+            if self._default is None:
+                return None
+            found = (f"default={self._default!r}", self._default)
+        label, value = found
+        return label, fit(value, self._structure.lookup(path), shape)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._rules, name)
+
+
+def fit_rules(fn: str, rules: object, structure: Mapping[str, Use] | None,
+              default: Callable | None = None) -> object:
+    """``rules`` (compiled) fitted to ``structure``; ``rules`` itself when there is none."""
+    if structure is None:
+        return rules
+    from ._trace import Structure
+
+    if not isinstance(structure, Structure):
+        raise _checks.fail(fn, "structure", structure, "is not a jinit.structure.Structure",
+                           "what jinit.structure.trace(model, *args) returns, or None",
+                           exc=TypeError)
+    return FittedRules(rules, structure, default)
+
+
+def _looks_like_conv(shape: tuple[int, ...]) -> bool:
+    """A guess from the shape: a small, square window before ``(in, out)`` (at most 7)."""
+    window = shape[:-2]
+    return all(d <= 7 for d in window) and len(set(window)) == 1
+
+
+def ambiguous(leaves: Iterable[tuple[str, tuple[int, ...], Callable]]) -> list[str]:
+    """Paths of rank ≥ 3 leaves, not shaped like a convolution, given default-axis fans."""
+    return [path for path, shape, init in leaves
+            if len(shape) >= 3 and not _looks_like_conv(shape) and _default_axes(init)]
+
+
+def warn_ambiguous(fn: str, leaves: Iterable[tuple[str, tuple[int, ...], Callable]],
+                   stacklevel: int = 3) -> None:
+    """One :class:`AmbiguousFanWarning` listing the leaves :func:`ambiguous` finds."""
+    leaves = list(leaves)
+    found = ambiguous(leaves)
+    if not found:
+        return
+    shapes = {p: s for p, s, _ in leaves}
+    shown = ", ".join(f"{p!r} {shapes[p]}" for p in found[:8])
+    more = f" and {len(found) - 8} more" if len(found) > 8 else ""
+    warnings.warn(
+        f"{fn}(): the fans of {len(found)} leaves come from their shape alone, which cannot "
+        f"settle them: {shown}{more}. Their initializers take the last two axes as (in, out) "
+        "and the others as a convolution window. Pass structure=jinit.structure.trace(model, "
+        "*args) to read the fans from the model's computation, or give the initializers "
+        "in_axis=/out_axis=/batch_axis=.", AmbiguousFanWarning, stacklevel=stacklevel)
