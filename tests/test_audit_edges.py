@@ -9,6 +9,7 @@ import textwrap
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from jinit import audit
@@ -202,3 +203,97 @@ def test_equinox_he_on_a_square_free_linear_reads_fan_in():
     native = {"weight": jinit.equinox.as_is(jinit.he_normal(in_axis=-1, out_axis=-2)),
               "bias": jinit.zeros}
     assert audit.check(jinit.equinox.init(lin, native, jax.random.key(3)), native).ok
+
+
+# ------------------------------------------------- signal: the depth of a transformer
+
+
+def _gpt(out_scale=1.0, depth=4):
+    """A pre-LN GPT-2-like model: N(0, 0.02^2) weights, out-projections 0.02/sqrt(2L)."""
+    import math
+
+    nn = pytest.importorskip("flax.linen")
+    w, out = nn.initializers.normal(0.02), nn.initializers.normal(
+        out_scale * 0.02 / math.sqrt(2 * depth))
+
+    class Block(nn.Module):
+        @nn.compact
+        def __call__(self, x, mask):
+            x = x + nn.MultiHeadDotProductAttention(4, kernel_init=w, out_kernel_init=out)(
+                nn.LayerNorm()(x), mask=mask)
+            h = nn.Dense(256, kernel_init=w)(nn.LayerNorm()(x))
+            return x + nn.Dense(64, kernel_init=out)(nn.gelu(h))
+
+    class GPT(nn.Module):
+        @nn.compact
+        def __call__(self, tokens, mask):
+            x = nn.Embed(128, 64, embedding_init=w)(tokens)       # small: E[x^2] = 4e-4
+            for _ in range(depth):
+                x = Block()(x, mask)
+            return nn.Dense(128, kernel_init=w)(nn.LayerNorm()(x))
+
+    class Inputs(nn.Module):           # the documented wrapper for a call of several inputs
+        inner: nn.Module
+
+        @nn.compact
+        def __call__(self, batch):
+            return self.inner(*batch)
+
+    tokens = jax.random.randint(jax.random.key(0), (8, 16), 0, 128)
+    return Inputs(GPT()), (tokens, nn.make_causal_mask(tokens))
+
+
+@pytest.fixture(scope="module")
+def gpt_signal():
+    model, batch = _gpt()
+    return audit.signal(model, batch, keys=2)
+
+
+def test_signal_judges_a_transformer_by_its_residual_stream(gpt_signal):
+    sig = gpt_signal
+    assert sig.stream == [f"inner/Block_{i}" for i in range(4)]
+    assert sig.layers[0] == "inner/Embed_0" and sig.forward[0] < 1e-3   # the small embedding
+    assert sig.verdict == {"forward": "stable", "backward": "stable"}, str(sig)
+    # rows off the stream carry no class; the stream's rows are read against its first
+    classes = dict(zip(sig.layers, sig.classes(), strict=True))
+    assert classes["inner/Embed_0"] == ("", "") and classes["inner/Dense_0"] == ("", "")
+    assert {c for name in sig.stream for c in classes[name]} == {"stable"}
+    # the trend is the least-squares slope of ln q over the stream, times its S - 1 steps
+    q = sig.forward[[sig.layers.index(n) for n in sig.stream]]
+    slope = np.polyfit(np.arange(4), np.log(q), 1)[0]
+    assert sig.forward_factor == pytest.approx(np.exp(3 * slope), rel=1e-9)
+    assert "judged on the stream (*) of 4, inner/Block_0 .. inner/Block_3" in str(sig)
+
+
+def test_signal_flags_a_transformer_with_mis_scaled_residual_branches():
+    """Negative control: the out-projections 50x too large make the stream grow ~S-fold."""
+    model, batch = _gpt(out_scale=50.0)
+    sig = audit.signal(model, batch, keys=2)
+    assert sig.verdict["forward"] == "exploding" and sig.forward_factor > 4
+
+
+def test_signal_stream_of_names():
+    from jinit.audit._signal import stream_of
+
+    assert stream_of(["Embed_0", "Block_0/Dense_0", "Block_0", "Block_0/Dense_1", "Block_1",
+                      "LayerNorm_0", "Dense_0"]) == [2, 4]
+    assert stream_of(["first", "rest/0", "rest/1", "rest/2"]) == [1, 2, 3]
+    assert stream_of(["inner", "inner/Block_0/x", "inner/Block_0", "inner/Block_1"]) == [2, 3]
+    assert stream_of(["shared", "shared#1", "head"]) == [0, 1]       # one module, called twice
+    assert stream_of(["a", "b"]) == [0, 1]                           # no group: every layer
+
+
+def test_signal_plot_names_layers_and_titles_the_verdict(gpt_signal):
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    sig = gpt_signal
+    fig = sig._figure()
+    try:
+        ax = fig.axes[0]
+        assert [t.get_text() for t in ax.get_xticklabels()] == sig.layers
+        title = ax.get_title()
+        assert f"forward {sig.verdict['forward']}" in title
+        assert f"backward {sig.verdict['backward']}" in title
+    finally:
+        plt.close(fig)
