@@ -33,7 +33,7 @@ not set the verdict (a small embedding is not an exploding model). Over the stre
 exploding, else stable. The per-layer factor is :math:`e^{b}`: about 1/2 for a Glorot ReLU
 stack, 1 for He (He et al., "Delving Deep into Rectifiers", ICCV 2015, arXiv:1502.01852).
 A pre-LN transformer's stream grows additively, :math:`q_s \approx q_0 + s\,c` with
-:math:`c` a block's contribution, so it reads as the factor :math:`(q_0 + S c)/(q_0 + c)`:
+:math:`c` a block's contribution, so it reads as about :math:`(q_0 + S c)/(q_0 + c)`:
 stable while the blocks' updates stay small next to the stream, as residual scaling
 (GPT-2's :math:`1/\sqrt{2L}`) keeps them, exploding when they are mis-scaled.
 
@@ -403,9 +403,21 @@ def signal(model: object, batch: object, *, params: object = None,
     :math:`g_l = \overline{(\partial\mathcal{L}/\partial h_l)^2}` are averaged over the batch
     and, with ``init``, over ``keys`` independent initializations drawn in one ``jax.vmap``.
 
+    The verdict is the trend over the stream, the outputs of the repeated blocks
+    (``Block_0 .. Block_{L-1}``; see :mod:`jinit.audit._signal`), so an embedding, norms or
+    an output head of another scale do not read as vanishing or exploding;
+    :attr:`SignalReport.stream` names the layers it used.
+
+    A model called with several inputs (``model.apply(params, tokens, mask)``, keyword
+    arguments such as ``train=False``) is audited through a one-argument wrapper whose
+    ``batch`` is a tuple: a linen ``Inputs(nn.Module)`` with the model as a field and
+    ``__call__(self, batch): return self.inner(*batch)`` (NNX alike, with the model an
+    attribute), then ``signal(Inputs(model), (tokens, mask))``; the layers read
+    ``inner/Block_0``, … A plain function unpacks the tuple itself.
+
     Args:
       model: a ``flax.linen`` Module, an ``nnx`` Module, or ``model(params, batch)``.
-      batch: the model's input.
+      batch: the model's input (one argument: a tuple for a model of several inputs).
       params: the parameters (linen variables; NNX: defaults to the module's state;
         function: required unless ``init``).
       init: ``init(key) -> params`` (NNX: ``-> module``), vmapped over ``keys``; a linen
