@@ -114,6 +114,26 @@ def test_flax_defaults_are_named_and_checked_against_their_declared_law():
         assert std.expected == pytest.approx(1 / 8, rel=1e-6)
 
 
+def test_a_users_wrapper_of_a_jax_initializer_is_not_read_as_jax():
+    """functools.wraps copies a jax initializer's name and module, not its code or law."""
+    import functools
+
+    import jinit
+
+    base = jax.nn.initializers.normal(0.1)
+
+    @functools.wraps(base)
+    def doubled(key, shape, dtype=jnp.float32):
+        return 2 * base(key, shape, dtype)
+
+    shapes = {"w": jax.ShapeDtypeStruct((512, 512), jnp.float32)}
+    params = jinit.tree.init_tree(jax.random.key(0), shapes, {"w": doubled})
+    report = audit.check(params, {"w": doubled})
+    assert report.ok and report.leaves[0].method == "fresh draw"
+    # the control: the same values against jax's normal(0.1) itself are flagged
+    assert list(audit.check(params, {"w": base}).flagged) == ["w"]
+
+
 @pytest.mark.parametrize("path", [("Embed_0", "embedding"), ("Block_1", "Dense_1", "kernel"),
                                   ("Block_0", "MultiHeadDotProductAttention_0", "out",
                                    "kernel")])

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import pathlib
 from collections.abc import Callable
 
 import numpy as np
@@ -115,12 +116,25 @@ _JAX_PRESETS = {(1.0, "fan_avg", "uniform"): "glorot_uniform",
 _AXES = {"in_axis": -2, "out_axis": -1, "batch_axis": ()}
 
 
+# Flax's partitioning wrappers (functools.wraps, so only their code tells them apart):
+# flax/core/meta.py with_partitioning, flax/linen/spmd.py with_logical_partitioning.
+_FLAX_WRAPPERS = (("flax", "core", "meta.py"), ("flax", "linen", "spmd.py"))
+
+
+def _code_file(init: object) -> tuple[str, ...]:
+    code = getattr(init, "__code__", None)
+    return pathlib.PurePath(code.co_filename).parts if code is not None else ()
+
+
 def unwrap(init: Callable) -> Callable:
-    """``init`` without ``nn.with_partitioning`` and ``rules_from``'s unboxing wrappers."""
+    """``init`` without ``nn.with_partitioning``/``with_logical_partitioning`` and the
+    unboxing wrapper of :func:`jinit.tree.rules_from` (a user's own wrapper is kept)."""
     for _ in range(8):
         if isinstance(init, _Unboxed):
             init = init.init
-        elif callable(getattr(init, "__wrapped__", None)) and not isinstance(init, Init):
+        elif (callable(getattr(init, "__wrapped__", None))
+              and getattr(getattr(init, "__code__", None), "co_name", "") == "wrapper"
+              and _code_file(init)[-3:] in _FLAX_WRAPPERS):
             init = init.__wrapped__
         else:
             break
@@ -159,22 +173,25 @@ def foreign(init: Callable) -> tuple[str, Callable] | None:
     spells it (``flax lecun_normal``, ``flax variance_scaling(1.0, fan_in, normal,
     out_axis=0)`` for ``nn.Embed``'s default).
     """
+    import jax
+
     import jinit
 
-    if getattr(init, "__module__", None) not in _JAX_MODULES or isinstance(init, Init):
+    if init is jax.nn.initializers.zeros or init is jax.nn.initializers.ones:
+        return f"flax {init.__name__}", getattr(jinit, init.__name__)
+    # the closure a jax factory returns, by its own code (a functools.wraps copy is not it)
+    if (getattr(init, "__module__", None) not in _JAX_MODULES
+            or _code_file(init)[-4:] != ("jax", "_src", "nn", "initializers.py")
+            or init.__code__.co_name != "init"):
         return None
-    qualname = getattr(init, "__qualname__", "")
-    if qualname in ("zeros", "ones"):
-        return f"flax {qualname}", getattr(jinit, qualname)
-    name, _, rest = qualname.partition(".")
+    name, _, rest = getattr(init, "__qualname__", "").partition(".")
     if rest != "<locals>.init" or name not in _JAX_FACTORIES:
         return None
     factory = getattr(jinit, name)
-    accepted = set(inspect.signature(factory).parameters) - {"dtype"}
     closure = _closure(init)
-    args = {k: closure[k] for k in inspect.signature(factory).parameters if k in closure}
-    if set(args) - accepted or (name == "variance_scaling" and not {"scale", "mode",
-                                                                   "distribution"} <= set(args)):
+    args = {k: closure[k] for k in inspect.signature(factory).parameters
+            if k in closure and k != "dtype"}
+    if name == "variance_scaling" and not {"scale", "mode", "distribution"} <= set(args):
         return None
     try:
         equivalent = factory(**args)
