@@ -62,6 +62,7 @@ import contextlib
 import contextvars
 import dataclasses
 import json
+import math
 import re
 import sys
 from collections.abc import Callable
@@ -95,10 +96,12 @@ def trend(values: np.ndarray) -> float:
     values = np.asarray(values, np.float64)
     if values.size < 2:
         return 0.0
-    if not np.all(np.isfinite(values) & (values > 0)):
-        with np.errstate(all="ignore"):  # a dead or overflowed layer: the end points decide
-            ratio = values[-1] / values[0]
-        return float(np.log(ratio) / (values.size - 1)) if ratio > 0 else -np.inf
+    if not np.all(np.isfinite(values)):
+        return math.inf  # overflowed: exploding
+    if values[-1] <= 0 or values[0] <= 0:
+        return -math.inf if values[-1] <= 0 else math.inf  # the signal died, or came from 0
+    if np.any(values <= 0):  # a dead layer inside: the end points decide
+        return float(np.log(values[-1] / values[0]) / (values.size - 1))
     x = np.arange(values.size, dtype=np.float64)
     return float(np.polyfit(x, np.log(values), 1)[0])
 
@@ -314,9 +317,10 @@ class SignalReport:
         backward to its last; ``("", "")`` for layers off the stream."""
         q0, g0 = self._reference()
         on = set(stream_of(self.layers))
-        return [(classify(float(q / q0), self.band), classify(float(g / g0), self.band))
-                if i in on else ("", "")
-                for i, (q, g) in enumerate(zip(self.forward, self.backward, strict=True))]
+        with np.errstate(divide="ignore", invalid="ignore"):  # a dead reference layer
+            return [(classify(float(np.float64(q) / q0), self.band),
+                     classify(float(np.float64(g) / g0), self.band)) if i in on else ("", "")
+                    for i, (q, g) in enumerate(zip(self.forward, self.backward, strict=True))]
 
     def _headline(self) -> str:
         v = self.verdict
@@ -324,13 +328,15 @@ class SignalReport:
                 f"backward {v['backward']} (x{self.backward_factor:.3g})")
 
     def __str__(self) -> str:
-        q0, g0 = self._reference()
+        q0, g0 = np.float64(self._reference()[0]), np.float64(self._reference()[1])
         on = set(stream_of(self.layers))
         rows = [("#", "layer", "stream", "forward q", "q/q_s", "", "backward g", "g/g_s", "")]
         for i, (name, q, g, (cf, cb)) in enumerate(zip(self.layers, self.forward, self.backward,
                                                        self.classes(), strict=True)):
-            rows.append((str(i), name, "*" if i in on else "", f"{q:.4g}", f"{q / q0:.3g}", cf,
-                         f"{g:.4g}", f"{g / g0:.3g}", cb))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rq, rg = np.float64(q) / q0, np.float64(g) / g0
+            rows.append((str(i), name, "*" if i in on else "", f"{q:.4g}", f"{rq:.3g}", cf,
+                         f"{g:.4g}", f"{rg:.3g}", cb))
         v = self.verdict
         stream = self.stream
         keys = self.forward_keys.shape[0]
