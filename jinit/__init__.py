@@ -8,7 +8,6 @@ from . import layouts as layouts
 from . import lsuv as lsuv
 from . import mup as mup
 from . import presets as presets
-from . import recipes as recipes
 from . import residual as residual
 from . import structure as structure
 from . import theory as theory
@@ -94,14 +93,28 @@ __all__ = [
     "tree",
 ]
 
-# Submodules that import more than the initializers need are loaded on first use, so
-# ``import jinit`` stays light and ``jinit.audit.check(...)`` still works without an import.
-_LAZY = ("audit", "compare", "verify")
+# Submodules that import more than the initializers need (or an optional extra) are loaded on
+# first attribute access (PEP 562), so ``import jinit`` imports only jax and numpy and
+# ``jinit.nnx.init(...)`` still works without an import of its own. The value is the extra
+# (``pip install "jinit[<extra>]"``, named as the package it installs) a submodule needs.
+_LAZY = {"audit": None, "equinox": "equinox", "keras": "keras", "nnx": "flax",
+         "recipes": None, "verify": None, "compare": None}
 
 
 def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+    import importlib.util
+    import sys
 
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    package = extra = _LAZY[name]
+    if package is not None and (sys.modules[package] is None if package in sys.modules
+                                else importlib.util.find_spec(package) is None):
+        raise ImportError(f"jinit.{name} needs {package}, which is not installed; install "
+                          f'it with: pip install "jinit[{extra}]"', name=package)
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

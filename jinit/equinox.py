@@ -166,6 +166,32 @@ def _from_flax(layout: str, value: Array, shape: tuple[int, ...]) -> Array:
     return value
 
 
+def _audit_layouts(model: Any) -> tuple[dict[str, tuple[str, str]], set[str]]:
+    """``({path: (layout, layer class name)}, state paths)`` of a model, as :func:`init` reads
+    them: the lookup :func:`jinit.audit.check` shares to audit a module's leaves."""
+    import equinox as eqx
+
+    return _layouts(eqx, model)
+
+
+def _audit_view(layout: str | None, init: Callable[..., Array], value: Array
+               ) -> tuple[Array, Callable[..., Array]]:
+    """``(value, initializer)`` as :func:`init` drew them: an Equinox leaf of ``layout`` seen
+    in the Flax layout its initializer was called on (the inverse of the transpose or
+    reshape :func:`init` applies), or as it is for :func:`as_is`, explicit axes and leaves of
+    no known layout."""
+    if isinstance(init, _AsIs):
+        return value, init.init
+    if layout is None or _explicit_axes(init):
+        return value, init
+    if layout == _OI and value.ndim >= 2:
+        n = value.ndim - 2
+        return jnp.transpose(value, (*range(2, n + 2), 1, 0)), init
+    if layout == _CONV_BIAS:
+        return jnp.reshape(value, value.shape[:1]), init
+    return value, init
+
+
 def init(model: Any, rules: object, key: KeyArray, *, default: Callable[..., Array] | None = None,
          strict: bool = False, structure: Any = None) -> Any:
     r"""A copy of an Equinox module with the array leaves that ``rules`` match re-initialized.

@@ -76,8 +76,9 @@ def test_correct_tree_passes_at_a_fixed_seed():
     methods = {leaf.path: leaf.method for leaf in report.leaves}
     assert methods["orth"] == methods["delta"] == methods["conv_orth"] == "orthogonal"
     assert methods["ones"] == methods["eye"] == methods["dirac"] == "exact"
-    assert methods["jaxinit"] == methods["cplx"] == "fresh draw"  # no declared real law
-    assert methods["dense/kernel"] == methods["sparse_in"] == "law"
+    assert methods["cplx"] == "fresh draw"  # no declared real law
+    # jax's (and so Flax's) initializers are read as the jinit factory of the same name
+    assert methods["dense/kernel"] == methods["sparse_in"] == methods["jaxinit"] == "law"
     checks = {leaf.path: {c.check for c in leaf.checks} for leaf in report.leaves}
     assert {"mean", "std", "support", "cdf (DKW)"} <= checks["dense/kernel"]
     assert {"zero fraction", "zeros per row"} <= checks["sparse_cols"]
@@ -162,9 +163,16 @@ def test_non_finite_value_is_flagged():
     assert audit.check(bad, {"w": jinit.normal(0.02)}).flagged == {"w": ("finite",)}
 
 
+def _user_normal(stddev):
+    def init(key, shape, dtype=jnp.float32):
+        return stddev * jax.random.normal(key, shape, dtype)
+
+    return init
+
+
 def test_undeclared_initializer_compared_with_a_fresh_draw():
-    mine = jax.nn.initializers.normal(0.1)
-    params = draw({"w": s(*BIG)}, {"w": jax.nn.initializers.normal(0.102)})
+    mine = _user_normal(0.1)
+    params = draw({"w": s(*BIG)}, {"w": _user_normal(0.102)})
     report = audit.check(params, {"w": mine})
     assert report.leaves[0].method == "fresh draw"
     assert "std ratio" in report.flagged["w"]

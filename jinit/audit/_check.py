@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import sys
 import time
 import zlib
 from collections.abc import Callable
@@ -119,6 +120,17 @@ def _audit_pieces(path: str, leaf: jax.Array, init: Callable, alpha: float, seed
 
 def audit_leaf(path: str, leaf: jax.Array, init: Callable, alpha: float, seed: int) -> Leaf:
     """One leaf against the law ``init`` declares (a fresh draw of ``init`` when none)."""
+    init = _laws.unwrap(init)
+    flat = _laws.flattened(init)
+    if flat is not None:
+        # a DenseGeneral kernel: drawn on (prod(inputs), prod(features)) and reshaped
+        inner, n_features = flat
+        shape = tuple(int(d) for d in leaf.shape)
+        two_d = (math.prod(shape[:-n_features]), math.prod(shape[-n_features:]))
+        out = audit_leaf(path, jnp.reshape(leaf, two_d), inner, alpha, seed)
+        out.shape = shape
+        out.initializer += f" on the {two_d[0]}x{two_d[1]} flattened kernel"
+        return out
     if getattr(init, "pieces", None) is not None:
         return _audit_pieces(path, leaf, init, alpha, seed)
     shape, dtype = tuple(int(d) for d in leaf.shape), np.dtype(leaf.dtype)
@@ -162,6 +174,39 @@ def audit_leaf(path: str, leaf: jax.Array, init: Callable, alpha: float, seed: i
     return out
 
 
+def _equinox_leaves(params: object) -> tuple[list[tuple[str, object]], Callable] | None:
+    """An Equinox model's array leaves and ``view(path, leaf, init) -> (leaf, init)``.
+
+    Leaves that are not arrays (activation functions, ``None`` left by ``eqx.filter``) and
+    ``StateIndex`` state (``BatchNorm`` statistics) are left out, as
+    :func:`jinit.equinox.init` leaves them; a leaf of a known layer is seen in the Flax
+    layout that ``jinit.equinox.init`` called its initializer on (``Linear.weight``
+    ``(out, in)`` as ``(in, out)``), with the layout table of :mod:`jinit.equinox`.
+    Returns ``None`` for a tree without Equinox modules.
+    """
+    eqx = sys.modules.get("equinox")
+    if eqx is None or not any(isinstance(x, eqx.Module) for x in jax.tree.leaves(
+            params, is_leaf=lambda x: isinstance(x, eqx.Module))):
+        return None
+    from jinit import equinox as jeqx
+
+    layouts, state = jeqx._audit_layouts(params)
+    flat = []
+    for key_path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        path = _rules.path_str(key_path)
+        if isinstance(leaf, (jax.Array, np.ndarray)) and path not in state:
+            flat.append((path, leaf))
+    if not flat:
+        raise _checks.fail("audit.check", "params", params, "has no array leaves",
+                           _leaves.EXPECTED)
+
+    def view(path: str, leaf: object, init: Callable) -> tuple[object, Callable]:
+        layout = layouts.get(path, (None, None))[0]
+        return jeqx._audit_view(layout, init, jnp.asarray(leaf))
+
+    return flat, view
+
+
 def check(params: object, rules: object, *, default: Callable | None = None,
           alpha: float = ALPHA, strict: bool = False, only: str | None = None,
           seed: int = 0, structure: object = None) -> Report:
@@ -186,14 +231,22 @@ def check(params: object, rules: object, *, default: Callable | None = None,
     (:math:`\max|Q^\top Q/s^2 - I|` within rounding) for orthogonal schemes, and equality
     for deterministic ones (zeros, constants, identity, dirac), computed on the devices that
     hold each leaf. An initializer with no declared law (a user's own function) is compared
-    with a fresh draw of itself by a two-sample test. Every row states the smallest
+    with a fresh draw of itself by a two-sample test. ``jax.nn.initializers`` (Flax's
+    ``nn.initializers``, the defaults a Flax model declares, as
+    :func:`jinit.tree.rules_from` finds them) are named as jax names them (``flax
+    lecun_normal``) and tested against the law of the jinit factory of the same name and
+    arguments, which keeps their distribution (:mod:`jinit.audit._laws`). An Equinox module
+    is audited in the layouts :func:`jinit.equinox.init` knows: a ``Linear`` weight
+    ``(out, in)`` is read as the ``(in, out)`` matrix its initializer was called on, so
+    rules written for ``jinit.equinox.init`` audit its draws. Every row states the smallest
     relative std error its leaf's size lets the audit flag at 99.9% power
     (:mod:`jinit.audit._tests`).
 
     Args:
       params: a linen variables or params dict (``nn.Partitioned`` boxes allowed), an
-        ``nnx.State``, an NNX module (its ``nnx.Param`` state), or any pytree of arrays,
-        sharded or not.
+        ``nnx.State``, an NNX module (its ``nnx.Param`` state), an Equinox module (its
+        array leaves, ``StateIndex`` state left out; ``eqx.filter``-ed too), or any pytree
+        of arrays, sharded or not.
       rules: what :func:`jinit.tree.init_tree` takes: ``{regex: initializer}``, pairs, a
         function ``(path, shape, dtype) -> initializer | None``, an object with
         ``__jinit_rules__()``, or ``None``.
@@ -238,7 +291,8 @@ def check(params: object, rules: object, *, default: Callable | None = None,
     if default is not None:
         _rules.check_initializer(fn, "default", default)
     compiled = fit_rules(fn, compiled, structure, default)
-    flat = _leaves.flatten(fn, "params", params)
+    eqx = _equinox_leaves(params)
+    flat, view = eqx if eqx is not None else (_leaves.flatten(fn, "params", params), None)
     compiled.check_paths([p for p, _ in flat])
     leaves = []
     for path, leaf in flat:
@@ -258,7 +312,15 @@ def check(params: object, rules: object, *, default: Callable | None = None,
             raise _checks.fail(fn, found[0] if found else "default", init,
                                f"is not callable (for leaf {path!r})",
                                "an initializer init(key, shape, dtype)", exc=TypeError)
-        leaves.append(audit_leaf(path, jnp.asarray(leaf) if isinstance(leaf, np.ndarray)
-                                 else leaf, init, alpha, seed))
+        value = jnp.asarray(leaf) if isinstance(leaf, np.ndarray) else leaf
+        if view is None:
+            leaves.append(audit_leaf(path, value, init, alpha, seed))
+            continue
+        seen, drawn = view(path, value, init)
+        row = audit_leaf(path, seen, drawn, alpha, seed)
+        if tuple(seen.shape) != shape:
+            row.shape = shape
+            row.initializer += " (read in the Flax layout " + str(tuple(seen.shape)) + ")"
+        leaves.append(row)
     compiled.report_unmatched([p for p, _ in flat], strict=strict)
     return Report(leaves, alpha, "check", seconds=time.perf_counter() - t0)

@@ -12,7 +12,7 @@ from jinit import _checks
 from jinit.tree import path_str
 
 EXPECTED = ("a linen variables/params dict (boxes such as nn.Partitioned allowed), an nnx.State "
-            "or NNX module, or any pytree of arrays")
+            "or NNX module, an Equinox module, or any pytree of arrays")
 
 
 def _nnx_params(tree: object) -> object:

@@ -231,5 +231,5 @@ class Report:
         plt.close(fig)
 
 
-def _short(text: str, width: int = 48) -> str:
+def _short(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."

@@ -11,11 +11,49 @@ Per layer, averaged over the batch, the units and the keys,
 
     q_l = \overline{h_l^2}, \qquad g_l = \overline{(\partial\mathcal{L}/\partial h_l)^2},
 
-and the depth profile is classified as in :func:`jinit.verify.signal_propagation`:
-:math:`q_L/q_1` and :math:`g_1/g_L` below ``1/band`` vanish, above ``band`` explode, else
-are stable. The per-layer factor is :math:`(q_L/q_1)^{1/(L-1)}`: about 1/2 for a Glorot
-ReLU stack, 1 for He (He et al., "Delving Deep into Rectifiers", ICCV 2015,
-arXiv:1502.01852).
+and the depth profile is judged on the **stream**: the tapped points that repeat a layer,
+the outputs of ``Block_0, Block_1, …`` (linen), ``blocks/0, blocks/1, …`` (NNX),
+``layers_0, layers_2, …`` (``nn.Sequential``) or ``dense_0, dense_1, …`` (taps). Among names
+that end in an index (``_k`` or ``/k``), grouped by what precedes it, the stream is the
+largest group at the shallowest depth that has two or more; a module called repeatedly
+(``name``, ``name#1``, …) is a group too; with no group, every tapped point. In a
+transformer this is the residual stream after each block: the embedding, the norms, the
+attention projections inside a block and the output head are measured and listed but do
+not set the verdict (a small embedding is not an exploding model). Over the stream's
+:math:`S` points the trend is the least-squares slope :math:`b` of :math:`\ln q_s` against
+:math:`s`, and
+
+.. math::
+
+    F_{\text{fwd}} = e^{b\,(S-1)}, \qquad F_{\text{bwd}} = e^{-b_g\,(S-1)}
+
+(:math:`b_g` the slope of :math:`\ln g_s`; for a geometric profile
+:math:`F_{\text{fwd}} = q_S/q_1` exactly) are classified as in
+:func:`jinit.verify.signal_propagation`: below ``1/band`` vanishing, above ``band``
+exploding, else stable. The per-layer factor is :math:`e^{b}`: about 1/2 for a Glorot ReLU
+stack, 1 for He (He et al., "Delving Deep into Rectifiers", ICCV 2015, arXiv:1502.01852).
+A pre-LN transformer's stream grows additively, :math:`q_s \approx q_0 + s\,c` with
+:math:`c` a block's contribution, so it reads as about :math:`(q_0 + S c)/(q_0 + c)`:
+stable while the blocks' updates stay small next to the stream, as residual scaling
+(GPT-2's :math:`1/\sqrt{2L}`) keeps them, exploding when they are mis-scaled.
+
+A model whose call takes several inputs (tokens and a mask, ``train=False``) is audited
+through a one-argument wrapper, since ``signal`` calls ``model.apply(params, batch)``
+(linen), ``module(batch)`` (NNX) or ``model(params, batch)``:
+
+.. code-block:: python
+
+    class Inputs(nn.Module):            # linen; NNX alike, with the inner module an attribute
+        inner: nn.Module
+
+        @nn.compact
+        def __call__(self, batch):
+            tokens, mask = batch
+            return self.inner(tokens, mask, train=False)
+
+    audit.signal(Inputs(model), (tokens, mask))   # layers read 'inner/Block_0', ...
+
+A plain function unpacks the batch itself: ``model(params, (tokens, mask))``.
 """
 
 from __future__ import annotations
@@ -24,6 +62,7 @@ import contextlib
 import contextvars
 import dataclasses
 import json
+import math
 import re
 import sys
 from collections.abc import Callable
@@ -36,6 +75,35 @@ from jinit import _checks
 
 from ._laws import BAND, classify
 from ._report import grid
+
+_INDEXED = re.compile(r"^(?P<stem>.+?)[_/](?P<index>\d+)$")
+
+
+def stream_of(layers: list[str]) -> list[int]:
+    """The indices of the stream among ``layers`` (see :mod:`jinit.audit._signal`)."""
+    groups: dict[str, list[int]] = {}
+    for i, name in enumerate(layers):
+        base = name.partition("#")[0]
+        match = _INDEXED.match(base)
+        groups.setdefault(match["stem"] if match else base, []).append(i)
+    found = [(stem.count("/"), -len(members), members[0], members)
+             for stem, members in groups.items() if len(members) >= 2]
+    return min(found)[3] if found else list(range(len(layers)))
+
+
+def trend(values: np.ndarray) -> float:
+    """The least-squares slope of ``ln(values)`` against position (0 for fewer than 2)."""
+    values = np.asarray(values, np.float64)
+    if values.size < 2:
+        return 0.0
+    if not np.all(np.isfinite(values)):
+        return math.inf  # overflowed: exploding
+    if values[-1] <= 0 or values[0] <= 0:
+        return -math.inf if values[-1] <= 0 else math.inf  # the signal died, or came from 0
+    if np.any(values <= 0):  # a dead layer inside: the end points decide
+        return float(np.log(values[-1] / values[0]) / (values.size - 1))
+    x = np.arange(values.size, dtype=np.float64)
+    return float(np.polyfit(x, np.log(values), 1)[0])
 
 _ACTIVE: contextvars.ContextVar[_Recorder | None] = contextvars.ContextVar("jinit_audit_tap",
                                                                            default=None)
@@ -206,19 +274,30 @@ class SignalReport:
     kind: str = ""
 
     @property
+    def stream(self) -> list[str]:
+        """The layers the verdict is judged on (see :mod:`jinit.audit._signal`)."""
+        return [self.layers[i] for i in stream_of(self.layers)]
+
+    def _slopes(self) -> tuple[float, float, int]:
+        index = stream_of(self.layers)
+        return trend(self.forward[index]), trend(self.backward[index]), len(index)
+
+    @property
     def forward_factor(self) -> float:
-        """:math:`q_L/q_1`, last over first tapped layer."""
-        return float(self.forward[-1] / self.forward[0])
+        """:math:`e^{b(S-1)}`: the forward trend over the stream (``q_S/q_1`` if geometric)."""
+        b, _, n = self._slopes()
+        return float(np.exp(b * (n - 1)))
 
     @property
     def backward_factor(self) -> float:
-        """:math:`g_1/g_L`, first over last tapped layer (the backward signal flows back)."""
-        return float(self.backward[0] / self.backward[-1])
+        """:math:`e^{-b_g(S-1)}`: first over last along the stream (the gradient flows back)."""
+        _, b, n = self._slopes()
+        return float(np.exp(-b * (n - 1)))
 
     def per_layer(self, which: str = "forward") -> float:
-        """The geometric-mean factor per layer, ``(q_L/q_1)^(1/(L-1))`` (or backward)."""
-        f = self.forward_factor if which == "forward" else self.backward_factor
-        return f ** (1.0 / max(len(self.layers) - 1, 1))
+        """The factor per stream layer, :math:`e^{b}` (backward: :math:`e^{-b_g}`)."""
+        b, bg, _ = self._slopes()
+        return float(np.exp(b if which == "forward" else -bg))
 
     @property
     def verdict(self) -> dict[str, str]:
@@ -229,27 +308,47 @@ class SignalReport:
     def ok(self) -> bool:
         return all(v == "stable" for v in self.verdict.values())
 
+    def _reference(self) -> tuple[float, float]:
+        index = stream_of(self.layers)
+        return float(self.forward[index[0]]), float(self.backward[index[-1]])
+
     def classes(self) -> list[tuple[str, str]]:
-        """Each layer's class: forward relative to the first layer, backward to the last."""
-        return [(classify(float(q / self.forward[0]), self.band),
-                 classify(float(g / self.backward[-1]), self.band))
-                for q, g in zip(self.forward, self.backward, strict=True)]
+        """Each stream layer's class, forward relative to the stream's first layer and
+        backward to its last; ``("", "")`` for layers off the stream."""
+        q0, g0 = self._reference()
+        on = set(stream_of(self.layers))
+        with np.errstate(divide="ignore", invalid="ignore"):  # a dead reference layer
+            return [(classify(float(np.float64(q) / q0), self.band),
+                     classify(float(np.float64(g) / g0), self.band)) if i in on else ("", "")
+                    for i, (q, g) in enumerate(zip(self.forward, self.backward, strict=True))]
+
+    def _headline(self) -> str:
+        v = self.verdict
+        return (f"forward {v['forward']} (x{self.forward_factor:.3g} over the stream), "
+                f"backward {v['backward']} (x{self.backward_factor:.3g})")
 
     def __str__(self) -> str:
-        rows = [("#", "layer", "forward q", "q/q_1", "", "backward g", "g/g_L", "")]
+        q0, g0 = np.float64(self._reference()[0]), np.float64(self._reference()[1])
+        on = set(stream_of(self.layers))
+        rows = [("#", "layer", "stream", "forward q", "q/q_s", "", "backward g", "g/g_s", "")]
         for i, (name, q, g, (cf, cb)) in enumerate(zip(self.layers, self.forward, self.backward,
                                                        self.classes(), strict=True)):
-            rows.append((str(i), name, f"{q:.4g}", f"{q / self.forward[0]:.3g}", cf, f"{g:.4g}",
-                         f"{g / self.backward[-1]:.3g}", cb))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rq, rg = np.float64(q) / q0, np.float64(g) / g0
+            rows.append((str(i), name, "*" if i in on else "", f"{q:.4g}", f"{rq:.3g}", cf,
+                         f"{g:.4g}", f"{rg:.3g}", cb))
         v = self.verdict
+        stream = self.stream
         keys = self.forward_keys.shape[0]
-        return (grid(rows) + f"\nsignal: {len(self.layers)} layers, {keys} key(s); forward "
-                f"q_L/q_1 = {self.forward_factor:.3g} ({v['forward']}, x{self.per_layer():.3g} "
-                f"per layer), backward g_1/g_L = {self.backward_factor:.3g} ({v['backward']}, "
-                f"x{self.per_layer('backward'):.3g} per layer); band x{self.band:g}")
+        return (grid(rows) + f"\nsignal: {len(self.layers)} layers, {keys} key(s); judged on "
+                f"the stream (*) of {len(stream)}, {stream[0]} .. {stream[-1]} (q_s: its first, "
+                f"g_s: its last); forward trend x{self.forward_factor:.3g} ({v['forward']}, "
+                f"x{self.per_layer():.3g} per layer), backward x{self.backward_factor:.3g} "
+                f"({v['backward']}, x{self.per_layer('backward'):.3g} per layer); "
+                f"band x{self.band:g}")
 
     def as_dict(self) -> dict:
-        return {"layers": self.layers, "forward": self.forward.tolist(),
+        return {"layers": self.layers, "stream": self.stream, "forward": self.forward.tolist(),
                 "backward": self.backward.tolist(), "verdict": self.verdict,
                 "forward_factor": self.forward_factor, "backward_factor": self.backward_factor,
                 "band": self.band, "kind": self.kind, "keys": int(self.forward_keys.shape[0])}
@@ -258,24 +357,42 @@ class SignalReport:
         return json.dumps(self.as_dict(), indent=indent)
 
     def plot(self, path: str) -> None:
-        """Draws forward and backward second moments against depth (log scale) to a PNG."""
+        """Draws forward and backward second moments against depth (log scale) to a PNG.
+
+        The axis names the layers; the stream is circled; the title is the verdict.
+        """
+        import matplotlib.pyplot as plt
+
+        fig = self._figure()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+
+    def _figure(self):  # noqa: ANN202 - a matplotlib Figure
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, ax = plt.subplots(figsize=(7, 4))
-        depth = np.arange(len(self.layers))
-        ax.semilogy(depth, self.forward, "o-", ms=3, label="forward  E[h^2]")
-        ax.semilogy(depth, self.backward, "s-", ms=3, label="backward E[(dL/dh)^2]")
+        n = len(self.layers)
+        fig, ax = plt.subplots(figsize=(max(7.0, min(0.18 * n, 30.0)), 5))
+        depth = np.arange(n)
+        on = stream_of(self.layers)
+        ax.semilogy(depth, self.forward, "o-", ms=3, lw=0.8, color="C0",
+                    label="forward  E[h^2]")
+        ax.semilogy(depth, self.backward, "s-", ms=3, lw=0.8, color="C1",
+                    label="backward E[(dL/dh)^2]")
+        ax.semilogy(depth[on], self.forward[on], "o", ms=7, mfc="none", color="C0",
+                    label="stream (the verdict)")
+        ax.semilogy(depth[on], self.backward[on], "s", ms=7, mfc="none", color="C1")
+        step = max(1, -(-n // 80))  # at most ~80 names on the axis
+        ax.set_xticks(depth[::step])
+        ax.set_xticklabels(self.layers[::step], rotation=90, fontsize=6)
         ax.set_xlabel("layer (execution order)")
         ax.set_ylabel("second moment")
-        ax.set_title(f"jinit audit signal: forward {self.verdict['forward']}, "
-                     f"backward {self.verdict['backward']}")
-        ax.legend()
+        ax.set_title(f"jinit audit signal: {self._headline()}", fontsize=9)
+        ax.legend(fontsize=7)
         fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
+        return fig
 
 
 def signal(model: object, batch: object, *, params: object = None,
@@ -292,9 +409,21 @@ def signal(model: object, batch: object, *, params: object = None,
     :math:`g_l = \overline{(\partial\mathcal{L}/\partial h_l)^2}` are averaged over the batch
     and, with ``init``, over ``keys`` independent initializations drawn in one ``jax.vmap``.
 
+    The verdict is the trend over the stream, the outputs of the repeated blocks
+    (``Block_0 .. Block_{L-1}``; see :mod:`jinit.audit._signal`), so an embedding, norms or
+    an output head of another scale do not read as vanishing or exploding;
+    :attr:`SignalReport.stream` names the layers it used.
+
+    A model called with several inputs (``model.apply(params, tokens, mask)``, keyword
+    arguments such as ``train=False``) is audited through a one-argument wrapper whose
+    ``batch`` is a tuple: a linen ``Inputs(nn.Module)`` with the model as a field and
+    ``__call__(self, batch): return self.inner(*batch)`` (NNX alike, with the model an
+    attribute), then ``signal(Inputs(model), (tokens, mask))``; the layers read
+    ``inner/Block_0``, … A plain function unpacks the tuple itself.
+
     Args:
       model: a ``flax.linen`` Module, an ``nnx`` Module, or ``model(params, batch)``.
-      batch: the model's input.
+      batch: the model's input (one argument: a tuple for a model of several inputs).
       params: the parameters (linen variables; NNX: defaults to the module's state;
         function: required unless ``init``).
       init: ``init(key) -> params`` (NNX: ``-> module``), vmapped over ``keys``; a linen

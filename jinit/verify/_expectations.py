@@ -169,20 +169,13 @@ def lookup(name: str) -> Declaration:
 # ---------------------------------------------------------------------------- fans
 
 
-def _axes(value: object, rank: int) -> tuple[int, ...]:
-    items = (value,) if isinstance(value, (int, np.integer)) else tuple(value)  # type: ignore[arg-type]
-    return tuple(int(a) % rank for a in items)
-
-
 def fans(shape: tuple[int, ...], args: Mapping[str, object]) -> tuple[float, float]:
-    """``(fan_in, fan_out)``: in/out sizes times the receptive field (axes in no role)."""
-    rank = len(shape)
-    ins = _axes(args.get("in_axis", -2), rank)
-    outs = _axes(args.get("out_axis", -1), rank)
-    batch = _axes(args.get("batch_axis", ()), rank)
-    field = math.prod(d for i, d in enumerate(shape) if i not in set(ins + outs + batch))
-    return (float(math.prod(shape[i] for i in ins) * field),
-            float(math.prod(shape[i] for i in outs) * field))
+    """``(fan_in, fan_out)`` by :func:`jinit.compute_fans`, jax's rule (overlapping axes too:
+    Flax's ``Embed`` default has ``in_axis=-2, out_axis=0``)."""
+    from jinit._fans import compute_fans
+
+    return compute_fans(tuple(shape), args.get("in_axis", -2), args.get("out_axis", -1),
+                        args.get("batch_axis", ()))
 
 
 def is_complex(dtype: np.dtype) -> bool:
