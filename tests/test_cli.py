@@ -183,6 +183,23 @@ def test_memory_estimate_against_a_small_machine(capsys, monkeypatch):
     assert 2 ** 20 <= largest < 2 ** 21 and _cli.moment_bytes(tasks) == 80 * largest
 
 
+def test_an_accelerators_memory_is_the_limit_when_smaller(capsys, monkeypatch):
+    import jax
+
+    from jinit import _console
+
+    class Device:
+        platform, device_kind = "gpu", "Fake GPU"
+
+        def memory_stats(self):
+            return {"bytes_limit": 4 * 2 ** 30}
+
+    monkeypatch.setattr(_console, "memory", lambda: (64 * 2 ** 30, "this machine has"))
+    monkeypatch.setattr(jax, "devices", lambda: [Device()])
+    line = _in_process(capsys, "verify", "--width", "8192", "--depth", "8")
+    assert "more than the 4 GiB the GPU (Fake GPU) has; expected --width <= " in line, line
+
+
 def test_ctrl_c_exits_130_without_a_traceback(capsys, monkeypatch):
     def interrupted(args):
         raise KeyboardInterrupt

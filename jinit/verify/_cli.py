@@ -290,9 +290,25 @@ def _largest(fits: Callable[[int], bool], high: int) -> int:
     return low
 
 
+def _memory_limit() -> tuple[int, str] | None:
+    """The machine's memory (:func:`jinit._console.memory`), or an accelerator's if smaller."""
+    found = _console.memory()
+    try:
+        import jax
+
+        device = jax.devices()[0]
+        limit = (device.memory_stats() or {}).get("bytes_limit") if (
+            device.platform != "cpu") else None
+    except Exception:  # noqa: BLE001 - no statistics on this backend: the host's memory
+        limit = None
+    if limit and (found is None or int(limit) < found[0]):
+        found = (int(limit), f"the {device.platform.upper()} ({device.device_kind}) has")
+    return found
+
+
 def _memory_error(args: argparse.Namespace, tasks: Sequence, signal: bool) -> str | None:
     """Why the run would not fit in the machine's memory (a usage error), or ``None``."""
-    found = _console.memory()
+    found = _memory_limit()
     if found is None:
         return None
     limit, who = found
@@ -301,11 +317,11 @@ def _memory_error(args: argparse.Namespace, tasks: Sequence, signal: bool) -> st
     need = moment_bytes(tasks)
     if need > room:
         fit = max(room // _PER_VALUE, 1)
-        power = f"2**{fit.bit_length() - 1}" if fit >= SAMPLES_MIN else "none"
+        expected = (f"--samples <= 2**{fit.bit_length() - 1}" if fit >= SAMPLES_MIN else
+                    "more memory")
         return (f"argument --samples: {args.samples} needs about {size(need + _RUNTIME)} of "
                 f"memory (estimate: {need // _PER_VALUE} values drawn at once, {_PER_VALUE} "
-                f"bytes each), more than the {size(limit)} {who}; expected --samples <= "
-                f"{power}")
+                f"bytes each), more than the {size(limit)} {who}; expected {expected}")
     if not signal:
         return None
     depth, width = args.depth, args.width
