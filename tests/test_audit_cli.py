@@ -109,7 +109,8 @@ def test_cli_usage_errors(capsys, tmp_path):
                      "def keys():\n    return {'params': {}, 'rules': {}, 'oops': 1}\n"
                      "def boom():\n    raise RuntimeError('no')\n"
                      "not_a_function = 3\n")
-    _usage(capsys, ["no_such_pkg.mod:build"], "cannot import module 'no_such_pkg.mod'")
+    _usage(capsys, ["no_such_pkg.mod:build"],
+           "importing module 'no_such_pkg.mod' raised ModuleNotFoundError")
     _usage(capsys, [f"{bad}:build"], "ModuleNotFoundError")
     _usage(capsys, [f"{tmp_path / 'none.py'}:build"], "no such file")
     _usage(capsys, [f"{EXAMPLE}:nope"], "has no function 'nope'")
@@ -118,7 +119,8 @@ def test_cli_usage_errors(capsys, tmp_path):
     _usage(capsys, [f"{wrong}:keys"], "unknown key(s) 'oops'")
     _usage(capsys, [f"{wrong}:boom"], "raised RuntimeError: no")
     _usage(capsys, ["examples/audit_gpt2.py"], "is not FILE.py:FUNCTION")
-    _usage(capsys, [TINY, "--alpha", "2"], "is not in (0, 1)")
+    _usage(capsys, [TINY, "--alpha", "2"], "argument --alpha: '2' is out of range; expected a "
+           "number in [1e-300, 1)")
     _usage(capsys, [TINY, "--only", "("], "is not a valid regular expression")
     _usage(capsys, [TINY, "--plot", "x.jpg"], "is not a .png file name")
 
@@ -133,6 +135,126 @@ def test_cli_checks_output_paths_before_any_work(capsys, tmp_path):
     (tmp_path / "d.png").mkdir()
     _usage(capsys, [f"{target}:build", "--plot", str(tmp_path / "d.png")], "is a directory")
     assert not marker.exists()   # the target never ran
+
+
+def _line(capsys, argv):
+    """``main(argv)``: exit 2 and exactly one line on stderr, which is returned."""
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err, captured.err
+    return captured.err.rstrip("\n")
+
+
+HELP = " (see 'jinit audit --help')"
+
+
+@pytest.mark.parametrize(("flag", "value", "expected"), [
+    ("--alpha", "5e-324", "is out of range; expected a number in [1e-300, 1) (smaller rates "
+                          "underflow once split over a leaf's checks)"),   # was: ZeroDivisionError
+    ("--alpha", "nan", "is out of range; expected a number in [1e-300, 1) (smaller rates "
+                       "underflow once split over a leaf's checks)"),
+    ("--seed", str(2 ** 70), "is out of range; expected an int in [0, 2**32) (a seed's low 32 "
+                             "bits are all JAX keeps)"),                   # was: OverflowError
+    ("--seed", "-1", "is out of range; expected an int in [0, 2**32) (a seed's low 32 bits are "
+                     "all JAX keeps)"),                     # was: refused after the target ran
+    ("--seed", "x", "is not an int; expected an int in [0, 2**32) (a seed's low 32 bits are "
+                    "all JAX keeps)"),
+])
+def test_flags_are_checked_before_the_target_is_imported(capsys, tmp_path, flag, value,
+                                                         expected):
+    marker = tmp_path / "imported"
+    target = tmp_path / "slow.py"
+    target.write_text(f"open({str(marker)!r}, 'w').close()\n"
+                      "def build():\n    return {'params': {}, 'rules': {}}\n")
+    assert _line(capsys, [f"{target}:build", flag, value]) == (
+        f"jinit audit: error: argument {flag}: {value!r} {expected}{HELP}")
+    assert not marker.exists()
+
+
+def test_usage_errors_read_as_verify_reads_them(capsys, tmp_path):
+    """One line, ``jinit audit: error: argument --flag: ...`` (no usage block before it)."""
+    assert _line(capsys, [TINY, "--json", str(tmp_path / "no" / "r.json")]) == (
+        f"jinit audit: error: argument --json: '{tmp_path / 'no' / 'r.json'}': directory "
+        f"'{tmp_path / 'no'}' does not exist{HELP}")
+    assert _line(capsys, []) == (
+        f"jinit audit: error: the following arguments are required: TARGET{HELP}")
+    assert _line(capsys, [TINY, "--bogus"]) == (
+        f"jinit audit: error: unrecognized arguments: --bogus{HELP}")
+
+
+BAD_TARGETS = """\
+import sys
+def none():
+    pass
+def exits():
+    sys.exit(0)
+def exits_3():
+    sys.exit(3)
+def exits_text():
+    sys.exit("bye")
+def boom():
+    raise RuntimeError("no\\nsecond line")
+def needs(x):
+    return x
+def triple():
+    return 1, 2, 3
+def bad_keys():
+    return {"params": {}, "rules": {}, "model": print, "batch": 1, "keys": "8"}
+def bad_rules():
+    import jax.numpy as jnp
+    return {"params": {"w": jnp.ones((4, 4))}, "rules": 5}
+"""
+
+
+@pytest.mark.parametrize(("name", "happened"), [
+    ("none", "returned None (no return statement?); expected a dict with 'params' and 'rules' "
+             "(optional: 'default', 'model', 'batch', 'init', 'keys') or a pair (params, rules)"),
+    ("exits", "called sys.exit(0); expected it to return"),        # was: exit 0, silently
+    ("exits_3", "called sys.exit(3); expected it to return"),      # was: exit 3, silently
+    ("exits_text", "called sys.exit('bye'); expected it to return"),
+    ("boom", "raised RuntimeError: no"),                           # the first line only
+    ("needs", None),
+    ("triple", "returned a tuple of 3; expected a dict with"),
+    ("bad_keys", "returned keys='8'; expected an int >= 1"),
+    ("bad_rules", ": audit.check() of what it returned raised TypeError: audit.check(): rules=5 "
+                  "is not a set of rules"),
+])
+def test_a_target_that_misbehaves_is_one_line(capsys, tmp_path, name, happened):
+    path = tmp_path / "targets.py"
+    path.write_text(BAD_TARGETS)
+    target = f"{path}:{name}"
+    line = _line(capsys, [target])
+    assert line.startswith(f"jinit audit: error: TARGET {target!r}") and line.endswith(HELP)
+    if name == "needs":
+        assert "needs(x) cannot be called without arguments" in line, line
+        assert "expected a function of no arguments" in line
+    else:
+        assert line.startswith(f"jinit audit: error: TARGET {target!r} {happened}"
+                               if not happened.startswith(":") else
+                               f"jinit audit: error: TARGET {target!r}{happened}"), line
+
+
+def test_sys_exit_while_importing_the_target(capsys, tmp_path):
+    path = tmp_path / "exits.py"
+    path.write_text("import sys\nsys.exit(0)\n")
+    assert _line(capsys, [f"{path}:build"]) == (
+        f"jinit audit: error: TARGET '{path}:build': importing '{path}' called sys.exit(0); "
+        f"expected it to return{HELP}")
+
+
+def test_ctrl_c_exits_130(capsys, tmp_path):
+    """KeyboardInterrupt in the target (or its import): exit 130, one line, no traceback."""
+    path = tmp_path / "ctrl_c.py"
+    path.write_text("def build():\n    raise KeyboardInterrupt\n")
+    assert main([f"{path}:build"]) == 130
+    assert capsys.readouterr().err == "jinit audit: interrupted\n"
+    path.write_text("raise KeyboardInterrupt\n")
+    assert main([f"{path}:build"]) == 130  # while importing: was a usage error (exit 2)
+    assert capsys.readouterr().err == "jinit audit: interrupted\n"
+    from jinit.verify import _cli
+
+    assert _cli.main(["audit", f"{path}:build"]) == 130  # through the jinit dispatcher
+    assert capsys.readouterr().err == "jinit audit: interrupted\n"
 
 
 def test_python_dash_m():

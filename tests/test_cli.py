@@ -6,6 +6,7 @@ command (``jinit`` next to this interpreter; ``python -m jinit`` when it is not 
 """
 
 import json
+import math
 import os
 import re
 import shutil
@@ -97,9 +98,10 @@ def test_flags_and_values():
     assert usage_error("verify", "--bogus") == (
         f"jinit verify: error: unrecognized arguments: --bogus{HELP}")
     assert usage_error("verify", "--samples", "zero") == (
-        f"jinit verify: error: argument --samples: 'zero' is not an int{HELP}")
+        "jinit verify: error: argument --samples: 'zero' is not an int; expected an int in "
+        f"[2, 2**31) (the variance divides by n - 1; values are counted in int32){HELP}")
     assert usage_error("verify", "--depth", "-3") == (
-        f"jinit verify: error: argument --depth: '-3' is not a positive int{HELP}")
+        f"jinit verify: error: argument --depth: '-3' is out of range; expected an int >= 1{HELP}")
     assert usage_error("verify", "--dtype", "float12") == (
         "jinit verify: error: argument --dtype: invalid choice: 'float12' (choose from "
         f"float32, bfloat16, float16, complex64, float8_e4m3fn, float8_e5m2){HELP}")
@@ -112,6 +114,116 @@ def test_flags_and_values():
     assert usage_error("frobnicate") == (
         "jinit: error: argument COMMAND: invalid choice: 'frobnicate' (choose from 'verify', "
         "'audit') (see 'jinit --help')")
+
+
+def _in_process(capsys, *argv):
+    """``main(argv)`` in this process: exit 2 and the one line on stderr."""
+    assert _cli.main(list(argv)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err.rstrip("\n")
+
+
+SAMPLES = "expected an int in [2, 2**31) (the variance divides by n - 1; values are counted in int32)"
+SEED = "expected an int in [0, 2**32) (a seed's low 32 bits are all JAX keeps)"
+
+
+@pytest.mark.parametrize(("flag", "value", "problem", "expected"), [
+    ("--samples", "1", "is out of range", SAMPLES),       # the variance's n - 1 (was: 1/0)
+    ("--samples", str(2 ** 40), "is out of range", SAMPLES),  # int32 counts (was: ran, FAIL)
+    ("--samples", "2.5", "is not an int", SAMPLES),
+    ("--seed", "-1", "is out of range", SEED),
+    ("--seed", str(2 ** 32), "is out of range", SEED),    # would repeat seed 0
+    ("--seed", str(2 ** 70), "is out of range", SEED),
+    ("--depth", "0", "is out of range", "expected an int >= 1"),
+    ("--width", "x", "is not an int", "expected an int >= 1"),
+])
+def test_numbers_out_of_range(capsys, flag, value, problem, expected):
+    assert _in_process(capsys, "verify", flag, value) == (
+        f"jinit verify: error: argument {flag}: {value!r} {problem}; {expected}{HELP}")
+
+
+def test_a_run_that_cannot_fit_in_memory_is_refused_first():
+    """--width 10**7 / --depth 10**9 ran out of memory after a minute; now refused at once."""
+    line = usage_error("verify", "--width", str(10 ** 7))
+    assert re.fullmatch(
+        r"jinit verify: error: argument --width: 10000000 at --depth 32 needs about [\d.]+ PiB "
+        r"of memory for signal propagation \(estimate\), more than the [\d.]+ [GTM]iB (this "
+        r"machine has|the container \(cgroup\) allows); expected --width <= \d+ at --depth 32, "
+        r"or --no-signal \(see 'jinit verify --help'\)", line), line
+    line = usage_error("verify", "--depth", str(10 ** 9))
+    assert "argument --depth: 1000000000 at --width 256 needs about" in line, line
+    assert "expected --depth <= " in line and "at --width 256, or --no-signal" in line
+
+
+def test_memory_estimate_against_a_small_machine(capsys, monkeypatch):
+    """The estimates, read against an 8 GiB machine: what fits runs, what does not is refused
+    with the estimate, the limit and the largest value that fits."""
+    from jinit import _console
+
+    monkeypatch.setattr(_console, "memory", lambda: (8 * 2 ** 30, "this machine has"))
+    line = _in_process(capsys, "verify", "--samples", str(2 ** 30), "--no-signal")
+    drawn = max(t.arrays * math.prod(t.shape) for t in _suite.plan(None, samples=2 ** 30))
+    assert 2 ** 30 <= drawn < 2 ** 30 + 2 ** 20  # whole arrays of the largest case shape
+    assert line == (
+        "jinit verify: error: argument --samples: 1073741824 needs about 80.5 GiB of memory "
+        f"(estimate: {drawn} values drawn at once, 80 bytes each), more than the 8 GiB this "
+        f"machine has; expected --samples <= 2**26{HELP}")
+    line = _in_process(capsys, "verify", "--width", "8192", "--depth", "8")
+    fit = int(re.search(r"expected --width <= (\d+) at --depth 8", line).group(1))
+    room = 8 * 2 ** 30 - _cli._RUNTIME
+    assert _cli.signal_bytes(8, fit) <= room < _cli.signal_bytes(8, fit + 1)
+    line = _in_process(capsys, "verify", "--depth", "40000", "--width", "64")
+    assert "argument --depth: 40000 at --width 64 needs about" in line
+    # the default run is estimated well inside 8 GiB: kernels 4 x 32 x 256 x 256 float32
+    # (32 MiB) five times over, activations 4 x 33 x 64 x 256 float32 (8.25 MiB) eight times
+    assert _cli.signal_bytes(32, 256) == 5 * 2 ** 25 + 8 * 33 * 2 ** 18 + 32 * 2 ** 14
+    tasks = _suite.plan(None)
+    largest = max(t.arrays * math.prod(t.shape) for t in tasks)
+    assert 2 ** 20 <= largest < 2 ** 21 and _cli.moment_bytes(tasks) == 80 * largest
+
+
+def test_an_accelerators_memory_is_the_limit_when_smaller(capsys, monkeypatch):
+    import jax
+
+    from jinit import _console
+
+    class Device:
+        platform, device_kind = "gpu", "Fake GPU"
+
+        def memory_stats(self):
+            return {"bytes_limit": 4 * 2 ** 30}
+
+    monkeypatch.setattr(_console, "memory", lambda: (64 * 2 ** 30, "this machine has"))
+    monkeypatch.setattr(jax, "devices", lambda: [Device()])
+    line = _in_process(capsys, "verify", "--width", "8192", "--depth", "8")
+    assert "more than the 4 GiB the GPU (Fake GPU) has; expected --width <= " in line, line
+
+
+def test_ctrl_c_exits_130_without_a_traceback(capsys, monkeypatch):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_cli, "_verify", interrupted)
+    assert _cli.main(["verify"]) == 130
+    assert capsys.readouterr().err == "jinit verify: interrupted\n"
+
+
+def test_ctrl_c_on_the_console_command():
+    """SIGINT while the moments run: exit 130, one line, no traceback."""
+    import signal
+
+    proc = subprocess.Popen([*COMMAND, "verify", "--only", "orthogonal", "--samples", "4096"],
+                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        first = proc.stderr.readline()  # the first progress line: the run has started
+        assert "moments" in first, first
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, (first, err)
+    assert "Traceback" not in err and err.rstrip().endswith("jinit verify: interrupted"), err
 
 
 def test_plot_that_would_draw_nothing_is_refused():
@@ -144,7 +256,8 @@ def test_help_lists_both_commands_and_every_default():
     sub = jinit("verify", "--help", columns=200)
     assert sub.returncode == 0
     for text in ("--depth L", "(default: 32)", "(default: 256)", "(default: 1048576 = 2**20)",
-                 "(default: 0)"):
+                 "(default: 0)", "an int in [2, 2**31)", "an int in [0, 2**32)",
+                 "depth, an int >= 1", "width, an int >= 1", "130 interrupted"):
         assert text in sub.stdout, text
     actions = [a for a in _cli.build_parser()._subparsers._group_actions[0].choices[
         "verify"]._actions if a.dest not in ("help", "parser")]
@@ -289,10 +402,10 @@ _GOOD = {
 _BAD = {
     "--only": ["he_normall", "", ","],
     "--dtype": ["float12", "float64", ""],
-    "--samples": ["0", "-1", "x"],
-    "--seed": ["-1", "x"],
+    "--samples": ["0", "1", "-1", "x", str(2 ** 40)],
+    "--seed": ["-1", "x", str(2 ** 32)],
     "--depth": ["0", "x"],
-    "--width": ["-4"],
+    "--width": ["-4", str(10 ** 7)],
     "--json": ["{tmp}", "{tmp}/no/such/r.json"],
     "--plot": ["{tmp}/p.pdf", "{tmp}/no/p.png", "{tmp}"],
 }

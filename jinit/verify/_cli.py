@@ -1,56 +1,46 @@
 """The ``jinit`` console command: ``jinit verify [options]`` and ``jinit audit [options]``.
 
 Exit status: 0 when every check passes, 1 when any fails (or nothing was checked), 2 for a
-usage error. Every usage error is one line on stderr, found before any long work: flags and
-their values, ``--only`` names, and the ``--json``/``--plot`` targets (parent directory
-exists, target is not a directory, writable).
+usage error, 130 after Ctrl-C. Every usage error is one line on stderr, found before any long
+work: flags and their values (in range), ``--only`` names, the ``--json``/``--plot`` targets
+(parent directory exists, target is not a directory, writable), and the memory the run would
+need against the memory the machine has. The parser, the value checks and the error line are
+shared with ``jinit audit`` (:mod:`jinit._console`).
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
-import os
+import math
 import sys
 from collections.abc import Callable, Sequence
 
+from .. import _console
 from ._suite import DEFAULT_SAMPLES
 
 # Every dtype some declaration is verified in (float8 under --full).
 DTYPES = ("float32", "bfloat16", "float16", "complex64", "float8_e4m3fn", "float8_e5m2")
 _COORD_KINDS = ("width", "depth", "unit")
 
+# --samples: the variance check divides by n - 1, and the reductions count values (histogram,
+# zeros, non-finite values) in int32.
+SAMPLES_MIN, SAMPLES_END = 2, 2 ** 31
+_samples = _console.named(_console.integer(
+    SAMPLES_MIN, SAMPLES_END, "2**31", "the variance divides by n - 1; values are counted in "
+    "int32"), "samples")
+_size = _console.named(_console.integer(1), "size")
 
-class _Parser(argparse.ArgumentParser):
-    """argparse whose usage errors are one line on stderr (exit 2), never a traceback."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
-
-
-class _Help(argparse.HelpFormatter):
-    def __init__(self, prog: str) -> None:
-        super().__init__(prog, max_help_position=30)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an int") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive int")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an int") from None
-    if not 0 <= value < 2 ** 32:
-        raise argparse.ArgumentTypeError(f"{text!r} is not in [0, 2**32)")
-    return value
+# Memory a run needs beyond the JAX runtime and its compiled programs (about 0.5 GiB),
+# measured as the rise of the process's peak resident memory (VmHWM) over the largest task
+# of each kind, on a CPU: a moment task holds at most about 72 bytes per value it draws
+# (complex64 and the sparse schemes; 30 to 55 for the real dtypes); signal propagation about
+# 4.5 times its float32 kernels (the orthogonal scheme's QRs) plus about 7 times its
+# activations and their gradients. The estimate rounds each up.
+_RUNTIME = 2 ** 29
+_PER_VALUE = 80
+_PER_KERNEL_BYTE, _PER_STATE_BYTE, _PER_LAYER = 5, 8, 2 ** 14
 
 
 def _items(text: str) -> list[str]:
@@ -95,79 +85,55 @@ def _coord_kinds(text: str) -> list[str]:
     return _listed(text, _COORD_KINDS, "check", "{item} is not a coordinate check; expected {listed}")
 
 
-def _target(text: str, what: str) -> str:
-    """A file the run will write: its directory exists, it is not a directory, writable."""
-    path = os.path.abspath(os.path.expanduser(text))
-    parent = os.path.dirname(path)
-    if os.path.isdir(path):
-        raise argparse.ArgumentTypeError(f"{text!r} is a directory; expected a {what} file name")
-    if not os.path.isdir(parent):
-        raise argparse.ArgumentTypeError(f"{text!r}: directory {parent!r} does not exist")
-    if os.path.exists(path) and not os.access(path, os.W_OK):
-        raise argparse.ArgumentTypeError(f"{text!r} is not writable")
-    if not os.path.exists(path) and not os.access(parent, os.W_OK | os.X_OK):
-        raise argparse.ArgumentTypeError(f"{text!r}: directory {parent!r} is not writable")
-    return text
-
-
-def _json_target(text: str) -> str:
-    return text if text == "-" else _target(text, "JSON")
-
-
-def _png_target(text: str) -> str:
-    if not text.lower().endswith(".png"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a .png file name")
-    return _target(text, ".png")
-
-
-def _typed(fn: Callable[[str], object], name: str) -> Callable[[str], object]:
-    fn.__name__ = name  # argparse names the type in its "invalid <name> value" message
-    return fn
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="jinit", description="jinit: weight initializers for JAX, verified.",
-                     formatter_class=_Help)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    parser = _console.Parser(prog="jinit", formatter_class=_console.Help,
+                             description="jinit: weight initializers for JAX, verified.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                parser_class=_console.Parser)
     v = sub.add_parser(
-        "verify", formatter_class=_Help,
+        "verify", formatter_class=_console.Help,
         help="verify every initializer's moments, distribution and signal propagation",
         description="Checks every public initializer's mean, variance, support and distribution "
                     "(against closed forms, with bounds from the sample size), orthogonality, "
                     "and signal propagation through deep stacks next to mean-field theory.",
         epilog="Exit status: 0 all checks pass, 1 a check fails or nothing was checked, "
-               "2 usage error.")
-    v.add_argument("--only", type=_typed(_names, "name"), action="extend", metavar="NAMES",
+               "2 usage error (also a run estimated to need more memory than the machine has), "
+               "130 interrupted (Ctrl-C).")
+    named = _console.named
+    v.add_argument("--only", type=named(_names, "name"), action="extend", metavar="NAMES",
                    help="comma-separated initializers (he_normal,presets.torch_linear_kernel,"
                         "residual.fixup): their moments, and signal propagation for those it "
                         "covers (default: all)")
-    v.add_argument("--dtype", type=_typed(_dtypes, "dtype"), action="extend", metavar="DTYPES",
+    v.add_argument("--dtype", type=named(_dtypes, "dtype"), action="extend", metavar="DTYPES",
                    help=f"comma-separated dtypes among {', '.join(DTYPES)} (default: each "
                         "initializer's own; signal propagation runs in float32)")
-    v.add_argument("--samples", type=_typed(_positive, "positive int"), default=DEFAULT_SAMPLES,
-                   metavar="N", help="values per moment check (default: %(default)s = 2**20)")
+    v.add_argument("--samples", type=_samples, default=DEFAULT_SAMPLES, metavar="N",
+                   help="values per moment check, an int in [2, 2**31); about 80 bytes of "
+                        "memory each (default: %(default)s = 2**20)")
     v.add_argument("--full", action="store_true",
                    help="every variant x shape x dtype, float8 included; takes minutes "
                         "(default: off)")
-    v.add_argument("--depth", type=_typed(_positive, "positive int"), default=32, metavar="L",
-                   help="signal-propagation depth (default: %(default)s)")
-    v.add_argument("--width", type=_typed(_positive, "positive int"), default=256, metavar="N",
-                   help="signal-propagation width (default: %(default)s)")
+    v.add_argument("--depth", type=_size, default=32, metavar="L",
+                   help="signal-propagation depth, an int >= 1; time and memory grow with it "
+                        "(default: %(default)s)")
+    v.add_argument("--width", type=_size, default=256, metavar="N",
+                   help="signal-propagation width, an int >= 1; memory grows with depth x "
+                        "width**2 (default: %(default)s)")
     v.add_argument("--no-signal", action="store_true",
                    help="skip signal propagation (default: run it)")
     v.add_argument("--coord-check", nargs="?", const=list(_COORD_KINDS),
-                   type=_typed(_coord_kinds, "check"), metavar="KINDS",
+                   type=named(_coord_kinds, "check"), metavar="KINDS",
                    help="also run coordinate checks (needs optax): comma-separated among "
                         f"{', '.join(_COORD_KINDS)} (muP, CompleteP, u-muP; all when no list "
                         "is given); with --plot, draws the width check to FILE-coord.png "
                         "(default: off)")
-    v.add_argument("--seed", type=_typed(_seed, "seed"), default=0,
-                   help="base seed (default: %(default)s)")
-    v.add_argument("--json", nargs="?", const="-", type=_typed(_json_target, "JSON target"),
-                   metavar="FILE",
+    v.add_argument("--seed", type=_console.seed, default=0,
+                   help="base seed, an int in [0, 2**32): a seed's low 32 bits are all JAX "
+                        "keeps (default: %(default)s)")
+    v.add_argument("--json", nargs="?", const="-", type=_console.json_target, metavar="FILE",
                    help="write the full report as JSON to FILE, or to stdout with no FILE "
                         "(default: none)")
-    v.add_argument("--plot", type=_typed(_png_target, "PNG target"), metavar="FILE.png",
+    v.add_argument("--plot", type=_console.png_target, metavar="FILE.png",
                    help="draw forward and backward variance against depth to a PNG (needs "
                         "matplotlib) (default: none)")
     v.add_argument("-v", "--verbose", action="store_true",
@@ -191,32 +157,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         from jinit.compare._cli import main as compare_main
 
         return int(compare_main(argv[1:]) or 0)
-    parser = build_parser()
     try:
-        args, extra = parser.parse_known_args(argv)
-        if extra:
-            getattr(args, "parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
-        if args.command is None:
-            parser.error("a command is required; expected 'verify' or 'audit'")
-        return _verify(args)
-    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
-        return exc.code if isinstance(exc.code, int) else 2
+        parser = build_parser()
+        try:
+            args, extra = parser.parse_known_args(argv)
+            if extra:
+                getattr(args, "parser", parser).error(
+                    f"unrecognized arguments: {' '.join(extra)}")
+            if args.command is None:
+                parser.error("a command is required; expected 'verify' or 'audit'")
+            return _verify(args)
+        except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+            return exc.code if isinstance(exc.code, int) else _console.USAGE
+    except KeyboardInterrupt:
+        return _console.interrupted("jinit verify" if argv[:1] == ["verify"] else "jinit")
 
 
 def _audit(argv: list[str]) -> int:
     try:
         from jinit.audit import _cli as audit_cli
+    except KeyboardInterrupt:
+        return _console.interrupted("jinit audit")
     except ImportError as exc:
         missing = getattr(exc, "name", None) in ("jinit.audit", "jinit.audit._cli")
         print("jinit audit: error: " + ("this jinit has no audit command (jinit.audit._cli is "
                                         "missing)" if missing else
                                         f"jinit.audit could not be imported: {exc}"),
               file=sys.stderr)
-        return 2
+        return _console.USAGE
     try:
         return int(audit_cli.main(argv) or 0)
+    except KeyboardInterrupt:
+        return _console.interrupted("jinit audit")
     except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 2
+        return exc.code if isinstance(exc.code, int) else _console.USAGE
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -250,6 +224,9 @@ def _verify(args: argparse.Namespace) -> int:
     if not tasks and not schemes and not args.coord_check:
         print(f"{prog}: nothing was checked: {_nothing_reason(args)}", file=sys.stderr)
         return 1
+    too_big = _memory_error(args, tasks, bool(schemes))
+    if too_big:
+        error(too_big)
 
     progress = None if args.quiet else _report.stderr_progress()
     report = _report.run(
@@ -283,9 +260,90 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _target_or_error(error: Callable[[str], None], path: str) -> None:
     try:
-        _target(path, ".png")
+        _console.target(path, ".png")
     except argparse.ArgumentTypeError as exc:
         error(f"argument --plot: {exc}")
+
+
+def moment_bytes(tasks: Sequence) -> int:
+    """Estimated peak memory of the moment checks: their largest task's draws, worked on."""
+    return _PER_VALUE * max((t.arrays * math.prod(t.shape) for t in tasks), default=0)
+
+
+def signal_bytes(depth: int, width: int) -> int:
+    """Estimated peak memory of signal propagation at ``depth`` x ``width``.
+
+    Its float32 kernels (keys x depth x width x width), its activations and their gradients
+    (keys x (depth + 1) x batch x width), at the ``keys`` and ``batch`` it runs with.
+    """
+    from ._signal import signal_propagation
+
+    params = inspect.signature(signal_propagation).parameters
+    keys, batch = params["keys"].default, params["batch"].default
+    kernels = 4 * keys * depth * width * width
+    states = 4 * keys * (depth + 1) * batch * width
+    return _PER_KERNEL_BYTE * kernels + _PER_STATE_BYTE * states + _PER_LAYER * depth
+
+
+def _largest(fits: Callable[[int], bool], high: int) -> int:
+    """The largest ``n`` in ``[1, high]`` with ``fits(n)`` (``fits`` decreasing), or 0."""
+    low = 0
+    while low < high:
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if fits(mid) else (low, mid - 1)
+    return low
+
+
+def _memory_limit() -> tuple[int, str] | None:
+    """The machine's memory (:func:`jinit._console.memory`), or an accelerator's if smaller."""
+    found = _console.memory()
+    try:
+        import jax
+
+        device = jax.devices()[0]
+        limit = (device.memory_stats() or {}).get("bytes_limit") if (
+            device.platform != "cpu") else None
+    except Exception:  # noqa: BLE001 - no statistics on this backend: the host's memory
+        limit = None
+    if limit and (found is None or int(limit) < found[0]):
+        found = (int(limit), f"the {device.platform.upper()} ({device.device_kind}) has")
+    return found
+
+
+def _memory_error(args: argparse.Namespace, tasks: Sequence, signal: bool) -> str | None:
+    """Why the run would not fit in the machine's memory (a usage error), or ``None``."""
+    found = _memory_limit()
+    if found is None:
+        return None
+    limit, who = found
+    room = limit - _RUNTIME
+    size = _console.size
+    need = moment_bytes(tasks)
+    if need > room:
+        fit = max(room // _PER_VALUE, 1)
+        expected = (f"--samples <= 2**{fit.bit_length() - 1}" if fit >= SAMPLES_MIN else
+                    "more memory")
+        return (f"argument --samples: {args.samples} needs about {size(need + _RUNTIME)} of "
+                f"memory (estimate: {need // _PER_VALUE} values drawn at once, {_PER_VALUE} "
+                f"bytes each), more than the {size(limit)} {who}; expected {expected}")
+    if not signal:
+        return None
+    depth, width = args.depth, args.width
+    need = signal_bytes(depth, width)
+    if need <= room:
+        return None
+    parser = args.parser
+    by_depth = depth / parser.get_default("depth") > width / parser.get_default("width")
+    if by_depth:
+        flag, value, other = "--depth", depth, f"--width {width}"
+        fit = _largest(lambda d: signal_bytes(d, width) <= room, depth)
+    else:
+        flag, value, other = "--width", width, f"--depth {depth}"
+        fit = _largest(lambda w: signal_bytes(depth, w) <= room, width)
+    expected = f"{flag} <= {fit} at {other}" if fit else f"a smaller {other}"
+    return (f"argument {flag}: {value} at {other} needs about {size(need + _RUNTIME)} of memory "
+            f"for signal propagation (estimate), more than the {size(limit)} {who}; expected "
+            f"{expected}, or --no-signal")
 
 
 def _nothing_reason(args: argparse.Namespace) -> str:
