@@ -143,6 +143,17 @@ _ALIASES = {"identity": "linear", "swish": "silu", "hard_swish": "hard_silu", "s
 ACTIVATIONS: tuple[str, ...] = tuple(sorted([*_NAMED, *_ALIASES]))
 
 
+def reference_functions() -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """Every named activation as a float64 numpy function of ``x`` at its default parameter."""
+    return {name: functools.partial(lambda f, p, x: f(x, p), spec.f, spec.default)
+            for name, spec in _NAMED.items()}
+
+
+def logistic(x: np.ndarray) -> np.ndarray:
+    """The logistic sigmoid in float64 numpy, stable for large ``|x|``."""
+    return _sigmoid(x)
+
+
 def _known_callables() -> list[tuple[object, str, str | None]]:
     """jax.nn functions recognised by identity: (object, name, keyword holding the parameter)."""
     nn = jax.nn

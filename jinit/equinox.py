@@ -166,7 +166,7 @@ def _from_flax(layout: str, value: Array, shape: tuple[int, ...]) -> Array:
     return value
 
 
-def _audit_layouts(model: Any) -> tuple[dict[str, tuple[str, str]], set[str]]:
+def audit_layouts(model: Any) -> tuple[dict[str, tuple[str, str]], set[str]]:
     """``({path: (layout, layer class name)}, state paths)`` of a model, as :func:`init` reads
     them: the lookup :func:`jinit.audit.check` shares to audit a module's leaves."""
     import equinox as eqx
@@ -174,7 +174,7 @@ def _audit_layouts(model: Any) -> tuple[dict[str, tuple[str, str]], set[str]]:
     return _layouts(eqx, model)
 
 
-def _audit_view(layout: str | None, init: Callable[..., Array], value: Array
+def audit_view(layout: str | None, init: Callable[..., Array], value: Array
                ) -> tuple[Array, Callable[..., Array]]:
     """``(value, initializer)`` as :func:`init` drew them: an Equinox leaf of ``layout`` seen
     in the Flax layout its initializer was called on (the inverse of the transpose or

@@ -293,7 +293,7 @@ def test_signal_flags_a_transformer_with_mis_scaled_residual_branches():
 
 
 def test_signal_stream_of_names():
-    from jinit.audit._signal import stream_of
+    from jinit.audit._stream import stream_of
 
     assert stream_of(["Embed_0", "Block_0/Dense_0", "Block_0", "Block_0/Dense_1", "Block_1",
                       "LayerNorm_0", "Dense_0"]) == [2, 4]

@@ -190,7 +190,7 @@ def _equinox_leaves(params: object) -> tuple[list[tuple[str, object]], Callable]
         return None
     from jinit import equinox as jeqx
 
-    layouts, state = jeqx._audit_layouts(params)
+    layouts, state = jeqx.audit_layouts(params)
     flat = []
     for key_path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
         path = _rules.path_str(key_path)
@@ -202,7 +202,7 @@ def _equinox_leaves(params: object) -> tuple[list[tuple[str, object]], Callable]
 
     def view(path: str, leaf: object, init: Callable) -> tuple[object, Callable]:
         layout = layouts.get(path, (None, None))[0]
-        return jeqx._audit_view(layout, init, jnp.asarray(leaf))
+        return jeqx.audit_view(layout, init, jnp.asarray(leaf))
 
     return flat, view
 

@@ -62,7 +62,6 @@ import contextlib
 import contextvars
 import dataclasses
 import json
-import math
 import re
 import sys
 from collections.abc import Callable
@@ -75,35 +74,7 @@ from jinit import _checks
 
 from ._laws import BAND, classify
 from ._report import grid
-
-_INDEXED = re.compile(r"^(?P<stem>.+?)[_/](?P<index>\d+)$")
-
-
-def stream_of(layers: list[str]) -> list[int]:
-    """The indices of the stream among ``layers`` (see :mod:`jinit.audit._signal`)."""
-    groups: dict[str, list[int]] = {}
-    for i, name in enumerate(layers):
-        base = name.partition("#")[0]
-        match = _INDEXED.match(base)
-        groups.setdefault(match["stem"] if match else base, []).append(i)
-    found = [(stem.count("/"), -len(members), members[0], members)
-             for stem, members in groups.items() if len(members) >= 2]
-    return min(found)[3] if found else list(range(len(layers)))
-
-
-def trend(values: np.ndarray) -> float:
-    """The least-squares slope of ``ln(values)`` against position (0 for fewer than 2)."""
-    values = np.asarray(values, np.float64)
-    if values.size < 2:
-        return 0.0
-    if not np.all(np.isfinite(values)):
-        return math.inf  # overflowed: exploding
-    if values[-1] <= 0 or values[0] <= 0:
-        return -math.inf if values[-1] <= 0 else math.inf  # the signal died, or came from 0
-    if np.any(values <= 0):  # a dead layer inside: the end points decide
-        return float(np.log(values[-1] / values[0]) / (values.size - 1))
-    x = np.arange(values.size, dtype=np.float64)
-    return float(np.polyfit(x, np.log(values), 1)[0])
+from ._stream import stream_of, trend
 
 _ACTIVE: contextvars.ContextVar[_Recorder | None] = contextvars.ContextVar("jinit_audit_tap",
                                                                            default=None)

@@ -26,7 +26,7 @@ AmbiguousFanWarning.__module__ = "jinit.structure"
 
 def _default_axes(init: object) -> bool:
     axes = _variance.fan_axes(init)
-    return axes is not None and _same_axes(axes, _variance._DEFAULT_AXES)
+    return axes is not None and _same_axes(axes, _variance.DEFAULT_AXES)
 
 
 def _same_axes(a: tuple, b: tuple) -> bool:

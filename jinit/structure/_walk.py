@@ -14,16 +14,20 @@ elementwise ``mul``/``add``. Then, per use, the elementwise chain that follows i
 from __future__ import annotations
 
 import dataclasses
-import functools
 import heapq
 import math
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
+from ._chain import PASS_IN_CHAIN as _PASS_IN_CHAIN
+from ._chain import bind as _bind
+from ._chain import chain_fn as _chain_fn
+from ._chain import name as _name
 from ._graph import Const, Graph, Node
 from ._use import IDENTITY, After
+from ._view import RawUse, View
+from ._view import reshape_dims as _reshape_dims
+from ._view import union as _union
 
 # Primitives that apply one scalar function per element (all operands the same shape, or
 # rank-0/size-1 broadcast). The chain after a contraction is made of these.
@@ -39,82 +43,10 @@ convert_element_type copy copy_p reduce_precision sharding_constraint pvary devi
 optimization_barrier reshape transpose broadcast_in_dim squeeze rev slice dynamic_slice pad
 concatenate scan_slice expand_dims
 """.split())
-_PASS_IN_CHAIN = frozenset("convert_element_type copy copy_p reduce_precision "
-                           "sharding_constraint pvary reshape transpose squeeze "
-                           "broadcast_in_dim expand_dims".split())
 
 
 # Chains already named, by their primitives, constants and parameters (across traces).
 _NAMES: dict[object, After] = {}
-
-
-@dataclasses.dataclass(frozen=True)
-class View:
-    """A value that is (a moved, cast or rescaled copy of) parameter ``leaf``."""
-
-    leaf: int
-    dims: tuple[tuple[int, ...], ...]  # for each axis of the value: the parameter axes in it
-    indexed: frozenset[int] = frozenset()  # parameter axes indexed away (stacked layers)
-    offset: float = 0.0
-    mult: float = 1.0
-    modified: bool = False
-
-
-@dataclasses.dataclass
-class RawUse:
-    leaf: int
-    op: str
-    node: int
-    out: int | None
-    inp: object
-    fan_in: float | None = None
-    fan_out: float | None = None
-    in_axes: tuple[int, ...] = ()
-    out_axes: tuple[int, ...] = ()
-    batch_axes: tuple[int, ...] = ()
-    receptive: int = 1
-    offset: float = 0.0
-    mult: float = 1.0
-    after: After = IDENTITY
-    residual: bool = False
-    stream: int | None = None
-
-
-def _union(groups) -> tuple[int, ...]:
-    out: set[int] = set()
-    for g in groups:
-        out.update(g)
-    return tuple(sorted(out))
-
-
-def _reshape_dims(src: tuple[int, ...], dst: tuple[int, ...], dims, leaf_shape):
-    """Parameter axes of each output axis of a reshape, by matching runs of equal products."""
-    out: list[tuple[int, ...]] = [()] * len(dst)
-    dropped: set[int] = set()
-    ins = [k for k, d in enumerate(src) if d != 1]
-    outs = [k for k, d in enumerate(dst) if d != 1]
-    for k, d in enumerate(src):
-        if d == 1:
-            dropped.update(a for a in dims[k] if leaf_shape[a] > 1)
-    a = b = 0
-    while a < len(ins) and b < len(outs):
-        ga, gb = [ins[a]], [outs[b]]
-        pa, pb = src[ins[a]], dst[outs[b]]
-        while pa != pb:
-            if pa < pb:
-                a += 1
-                ga.append(ins[a])
-                pa *= src[ins[a]]
-            else:
-                b += 1
-                gb.append(outs[b])
-                pb *= dst[outs[b]]
-        axes = _union(dims[k] for k in ga)
-        for k in gb:
-            out[k] = axes
-        a += 1
-        b += 1
-    return tuple(out), frozenset(dropped)
 
 
 class Analysis:
@@ -555,83 +487,3 @@ class Analysis:
             root = find(marked[k])
             self.uses[k].residual = True
             self.uses[k].stream = numbers.setdefault(root, len(numbers))
-
-
-# --------------------------------------------------------------- the chain as a function
-
-
-def _bind(primitive, params: dict, args: list):
-    """``primitive.bind`` as ``jax.core.eval_jaxpr`` calls it (across jax versions)."""
-    bound = primitive.get_bind_params(params)
-    if isinstance(bound, tuple):  # older jax: (subfuns, params)
-        subfuns, bound = bound
-        return primitive.bind(*subfuns, *args, **bound)
-    return primitive.bind(*args, **bound)
-
-
-def _chain_fn(v0: int, end: int, program: list):
-    def fn(x):
-        x = jnp.asarray(x)
-        work = x.dtype if jnp.issubdtype(x.dtype, jnp.inexact) else jnp.float32
-        env = {v0: x.astype(work)}
-        for node, specs in program:
-            vals, chain_pos = [], None
-            for k, s in enumerate(specs):
-                if s[0] == "v":
-                    vals.append(env[s[1]])
-                    chain_pos = k if chain_pos is None else chain_pos
-                elif s[0] == "c":
-                    dt = np.dtype(s[2]) if s[2] is not None else np.dtype(np.float32)
-                    vals.append(jnp.asarray(s[1], work if np.issubdtype(dt, np.inexact) else dt))
-                else:
-                    vals.append(None)
-            prim = node.prim
-            if prim in _PASS_IN_CHAIN:
-                if prim == "convert_element_type" and not np.issubdtype(
-                        np.dtype(node.params["new_dtype"]), np.inexact):
-                    out = vals[0].astype(node.params["new_dtype"])
-                elif prim == "convert_element_type" and not jnp.issubdtype(vals[0].dtype,
-                                                                           jnp.inexact):
-                    out = vals[0].astype(work)
-                else:
-                    out = vals[0]
-            elif any(v is None for v in vals):  # a bias added: skipped
-                out = vals[chain_pos]
-                if prim == "sub" and chain_pos == 1:
-                    out = -out
-            else:
-                vals = list(jnp.broadcast_arrays(*vals))
-                out = _bind(node.primitive, node.params, vals)
-            env[node.outs[0]] = out
-        return env[end]
-
-    return fn
-
-
-def _table():
-    """(name, float64 numpy function) for every activation jinit names, quick-GELU too."""
-    from .._activations import _NAMED, _sigmoid
-
-    rows = [(("identity" if name == "linear" else name), functools.partial(
-        lambda f, p, x: f(x, p), spec.f, spec.default)) for name, spec in _NAMED.items()]
-    rows.append(("x*sigmoid(1.702x)", lambda x: x * _sigmoid(1.702 * x)))
-    return rows
-
-
-def _name(fn, prims: tuple[str, ...]) -> str:
-    """The activation's name: the table entry equal to ``fn`` on [-6, 6] in float64."""
-    grid = np.linspace(-6.0, 6.0, 241)
-    try:
-        with jax.enable_x64(True):
-            y = np.asarray(jax.jit(fn)(jnp.asarray(grid, jnp.float64)), np.float64)
-        for name, ref in _table():
-            want = np.asarray(ref(grid), np.float64)
-            if y.shape == want.shape and np.all(np.abs(y - want) <= 1e-5 * (1 + np.abs(want))):
-                return name
-        slope = y[-1] / grid[-1]
-        if y.shape == grid.shape and np.allclose(y, slope * grid, rtol=1e-6, atol=1e-12):
-            return f"{slope:.6g}*x"
-    except Exception:  # noqa: BLE001 - unnamed: described by its primitives
-        pass
-    shown = ", ".join(dict.fromkeys(prims))
-    return f"custom({shown})"
