@@ -149,10 +149,11 @@ def measure(method: str, config: str, second: bool = False) -> dict:
     if method == "flax":
         params = jax.block_until_ready(jax.jit(model.init)(key, tokens))
         t_shapes = 0.0
-    elif model is None:
-        shapes, t_shapes = many_shapes(int(config.removeprefix("shapes"))), 0.0
     else:
-        shapes = jax.eval_shape(model.init, key, tokens)
+        if model is None:
+            shapes = many_shapes(int(config.removeprefix("shapes")))
+        else:
+            shapes = jax.eval_shape(model.init, key, tokens)
         t_shapes = time.perf_counter() - t0
         params = jax.block_until_ready(jinit.tree.init_tree(key, shapes, rules, shardings=mesh))
     wall = time.perf_counter() - t0

@@ -240,7 +240,9 @@ def init_tree(key: KeyArray, shapes: object, rules: Rules | None, *,
     each leaf is a view of its own blocks. With jax's partitionable threefry an element's
     bits depend only on its key and flat index, so every packed leaf equals its own
     draw bit for bit; a 12-block GPT-2 compiles one program, and a tree of 48 shapes as
-    few. Constant leaves (``zeros``, ``ones``, ``constant``) are filled on the host. Every
+    few. On a CPU the packed leaves are views of one buffer per law (no copy; the buffer is
+    freed with the last of them); elsewhere one more program per law cuts it into the
+    leaves. Constant leaves (``zeros``, ``ones``, ``constant``) are filled on the host. Every
     other leaf (orthogonal and other shape-structured schemes, initializers that are not
     jinit's, non-threefry keys, leaves sharded over several devices) gets one program per
     distinct (initializer, shape, dtype, sharding),
