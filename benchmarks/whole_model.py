@@ -15,11 +15,19 @@ memory it adds, as a multiple of the parameter bytes. Modes:
   same process, which compiles nothing; and the XLA compile seconds summed over programs)
   and peak memory against parameter count (GPT-2 small, medium, large, XL) and against
   depth at GPT-2 small's width;
+* ``--programs``: compile count, XLA compile seconds, and the first (cold) and second call
+  against the sampling floor (one jitted ``jinit.normal`` over a flat array of the same
+  number of values, timed in the same process), for GPT-2 small, medium and a tree of 48
+  kernels of 48 distinct shapes (``shapes48``); methods: ``jinit`` (packed draws, leaves as
+  host views on a CPU), ``jinit_split`` (packed, leaves cut by one split program, the route
+  accelerators take), ``per_shape`` (one program per (initializer, shape), as before
+  packing). Paired rounds of fresh processes; ratios are per process, then the median;
 * ``--llama7b``: a Llama-2-7B-shaped tree in bfloat16 over 8 simulated CPU devices
   (``nn.with_partitioning`` specs, ``init_tree(..., shardings=mesh)``): wall time, peak RSS
   against the parameter bytes, and the largest per-device buffer against the shard bytes.
 
-    python benchmarks/whole_model.py [--quick | --full | --tiny] [--cold | --sweep | --llama7b]
+    python benchmarks/whole_model.py [--quick | --full | --tiny]
+        [--cold | --sweep | --programs | --llama7b]
         [--repeats N] [--plot FILE] [--json out.json]
 """
 
@@ -41,6 +49,8 @@ COLD_COLUMNS = ["config", "method", "wall_s", "x_torch", "eval_shape_s", "compil
                 "cache_hits", "rounds"]
 SWEEP_COLUMNS = ["sweep", "config", "layers", "params_M", "first_s", "second_s", "compile_s",
                  "xla_compile_s", "programs", "Melem/s", "peak_rss_MB", "rss/param_bytes"]
+PROGRAM_COLUMNS = ["config", "method", "params_M", "programs", "xla_compile_s", "eval_shape_s",
+                   "cold_s", "second_s", "floor_s", "cold/floor", "second/floor", "rounds"]
 LLAMA_COLUMNS = ["config", "params_B", "devices", "wall_s", "eval_shape_s", "init_s",
                  "programs", "Melem/s", "param_GB", "peak_rss_GB", "rss/param_bytes",
                  "largest_shard_MB", "largest_device_buffer_MB", "buffer/shard",
@@ -115,11 +125,17 @@ def measure(method: str, config: str, second: bool = False) -> dict:
 
     if method == "jinit_serial":
         _programs.MAX_WORKERS = 1
+    if method == "jinit_split":
+        _programs.HOST_VIEWS = False
+    if method == "per_shape":
+        _programs.PACK = False
     hits = _cache_hits()
     llama = config.startswith("llama")
     if llama:
         cfg = _models.LLAMA[config.removeprefix("llama")]
         model, rules = _models.llama_flax(cfg), _models.llama_rules()
+    elif config.startswith("shapes"):
+        model, rules = None, {r"kernel$": jinit.he_normal(), r"bias$": jinit.zeros}
     else:
         model = _models.gpt2_flax(_models.gpt2_config(config))
         rules = _models.gpt2_rules()
@@ -134,7 +150,10 @@ def measure(method: str, config: str, second: bool = False) -> dict:
         params = jax.block_until_ready(jax.jit(model.init)(key, tokens))
         t_shapes = 0.0
     else:
-        shapes = jax.eval_shape(model.init, key, tokens)
+        if model is None:
+            shapes = many_shapes(int(config.removeprefix("shapes")))
+        else:
+            shapes = jax.eval_shape(model.init, key, tokens)
         t_shapes = time.perf_counter() - t0
         params = jax.block_until_ready(jinit.tree.init_tree(key, shapes, rules, shardings=mesh))
     wall = time.perf_counter() - t0
@@ -152,7 +171,38 @@ def measure(method: str, config: str, second: bool = False) -> dict:
         params = jax.block_until_ready(jinit.tree.init_tree(key, shapes, rules, shardings=mesh))
         out["second_s"] = time.perf_counter() - t0
         out["compiled_after_second"] = _programs.stats["compiled"]
+        out.update(_floor(key, shapes, rules, mesh, out["params"], out["second_s"]))
     return out
+
+
+def many_shapes(n: int) -> dict:
+    """``n`` dense layers of ``n`` distinct shapes (kernel ``(256 + 16 i, 512)`` and bias):
+    the case where one program per shape means ``n`` compiles."""
+    import jax
+    import jax.numpy as jnp
+
+    return {f"layer_{i}": {"kernel": jax.ShapeDtypeStruct((256 + 16 * i, 512), jnp.float32),
+                           "bias": jax.ShapeDtypeStruct((512,), jnp.float32)} for i in range(n)}
+
+
+def _floor(key, shapes, rules, mesh, n: int, second: float) -> dict:
+    """The sampling floor: one jitted ``jinit.normal`` over a flat array of ``n`` values
+    (compiled first), timed in rounds alternating with further second calls; medians."""
+    import jax
+
+    import jinit
+
+    flat = jax.jit(lambda k: jinit.normal(0.02)(k, (n,)))
+    jax.block_until_ready(flat(key))
+    floors, seconds = [], [second]
+    for _ in range(3):
+        t0 = time.perf_counter()
+        jax.block_until_ready(flat(key))
+        floors.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        jax.block_until_ready(jinit.tree.init_tree(key, shapes, rules, shardings=mesh))
+        seconds.append(time.perf_counter() - t0)
+    return {"floor_s": statistics.median(floors), "second_median_s": statistics.median(seconds)}
 
 
 def _device_buffers(leaves, mesh) -> dict:
@@ -331,6 +381,44 @@ def plot_sweep(rows: list[dict], path: str) -> None:
     fig.savefig(path, dpi=110)
 
 
+def run_programs(args) -> dict:
+    """Paired rounds of fresh processes: each method once per round, in a rotating order."""
+    if args.configs:
+        configs = args.configs.split(",")
+    else:
+        configs = (["tiny", "shapes8"] if args.tiny else ["small", "shapes48"] if args.quick
+                   else ["small", "medium", "shapes48"])
+    repeats = args.repeats or (1 if args.tiny else 3)
+    methods = ["jinit", "jinit_split", "per_shape"]
+    rows = []
+    for config in configs:
+        runs: dict[str, list[dict]] = {m: [] for m in methods}
+        for r in range(repeats):
+            for method in methods[r % len(methods):] + methods[:r % len(methods)]:
+                runs[method].append(_child(method, config, second=True))
+        for method, rs in runs.items():
+            med = lambda f, rs=rs: statistics.median(f(x) for x in rs)  # noqa: E731
+            rows.append({"config": config, "method": method, "rounds": len(rs),
+                         "params_M": rs[0]["params"] / 1e6, "programs": med(lambda x: x["compiled"]),
+                         "xla_compile_s": med(lambda x: x["compile_s"]),
+                         "eval_shape_s": med(lambda x: x["eval_shape_s"]),
+                         "cold_s": med(lambda x: x["wall_s"] - x["eval_shape_s"]),
+                         "second_s": med(lambda x: x["second_median_s"]),
+                         "floor_s": med(lambda x: x["floor_s"]),
+                         "cold/floor": med(lambda x: (x["wall_s"] - x["eval_shape_s"]) / x["floor_s"]),
+                         "second/floor": med(lambda x: x["second_median_s"] / x["floor_s"])})
+    summary = [f"{r['config']}: {r['method']} compiles {r['programs']:g} programs; cold "
+               f"{r['cold/floor']:.2f}x the sampling floor (target <= 1.3), second call "
+               f"{r['second/floor']:.2f}x (target <= 1.15)" for r in rows if r["method"] == "jinit"]
+    try:
+        load = os.getloadavg()
+        summary.append(f"load average during the run: {load[0]:.1f} (1 min), {load[2]:.1f} (15 min)")
+    except OSError:  # pragma: no cover
+        pass
+    return emit("whole_model_programs", rows, PROGRAM_COLUMNS, args,
+                {"repeats": repeats, "configs": configs}, summary)
+
+
 def run_llama(args) -> dict:
     config = "llamatiny" if args.tiny else "llama7b"
     r = _child("jinit", config, devices=8)
@@ -357,10 +445,13 @@ def main(argv=None):
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--cold", action="store_true", help="paired cold/warm rounds against torch")
     mode.add_argument("--sweep", action="store_true", help="time and memory vs size and depth")
+    mode.add_argument("--programs", action="store_true",
+                      help="compile count and first/second call against the sampling floor")
     mode.add_argument("--llama7b", action="store_true", help="Llama-2-7B over 8 CPU devices")
     p.add_argument("--plot", default=None, help="with --sweep: write the plot to this PNG")
-    p.add_argument("--configs", default="", help="default mode: comma-separated configs among "
-                   + ", ".join(list(_models.GPT2) + ["llama" + k for k in _models.LLAMA]))
+    p.add_argument("--configs", default="", help="default and --programs modes: comma-separated "
+                   "configs among " + ", ".join(list(_models.GPT2) + ["llama" + k for k in _models.LLAMA]
+                                                + ["shapes<N>"]))
     p.add_argument("--measure", default=None, help=argparse_hidden())
     p.add_argument("--config", default="small", help=argparse_hidden())
     p.add_argument("--second", action="store_true", help=argparse_hidden())
@@ -374,6 +465,8 @@ def main(argv=None):
         return run_cold(args)
     if args.sweep:
         return run_sweep(args)
+    if args.programs:
+        return run_programs(args)
     if args.llama7b:
         return run_llama(args)
     return run_default(args)

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _checks
+from . import _checks, _sampling
 from ._base import Init, factory, public
 from ._typing import Array, DTypeLike, Initializer, KeyArray, OutSharding, Shape
 
@@ -16,7 +16,7 @@ def _filled(fn: str, shape: Shape, dtype: DTypeLike | None, value: object,
     shape = _checks.shape(fn, shape)
     dt = _checks.dtype(fn, dtype)
     with jax.named_scope(f"jinit.{fn}"):
-        return jnp.full(shape, value, dt, out_sharding=out_sharding)
+        return _sampling.full(shape, dt, value, out_sharding)
 
 
 @public
@@ -141,7 +141,7 @@ def constant(value: object, dtype: DTypeLike | None = None) -> Init:
                                    f"|value| <= {big:g}", "Use a wider dtype.")
 
     def body(key: KeyArray, shape: tuple[int, ...], dt: np.dtype, out_sharding: OutSharding) -> Array:
-        return jnp.full(shape, value, dt, out_sharding=out_sharding)
+        return _sampling.full(shape, dt, value, out_sharding)
 
     return Init(fn, body, {"value": value, "dtype": dtype}, dtype, keyed=False, check=check)
 

@@ -134,11 +134,20 @@ def _combine(y0: Array, y1: Array, width: int) -> Array:
     return lax.shift_left(hi, np.uint64(32)) | lo
 
 
-def _bits(k0: Array, k1: Array, shape: tuple[int, ...], width: int) -> Array:
-    """``jax.random.bits`` of the threefry key ``(k0, k1)``: ``uint32``, or ``uint64`` (x64)."""
+def _bits(k0: Array, k1: Array, shape: tuple[int, ...], width: int,
+          counter: Array | None = None) -> Array:
+    """``jax.random.bits`` of the threefry key ``(k0, k1)``: ``uint32``, or ``uint64`` (x64).
+
+    ``counter`` (partitionable threefry only): the flat indices to hash instead of
+    ``0 .. n-1``, with ``k0``/``k1`` broadcasting against it, so one program can fill any
+    range of any key's stream (element ``i`` of a key's draw is a function of the key and
+    ``i`` alone)."""
     if jax.config.jax_threefry_partitionable:
-        y0, y1 = threefry2x32(k0, k1, np.uint32(0), _flat_counter(shape))
+        y0, y1 = threefry2x32(k0, k1, np.uint32(0),
+                              _flat_counter(shape) if counter is None else counter)
         return _combine(y0, y1, width)
+    if counter is not None:
+        raise NotImplementedError("counter= needs jax_threefry_partitionable")
     # jax's original scheme: the counters 0 .. m-1 (m = n, or 2n for 64 bits) hashed as
     # pairs (i, i + m/2), outputs concatenated; an odd m is padded with one zero counter.
     n = math.prod(shape)
@@ -157,32 +166,32 @@ def _bits(k0: Array, k1: Array, shape: tuple[int, ...], width: int) -> Array:
 
 # --- bits to floats (jax's transformations, step for step) ------------------------------
 
-def _uniform(k0, k1, minval, maxval, shape, dtype):
+def _uniform(k0, k1, minval, maxval, shape, dtype, counter=None):
     finfo = jnp.finfo(dtype)
     width, nmant = finfo.bits, finfo.nmant
     uint = np.dtype(f"uint{width}")
     minval = lax.broadcast_to_rank(lax.convert_element_type(minval, dtype), len(shape))
     maxval = lax.broadcast_to_rank(lax.convert_element_type(maxval, dtype), len(shape))
-    bits = _bits(k0, k1, shape, width)
+    bits = _bits(k0, k1, shape, width, counter)
     float_bits = lax.shift_right_logical(bits, np.array(width - nmant, uint))
     float_bits = float_bits | np.array(1.0, dtype).view(uint)
     floats = lax.bitcast_convert_type(float_bits, dtype) - np.array(1.0, dtype)
     return lax.max(minval, lax.reshape(floats * (maxval - minval) + minval, shape))
 
 
-def _normal_real(k0, k1, shape, dtype):
+def _normal_real(k0, k1, shape, dtype, counter=None):
     lo = np.nextafter(np.array(-1.0, dtype), np.array(0.0, dtype), dtype=dtype)
-    u = _uniform(k0, k1, lo, np.array(1.0, dtype), shape, dtype)
+    u = _uniform(k0, k1, lo, np.array(1.0, dtype), shape, dtype, counter)
     return lax.mul(np.array(np.sqrt(2), dtype), lax.erf_inv(u))
 
 
-def _truncated_normal(k0, k1, lower, upper, shape, dtype):
+def _truncated_normal(k0, k1, lower, upper, shape, dtype, counter=None):
     sqrt2 = np.array(np.sqrt(2), dtype)
     lower = lax.convert_element_type(lower, dtype)
     upper = lax.convert_element_type(upper, dtype)
     a = lax.erf(lower / sqrt2)
     b = lax.erf(upper / sqrt2)
-    u = _uniform(k0, k1, a, b, shape, dtype)
+    u = _uniform(k0, k1, a, b, shape, dtype, counter)
     out = sqrt2 * lax.erf_inv(u)
     out = jnp.clip(out,
                    lax.nextafter(lax.stop_gradient(lower), np.array(np.inf, dtype)),
@@ -243,6 +252,35 @@ def _jit_normal(data, shape, dtype):
 @functools.partial(jax.jit, static_argnums=(3, 4))
 def _jit_truncated_normal(data, lower, upper, shape, dtype):
     return _truncated_normal(data[0], data[1], lower, upper, shape, dtype)
+
+
+# The same samplers at given counters, for keys that broadcast against them (one program
+# fills any range of many keys' streams; jinit.tree packs leaves this way). Parameters are
+# traced arguments, as in the samplers above, so both compile the same computation.
+
+@functools.partial(jax.jit, static_argnums=(3,))
+def normal_at(k0, k1, counter, dtype):
+    """``jax.random.normal``'s elements ``counter`` of the threefry key data ``(k0, k1)``."""
+    return _normal_real(k0, k1, counter.shape, dtype, counter)
+
+
+@functools.partial(jax.jit, static_argnums=(3,))
+def uniform_at(k0, k1, counter, dtype, minval, maxval):
+    """``jax.random.uniform``'s elements ``counter`` of the threefry key data ``(k0, k1)``."""
+    return _uniform(k0, k1, minval, maxval, counter.shape, dtype, counter)
+
+
+@functools.partial(jax.jit, static_argnums=(3,))
+def truncated_normal_at(k0, k1, counter, dtype, lower, upper):
+    """``jax.random.truncated_normal``'s elements ``counter`` of the key data ``(k0, k1)``."""
+    return _truncated_normal(k0, k1, lower, upper, counter.shape, dtype, counter)
+
+
+def counters_supported(dtype: np.dtype, size: int) -> bool:
+    """Whether :func:`normal_at` and its kin give the samplers' bits for a draw of ``size``
+    elements in ``dtype``: partitionable threefry, a fast-path float dtype, 32-bit counters."""
+    return (bool(jax.config.jax_threefry_partitionable) and np.dtype(dtype) in _FLOATS
+            and size <= _MAX_SIZE)
 
 
 # --- when the fast path holds -----------------------------------------------------------

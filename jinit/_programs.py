@@ -1,7 +1,11 @@
 """Compiled draws for whole-tree init: each distinct program compiled once per process.
 
-:func:`jinit.tree.init_tree` runs one XLA program per distinct (initializer, shape, dtype,
-sharding). Compiling them is most of a model's first-call time on a CPU, so this room
+:func:`jinit.tree.init_tree` runs one *packed* program per law (normal, uniform, truncated
+normal, with its dtype: :func:`packed`) for every leaf that is one such draw on one device,
+whatever the leaves' shapes, and one program per distinct (initializer, shape, dtype,
+sharding) for the rest (shape-structured schemes such as orthogonal, initializers that are
+not jinit's, leaves sharded over several devices). Compiling is most of a model's
+first-call time, so this room
 
 * keeps every compiled program in a process-wide cache keyed by a *stable description* of
   the initializer (:func:`describe`: its code and the values it closes over, not its
@@ -21,6 +25,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import functools
+import math
 import os
 import threading
 import time
@@ -30,15 +35,20 @@ from collections.abc import Callable, Iterator, Sequence
 import jax
 import numpy as np
 
+from . import _sampling
 from ._base import Init
 from ._typing import Array, KeyArray
 
 _MAX_PROGRAMS = 512  # least recently used programs beyond this are dropped
 _SMALL_ARRAY = 4096  # arrays closed over by an initializer are described by value up to this size
 _DEPTH = 8
+BLOCK = 1024  # elements per block of a packed draw (a leaf takes ceil(size / BLOCK) blocks)
 MAX_WORKERS: int | None = None  # compile threads; None: one per CPU core (1: compile serially)
+PACK = True  # False: every leaf drawn by its own per-shape program, as before packing (benchmarks)
+HOST_VIEWS: bool | None = None  # packed leaves as host views; None: on a CPU (False: split program)
 
 _cache: collections.OrderedDict[object, object] = collections.OrderedDict()
+_laws: collections.OrderedDict[object, object] = collections.OrderedDict()
 _lock = threading.Lock()
 stats = {"compiled": 0, "reused": 0, "compile_s": 0.0}  # counters, for tests and benchmarks
 
@@ -198,8 +208,75 @@ def compile_all(jobs: Sequence[tuple[object | None, jax.stages.Traced]]
     return results()
 
 
+# --------------------------------------------------- packed draws: one program per law
+
+
+def law(init: Callable[..., Array], shape: tuple[int, ...], dtype: np.dtype,
+        key: KeyArray) -> _sampling.Leaf | None:
+    """:func:`jinit._sampling.law_of` of ``init`` at ``(shape, dtype)``, cached for the
+    process under the initializer's description (one abstract trace per distinct leaf)."""
+    ckey = cache_key(init, shape, dtype, None, key)
+    if ckey is not None:
+        with _lock:
+            if ckey in _laws:
+                _laws.move_to_end(ckey)
+                return _laws[ckey]
+    found = _sampling.law_of(init, key, shape, dtype)
+    if ckey is not None:
+        with _lock:
+            _laws[ckey] = found
+            while len(_laws) > 16 * _MAX_PROGRAMS:
+                _laws.popitem(last=False)
+    return found
+
+
+def _packed(law: _sampling.Law, clips: bool, k0: Array, k1: Array, offset: Array,
+            scale: Array, lo: Array, hi: Array) -> Array:
+    """Block ``b`` (``BLOCK`` elements) is elements ``offset[b] ..`` of key ``(k0, k1)[b]``'s
+    draw, scaled by ``scale[b]`` and clipped to ``[lo[b], hi[b]]``; flattened."""
+    with jax.named_scope("jinit.init_tree"):
+        counter = offset[:, None] + jax.lax.broadcasted_iota(np.uint32, (offset.shape[0], BLOCK), 1)
+        bounds = (lo[:, None], hi[:, None]) if clips else None
+        x = _sampling.draw_blocks(law, k0[:, None], k1[:, None], counter, scale[:, None], bounds)
+        return x.reshape(-1)
+
+
+def packed(law: _sampling.Law, clips: bool, blocks: int
+           ) -> tuple[object, object | None, jax.stages.Traced | None]:
+    """The program that draws ``blocks`` blocks of ``law`` (:func:`_packed`): its cache key,
+    and either the compiled program (cached) or its trace (to compile). Its size is the
+    only thing of a tree it depends on: leaves of every shape share it."""
+    ckey = ("packed", describe(law), clips, blocks, BLOCK, _config())
+    program = lookup(ckey)
+    if program is not None:
+        return ckey, program, None
+    sdt = _sampling.sampling_dtype(law.dtype)
+    specs = ([jax.ShapeDtypeStruct((blocks,), np.uint32)] * 3
+             + [jax.ShapeDtypeStruct((blocks,), sdt)] * 3)
+    return ckey, None, jax.jit(functools.partial(_packed, law, clips)).trace(*specs)
+
+
+def _split(layout: tuple[tuple[int, tuple[int, ...]], ...], flat: Array) -> tuple[Array, ...]:
+    return tuple(jax.lax.slice(flat, (start,), (start + math.prod(shape),)).reshape(shape)
+                 for start, shape in layout)
+
+
+def split(dtype: np.dtype, size: int, layout: tuple[tuple[int, tuple[int, ...]], ...]
+          ) -> tuple[object, object | None, jax.stages.Traced | None]:
+    """The program that cuts a packed draw of ``size`` elements into its leaves (``layout``:
+    each leaf's start and shape), its input donated: used where the host cannot view device
+    memory (accelerators)."""
+    ckey = ("split", np.dtype(dtype).str, size, layout, _config())
+    program = lookup(ckey)
+    if program is not None:
+        return ckey, program, None
+    fn = jax.jit(functools.partial(_split, layout), donate_argnums=0)
+    return ckey, None, fn.trace(jax.ShapeDtypeStruct((size,), dtype))
+
+
 def clear() -> None:
     """Drops every cached program (and resets :data:`stats`)."""
     with _lock:
         _cache.clear()
+        _laws.clear()
         stats.update(compiled=0, reused=0, compile_s=0.0)

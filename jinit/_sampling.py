@@ -32,8 +32,11 @@ broadcasts its bits, so sharded values equal unsharded ones.
 
 from __future__ import annotations
 
+import contextvars
 import functools
+import math
 from collections.abc import Callable, Hashable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -106,25 +109,34 @@ def compiled(*static_argnums: int) -> Callable[[Callable[..., Array]], Callable[
     return functools.partial(jax.jit, static_argnums=static_argnums)
 
 
-def finish(x: Array, dtype: np.dtype, *, lo: float | None = None, hi: float | None = None,
-           open_hi: bool = False, extent: float | None = None) -> Array:
-    """Rounds a draw made in :func:`sampling_dtype` to ``dtype``, finite and inside ``[lo, hi]``.
+def finish_bounds(sdt: np.dtype, dtype: np.dtype, *, lo: float | None = None,
+                  hi: float | None = None, open_hi: bool = False,
+                  extent: float | None = None) -> tuple[float, float] | None:
+    """The clip :func:`finish` applies to a draw made in ``sdt`` (``None``: none).
 
     ``lo``/``hi`` are the scheme's support (``None``: unbounded); ``extent`` a static upper
-    bound on ``|x|``. For outputs drawn in their own dtype, nothing is done unless ``extent``
-    says the draw could overflow, so such results stay bit-identical to jax.
+    bound on ``|x|``. For outputs drawn in their own dtype, nothing is clipped unless
+    ``extent`` says the draw could overflow, so such results stay bit-identical to jax.
     """
-    if x.dtype == dtype:
+    if sdt == dtype:
         if extent is not None and jnp.issubdtype(dtype, jnp.floating):
             big = float(jnp.finfo(dtype).max)
             if extent > big:
-                return jnp.clip(x, -big, big)
-        return x
+                return -big, big
+        return None
     big = float(jnp.finfo(dtype).max)
     lo = -big if lo is None else max(lo, -big)
     hi = big if hi is None else min(hi, big)
-    lo_t, hi_t = inward_bounds(dtype, lo, hi, open_hi and hi < big)
-    return jnp.clip(x, lo_t, hi_t).astype(dtype)
+    return inward_bounds(dtype, lo, hi, open_hi and hi < big)
+
+
+def finish(x: Array, dtype: np.dtype, **support: object) -> Array:
+    """Rounds a draw made in :func:`sampling_dtype` to ``dtype``, finite and inside its
+    support: clipped to :func:`finish_bounds` (same keywords), then cast."""
+    bounds = finish_bounds(np.dtype(x.dtype), dtype, **support)
+    if bounds is not None:
+        x = jnp.clip(x, *bounds)
+    return x if x.dtype == dtype else x.astype(dtype)
 
 
 def _static_float(value: object) -> float | None:
@@ -141,23 +153,29 @@ def normal(key: KeyArray, shape: Shape, dtype: np.dtype, scale: object,
            out_sharding: OutSharding = None) -> Array:
     """``scale * N(0, 1)`` in ``dtype`` (complex: ``E|z|^2 = 1`` before scaling)."""
     sdt = sampling_dtype(dtype)
+    s = _static_float(scale)
+    support = {"extent": None if s is None else s * _NORMAL_EXTENT}
+    if (probe := _probe.get()) is not None:
+        return probe.note(Law("normal", (), dtype), key, shape, scale, out_sharding, support)
     z = barrier(_fastbits.normal(key, shape, sdt, out_sharding=out_sharding))
     x = z * jnp.array(scale, sdt)
-    s = _static_float(scale)
-    return finish(x, dtype, extent=None if s is None else s * _NORMAL_EXTENT)
+    return finish(x, dtype, **support)
 
 
 def uniform(key: KeyArray, shape: Shape, dtype: np.dtype, minval: float, maxval: float,
             scale: object, out_sharding: OutSharding = None) -> Array:
     """``scale * U[minval, maxval)`` in ``dtype``, as ``jax.random.uniform(...) * scale``."""
     sdt = sampling_dtype(dtype)
+    s = _static_float(scale)
+    # scale 0: the support is the single point 0 (closed), not an empty half-open interval.
+    support = ({} if s is None or sdt == dtype else
+               {"lo": minval * s, "hi": maxval * s, "open_hi": s > 0})
+    if (probe := _probe.get()) is not None:
+        return probe.note(Law("uniform", (minval, maxval), dtype), key, shape, scale,
+                          out_sharding, support)
     x = _fastbits.uniform(key, shape, sdt, minval, maxval,
                           out_sharding=out_sharding) * jnp.array(scale, sdt)
-    s = _static_float(scale)
-    if s is None or sdt == dtype:
-        return finish(x, dtype)
-    # scale 0: the support is the single point 0 (closed), not an empty half-open interval.
-    return finish(x, dtype, lo=minval * s, hi=maxval * s, open_hi=s > 0)
+    return finish(x, dtype, **support)
 
 
 def truncated_normal(key: KeyArray, lower: float, upper: float, shape: Shape, dtype: np.dtype,
@@ -165,13 +183,132 @@ def truncated_normal(key: KeyArray, lower: float, upper: float, shape: Shape, dt
     """``scale * TN(0, 1; lower, upper)`` in ``dtype``, as ``jax.random.truncated_normal(...) * scale``
     without its point mass at a bound ``erf`` rounds to ±1 (:func:`_fastbits.off_the_ends`)."""
     sdt = sampling_dtype(dtype)
+    s = _static_float(scale)
+    support = {}
+    if s is not None and sdt != dtype:
+        a, b = sorted((lower * s, upper * s))
+        support = {"lo": a, "hi": b}
+    if (probe := _probe.get()) is not None:
+        return probe.note(Law("truncated_normal", (lower, upper), dtype), key, shape, scale,
+                          out_sharding, support)
     x = _fastbits.truncated_normal(key, lower, upper, shape, sdt,
                                    out_sharding=out_sharding) * jnp.array(scale, sdt)
-    s = _static_float(scale)
-    if s is None or sdt == dtype:
-        return finish(x, dtype)
-    a, b = sorted((lower * s, upper * s))
-    return finish(x, dtype, lo=a, hi=b)
+    return finish(x, dtype, **support)
+
+
+def full(shape: Shape, dtype: np.dtype, value: object, out_sharding: OutSharding = None) -> Array:
+    """``value`` broadcast to ``shape`` in ``dtype`` (``jnp.full``): every constant scheme."""
+    if (probe := _probe.get()) is not None:
+        return probe.note(Law("full", (), dtype), None, shape, value, out_sharding, None)
+    return jnp.full(shape, value, dtype, out_sharding=out_sharding)
+
+
+# ------------------------------------------ one law, many leaves (jinit.tree's packed draws)
+
+
+class Law(NamedTuple):
+    """What a draw computes besides its key, shape and one scalar: ``kind`` (``"normal"``,
+    ``"uniform"``, ``"truncated_normal"``: the samplers above; ``"full"``: :func:`full`),
+    its static ``params`` (``(minval, maxval)``, ``(lower, upper)``) and the output dtype."""
+
+    kind: str
+    params: tuple
+    dtype: np.dtype
+
+
+class Leaf(NamedTuple):
+    """A draw as a :class:`Law` and its runtime values: ``scale`` in :func:`sampling_dtype`
+    (for ``"full"``: the fill value, a host scalar) and :func:`finish`'s clip (``None``:
+    none)."""
+
+    law: Law
+    scale: np.ndarray
+    bounds: tuple[float, float] | None
+
+
+_probe: contextvars.ContextVar[_Probe | None] = contextvars.ContextVar("jinit_probe",
+                                                                       default=None)
+
+
+class _Probe:
+    """Records the sampler calls an initializer makes (the samplers return a stand-in)."""
+
+    def __init__(self) -> None:
+        self.notes: list[tuple] = []
+
+    def note(self, law: Law, key: KeyArray | None, shape: Shape, scale: object,
+             out_sharding: OutSharding, support: dict | None) -> Array:
+        out = jnp.zeros(tuple(shape), law.dtype)
+        self.notes.append((law, key, tuple(shape), scale, out_sharding, support, out))
+        return out
+
+
+def law_of(init: Callable[..., Array], key: KeyArray, shape: tuple[int, ...],
+           dtype: np.dtype) -> Leaf | None:
+    """``init(key, shape, dtype)`` as one sampler call (a :class:`Leaf`), or ``None``.
+
+    The initializer is traced abstractly (``jax.eval_shape``: nothing is drawn) with the
+    samplers recording instead of drawing. It is a law when it made exactly one sampler
+    call, on its own key (any key for :func:`full`), at ``shape`` and ``dtype``, without
+    ``out_sharding``, with a scale known on the host (a fill value: a scalar), and returned
+    that call's result untouched: then ``init(key, shape, dtype)`` *is* that sampler's
+    output, and :func:`draw_blocks` reproduces it bit for bit. Anything else (a second draw,
+    arithmetic on the result, a QR, an error) is ``None``.
+    """
+    probe = _Probe()
+    seen: list[object] = []
+
+    def run(k: KeyArray) -> Array:
+        token = _probe.set(probe)
+        try:
+            out = init(k, shape, dtype)
+        finally:
+            _probe.reset(token)
+        seen.extend((k, out))
+        return out
+
+    try:
+        jax.eval_shape(run, key)
+    except Exception:  # noqa: BLE001 - not a law; the caller's own trace reports errors
+        return None
+    if len(probe.notes) != 1 or not seen:
+        return None
+    law, k, shp, scale, out_sharding, support, out = probe.notes[0]
+    if (seen[1] is not out or shp != shape or law.dtype != dtype or out_sharding is not None
+            or (law.kind != "full" and k is not seen[0]) or isinstance(scale, jax.core.Tracer)
+            or np.ndim(scale) != 0):
+        return None
+    if law.kind == "full":
+        return Leaf(law, np.asarray(scale), None)
+    sdt = sampling_dtype(dtype)
+    if not (jnp.issubdtype(dtype, jnp.floating)
+            and _fastbits.counters_supported(sdt, math.prod(shape))):
+        return None
+    return Leaf(law, np.asarray(scale, sdt), finish_bounds(sdt, dtype, **support))
+
+
+def draw_blocks(law: Law, k0: Array, k1: Array, counter: Array, scale: Array,
+                bounds: tuple[Array, Array] | None) -> Array:
+    """Many draws of one law at once: element ``j`` is element ``counter[j]`` of the draw of
+    key ``(k0[j], k1[j])`` (threefry key data), scaled by ``scale[j]`` and clipped to
+    ``bounds[.][j]`` (all broadcast against ``counter``).
+
+    The same steps as :func:`normal`, :func:`uniform` and :func:`truncated_normal` (the
+    sampler, the barrier, the scale in :func:`sampling_dtype`, :func:`finish`'s clip, one
+    rounding), with the scale and clip as data: with each leaf's key, its flat indices as
+    counters and its :class:`Leaf` values, each leaf's elements equal its own call's bit
+    for bit (partitionable threefry: an element's bits depend on its key and index alone).
+    """
+    sdt = sampling_dtype(law.dtype)
+    if law.kind == "normal":
+        x = barrier(_fastbits.normal_at(k0, k1, counter, sdt)) * scale
+    elif law.kind == "uniform":
+        x = _fastbits.uniform_at(k0, k1, counter, sdt, *law.params) * scale
+    else:
+        x = _fastbits.truncated_normal_at(k0, k1, counter, sdt, *law.params) * scale
+    if bounds is not None:
+        x = jnp.clip(x, *bounds)
+    return x if x.dtype == law.dtype else x.astype(law.dtype)
 
 
 @compiled()

@@ -4,11 +4,12 @@ r"""Initialize a whole parameter tree with jitted, optionally sharded draws.
 ``jax.ShapeDtypeStruct`` from ``jax.eval_shape(model.init, ...)`` (Flax linen, with or
 without ``nn.with_partitioning`` boxes) or the ``nnx.State`` of ``nnx.eval_shape`` — and a
 set of rules that say which initializer each leaf gets (by a regular expression on the
-leaf's path, or by a function of path, shape and dtype). Leaves that share an
-initializer, shape, dtype and sharding share one compiled program (the identical blocks
-of a transformer compile once), which writes each leaf straight into its own buffer;
-given shardings (or a mesh and the model's partitioning metadata) it writes each shard on
-the device that holds it, so no host ever builds a full-size array.
+leaf's path, or by a function of path, shape and dtype). Leaves drawn from one law
+(normal, uniform, truncated normal, at any scale) on one device share one compiled program
+whatever their shapes; other leaves that share an initializer, shape, dtype and sharding
+share one program, which writes each leaf straight into its own buffer; given shardings
+(or a mesh and the model's partitioning metadata) it writes each shard on the device that
+holds it, so no host ever builds a full-size array.
 
 Each leaf's key depends only on the root key and the leaf's own path (:func:`leaf_key`):
 adding, removing or reordering other leaves never changes a leaf's values, and the same
@@ -38,7 +39,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec, Sharding
 
-from . import _checks, _constant, _fastbits, _programs, _rules
+from . import _base, _checks, _constant, _fastbits, _programs, _rules, _sampling
 from . import structure as _structure
 from ._linen import rules_from as rules_from
 from ._rules import UnmatchedRuleWarning, path_str
@@ -103,19 +104,32 @@ def _derive(key: KeyArray, digest: Array) -> KeyArray:
     return jax.random.fold_in(jax.random.fold_in(key, digest[0]), digest[1])
 
 
-def _leaf_keys(key: KeyArray, paths: list[str]) -> list[KeyArray]:
-    """:func:`leaf_key` of every path. A concrete threefry key (typed, or legacy ``uint32[2]``)
-    is folded on the host, all leaves at once (:func:`jinit._fastbits.fold_in_host`: the same
-    bits, no program); any other key goes through :func:`_derive`."""
-    digests = np.asarray([_digest(p) for p in paths], np.uint32).reshape(-1, 2)
+def _leaf_key_data(key: KeyArray, paths: list[str]) -> np.ndarray | None:
+    """:func:`leaf_key` data of every path (``uint32[n, 2]``) for a concrete threefry key
+    (typed, or legacy ``uint32[2]``), folded on the host all at once
+    (:func:`jinit._fastbits.fold_in_host`: the same bits, no program); ``None`` otherwise."""
     data = _fastbits.host_key_data(key)
     if data is None:
-        return [_derive(key, d) for d in digests]
-    folded = _fastbits.fold_in_host(_fastbits.fold_in_host(data, digests[:, 0]), digests[:, 1])
+        return None
+    digests = np.asarray([_digest(p) for p in paths], np.uint32).reshape(-1, 2)
+    return _fastbits.fold_in_host(_fastbits.fold_in_host(data, digests[:, 0]), digests[:, 1])
+
+
+def _wrap(key: KeyArray, data: np.ndarray) -> KeyArray:
+    """Key data from :func:`_leaf_key_data` as a key of ``key``'s kind."""
     if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
-        impl = jax.random.key_impl(key)
-        return [jax.random.wrap_key_data(d, impl=impl) for d in folded]
-    return [jax.numpy.asarray(d) for d in folded]
+        return jax.random.wrap_key_data(data, impl=jax.random.key_impl(key))
+    return jax.numpy.asarray(data)
+
+
+def _leaf_keys(key: KeyArray, paths: list[str]) -> list[KeyArray]:
+    """:func:`leaf_key` of every path: folded on the host where :func:`_leaf_key_data` can,
+    through :func:`_derive` (one program for every leaf of every tree) otherwise."""
+    data = _leaf_key_data(key, paths)
+    if data is None:
+        digests = np.asarray([_digest(p) for p in paths], np.uint32).reshape(-1, 2)
+        return [_derive(key, d) for d in digests]
+    return [_wrap(key, d) for d in data]
 
 
 # ----------------------------------------------------------------------- flax boxes
@@ -219,20 +233,32 @@ def init_tree(key: KeyArray, shapes: object, rules: Rules | None, *,
     are independent, and a leaf's values do not change when other leaves are added,
     removed or renamed.
 
-    Each distinct (initializer, shape, dtype, sharding) is one program,
-    ``jax.jit(lambda k: f(k, s, d), out_shardings=...)``, run once per leaf on the leaf's
-    key :math:`k_p`: a 12-block GPT-2 compiles about ten draws, not 150, and each leaf is
-    written directly into its own output buffer, with no stacked intermediate, so peak
-    memory stays close to the parameter bytes. Programs are traced once (the trace also
-    checks the initializer's output shape and dtype), compiled concurrently in worker
-    threads while finished ones already run, and kept for the life of the process, keyed
-    by what the initializer computes (its code and the values it closes over, so a fresh
-    ``jinit.normal(0.02)`` reuses an earlier one's program): a
-    second call compiles nothing. jax's persistent compilation cache
-    (``jax_compilation_cache_dir``) carries them across processes. Every value equals
-    ``jax.jit(f, static_argnums=(1, 2))(leaf_key(key, p), s, d)``. With ``shardings``
-    every device writes only its own shards, with values identical to the unsharded call
-    (jax's partitionable threefry draws the same bits whatever the sharding).
+    Leaves are drawn by as few programs as their laws allow. A leaf whose initializer is
+    one normal, uniform or truncated-normal draw (``normal``, ``truncated_normal``,
+    ``uniform``, ``variance_scaling`` and the Glorot/He/LeCun families, whose scale depends
+    on the shape only through the fans) and that lives on one device is drawn by its
+    law's *packed* program, one per (law, dtype) for the whole tree: the program fills
+    blocks of :math:`1024` values with each block's key, offset and scale as data, and
+    each leaf is a view of its own blocks. With jax's partitionable threefry an element's
+    bits depend only on its key and flat index, so every packed leaf equals its own
+    draw bit for bit; a 12-block GPT-2 compiles one program, and a tree of 48 shapes as
+    few. On a CPU the packed leaves are views of one buffer per law (no copy; the buffer is
+    freed with the last of them); elsewhere one more program per law cuts it into the
+    leaves. Constant leaves (``zeros``, ``ones``, ``constant``) are filled on the host. Every
+    other leaf (orthogonal and other shape-structured schemes, initializers that are not
+    jinit's, non-threefry keys, leaves sharded over several devices) gets one program per
+    distinct (initializer, shape, dtype, sharding),
+    ``jax.jit(lambda k: f(k, s, d), out_shardings=...)``, run once per leaf on its key
+    :math:`k_p`, writing each leaf directly into its own buffer (with ``shardings``, each
+    device writes only its own shards). Programs are traced once (the trace also checks
+    the initializer's output shape and dtype), compiled concurrently in worker threads
+    while finished ones already run, and kept for the life of the process, keyed by what
+    the initializer computes (its code and the values it closes over, so a fresh
+    ``jinit.normal(0.02)`` reuses an earlier one's program): a second call compiles
+    nothing. jax's persistent compilation cache (``jax_compilation_cache_dir``) carries
+    them across processes. Every value equals
+    ``jax.jit(f, static_argnums=(1, 2))(leaf_key(key, p), s, d)``, sharded or not (jax's
+    partitionable threefry draws the same bits whatever the sharding).
 
     Rules are tried in order; a pattern matches when ``re.search(pattern, path)`` finds it
     in the path string (``'params/Dense_0/kernel'``, see :func:`path_str`; Flax boxes such
@@ -367,8 +393,8 @@ class _Leaf:
     init: Callable[..., Array]
     label: str
     sharding: object
-    program: int = -1  # index into the call's list of programs; -1 with ``fill``: a host fill
-    fill: int | None = None  # the value of a host-filled leaf (_FILLS), set by _group
+    program: int = -1  # index into the call's list of programs (-1: a host fill), by _group
+    draw: _sampling.Leaf | None = None  # the leaf as one sampler call, where it is one
 
 
 def _assign(fn: str, compiled: _rules.Rules, default: Callable[..., Array] | None,
@@ -397,55 +423,151 @@ def _assign(fn: str, compiled: _rules.Rules, default: Callable[..., Array] | Non
 
 @dataclasses.dataclass
 class _Program:
-    """One compiled draw shared by every leaf with its (initializer, shape, dtype, sharding)."""
+    """One compiled draw: shared by every leaf with its (initializer, shape, dtype, sharding),
+    or (``layout`` set) the packed draw of every leaf of one law (:func:`_pack`)."""
 
     cache_key: object
     compiled: object = None  # from the process-wide cache, or compiled for this call
     traced: object = None  # traced for this call, compiled by _materialize
+    layout: list[tuple[int, int]] = dataclasses.field(default_factory=list)  # (leaf, start)
+    args: tuple = ()  # a packed draw's block arrays: offset, scale, lo, hi, blocks per leaf
+    size: int = 0  # elements the program writes (for ordering the compiles)
 
 
 def _group(fn: str, key: KeyArray, plan: list[_Leaf]) -> list[_Program]:
-    """One program per distinct (initializer, shape, dtype, sharding), checked by tracing it.
+    """The programs a call runs, and how each leaf is made.
 
-    A program already in the process-wide cache is reused as it is; a new one is traced
-    once, which also checks that the initializer returns the leaf's shape and dtype. Under
-    a transformation (``jax.vmap`` or ``jax.jit`` around ``init_tree``: a traced key) each
-    program is its jitted draw, traced into the caller's computation, and nothing is cached.
+    * A leaf whose initializer is a constant fill (``zeros``, ``ones``, ``constant`` of a
+      scalar) is filled on the host (:func:`_host_fill`): no program.
+    * A leaf whose initializer is one normal, uniform or truncated-normal draw with a scale
+      known on the host (a scale from the leaf's fans included:
+      :func:`jinit._sampling.law_of`), placed on one device, under a threefry key, joins
+      the *packed* draw of its law: one program per (law, dtype) for the whole tree,
+      whatever the leaves' shapes (:func:`_pack`).
+    * Every other leaf (orthogonal and other shape-structured schemes, initializers that
+      are not jinit's, leaves sharded over several devices, which are written where they
+      live) gets the program of its (initializer, shape, dtype, sharding), traced once,
+      which also checks that the initializer returns the leaf's shape and dtype.
+
+    Programs already in the process-wide cache are reused as they are. Under a
+    transformation (``jax.vmap`` or ``jax.jit`` around ``init_tree``: a traced key) every
+    leaf takes the last route, each program its jitted draw traced into the caller's
+    computation, and nothing is cached.
     """
     transformed = isinstance(key, jax.core.Tracer)
+    packable = (_programs.PACK and not transformed
+                and _fastbits.host_key_data(key) is not None)
     programs: list[_Program] = []
     index: dict[object, int] = {}
-    for leaf in plan:
-        leaf.fill = None if transformed else _fill_of(leaf)
-        if leaf.fill is not None:
-            continue
+    packs: dict[_sampling.Law, list[int]] = {}
+    for i, leaf in enumerate(plan):
+        leaf.draw = None if transformed else _law_of(leaf, key)
+        if leaf.draw is not None:
+            if leaf.draw.law.kind == "full":
+                if _host_fill_ok(leaf):
+                    leaf.program = -1
+                    continue
+            elif packable and _one_device(leaf.sharding):
+                packs.setdefault(leaf.draw.law, []).append(i)
+                continue
+            leaf.draw = None
         ckey = None if transformed else _programs.cache_key(leaf.init, leaf.shape, leaf.dtype,
                                                             leaf.sharding, key)
         slot = ckey if ckey is not None else (id(leaf.init), leaf.shape, leaf.dtype.str,
                                               id(leaf.sharding))
         if slot in index:
             leaf.program = index[slot]
+            programs[leaf.program].size += math.prod(leaf.shape)
             continue
-        program = _Program(ckey, compiled=_programs.lookup(ckey))
+        program = _Program(ckey, compiled=_programs.lookup(ckey), size=math.prod(leaf.shape))
         if program.compiled is None:
             jitted, program.traced = _trace(fn, key, leaf)
             if transformed:
                 program.compiled, program.traced = jitted, None
         leaf.program = index[slot] = len(programs)
         programs.append(program)
+    for law, members in packs.items():
+        for i in members:
+            plan[i].program = len(programs)
+        programs.append(_pack(law, plan, members))
     return programs
 
 
-# Small zeros/ones leaves (biases, norm scales) are filled on the host and placed with
-# jax.device_put: the same values (0 and 1 are exact in every dtype), and no program to compile.
-_FILLS = {id(_constant.zeros): 0, id(_constant.ones): 1}
+def _law_of(leaf: _Leaf, key: KeyArray) -> _sampling.Leaf | None:
+    """The leaf as one sampler call, or ``None``. Only jinit's own initializers are asked
+    (any other callable would be traced twice)."""
+    if math.prod(leaf.shape) == 0 or not (isinstance(leaf.init, _base.Init) or any(
+            leaf.init is f for f in (_constant.zeros, _constant.ones))):
+        return None
+    return _programs.law(leaf.init, leaf.shape, leaf.dtype, key)
+
+
+def _one_device(sharding: object) -> bool:
+    """The sharding kinds a packed draw serves: default placement, or one device."""
+    return sharding is None or isinstance(sharding, jax.sharding.SingleDeviceSharding)
+
+
+# Constant leaves are filled with numpy and placed with jax.device_put: the values of
+# jnp.full (numpy and jax round a scalar to the dtype alike; the tests compare bits) and no
+# program. On a CPU, device_put keeps the host buffer, so any size on one device; elsewhere
+# it is a copy to the device, so large fills, and sharded ones, keep their program.
 _HOST_FILL_MAX = 1 << 22
 
 
-def _fill_of(leaf: _Leaf) -> int | None:
-    if math.prod(leaf.shape) > _HOST_FILL_MAX or not jax.numpy.issubdtype(leaf.dtype, jax.numpy.inexact):
-        return None  # large: one XLA fill is faster; not inexact: the initializer says why
-    return _FILLS.get(id(leaf.init))
+def _host_fill_ok(leaf: _Leaf) -> bool:
+    if math.prod(leaf.shape) <= _HOST_FILL_MAX:
+        return True
+    return _one_device(leaf.sharding) and jax.default_backend() == "cpu"
+
+
+def _host_fill(leaf: _Leaf) -> Array:
+    return jax.device_put(np.full(leaf.shape, leaf.draw.scale, leaf.dtype), leaf.sharding)
+
+
+def _pack(law: _sampling.Law, plan: list[_Leaf], members: list[int]) -> _Program:
+    """The packed draw of the leaves ``members`` of ``plan`` (all of law ``law``).
+
+    Each leaf takes ``ceil(size / BLOCK)`` consecutive blocks; block ``j`` of a leaf draws
+    the leaf's elements ``j * BLOCK ..`` under the leaf's key, scale and clip, so the leaf
+    is the first ``size`` elements of its blocks, in its shape (:func:`_unpack`). The
+    program depends on the law and the number of blocks alone.
+    """
+    block = _programs.BLOCK
+    counts = [-(-math.prod(plan[i].shape) // block) for i in members]
+    clips = any(plan[i].draw.bounds is not None for i in members)
+    ckey, compiled, traced = _programs.packed(law, clips, sum(counts))
+    starts = np.cumsum([0] + counts[:-1]) * block
+    program = _Program(ckey, compiled=compiled, traced=traced, size=sum(counts) * block,
+                       layout=[(i, int(s)) for i, s in zip(members, starts, strict=True)])
+    sdt = _sampling.sampling_dtype(law.dtype)
+    bounds = [plan[i].draw.bounds or (-np.inf, np.inf) for i in members]
+
+    def per_block(values: list[object]) -> np.ndarray:
+        return np.repeat(np.asarray(values, sdt), counts)
+
+    offset = np.concatenate([np.arange(n, dtype=np.uint32) for n in counts]) * np.uint32(block)
+    program.args = (offset, per_block([plan[i].draw.scale for i in members]),
+                    per_block([b[0] for b in bounds]), per_block([b[1] for b in bounds]),
+                    np.asarray(counts))
+    return program
+
+
+def _unpack(plan: list[_Leaf], program: _Program, flat: Array) -> list[tuple[int, Array]]:
+    """The leaves of a packed draw. On a CPU each is a view of the packed buffer placed with
+    ``jax.device_put`` (the host buffer is kept: no copy); elsewhere one program cuts the
+    buffer into the leaves (``jinit._programs.split``)."""
+    views = _programs.HOST_VIEWS
+    if views if views is not None else jax.default_backend() == "cpu":
+        host = np.asarray(flat)
+        return [(i, jax.device_put(host[s:s + math.prod(plan[i].shape)].reshape(plan[i].shape),
+                                   plan[i].sharding)) for i, s in program.layout]
+    layout = tuple((s, plan[i].shape) for i, s in program.layout)
+    ckey, compiled, traced = _programs.split(flat.dtype, flat.size, layout)
+    if compiled is None:
+        compiled = next(iter(_programs.compile_all([(ckey, traced)])))[1]
+    parts = compiled(flat)
+    return [(i, part if plan[i].sharding is None else jax.device_put(part, plan[i].sharding))
+            for (i, _), part in zip(program.layout, parts, strict=True)]
 
 
 def _trace(fn: str, key: KeyArray, leaf: _Leaf) -> tuple[Callable[..., Array], jax.stages.Traced]:
@@ -467,32 +589,41 @@ def _trace(fn: str, key: KeyArray, leaf: _Leaf) -> tuple[Callable[..., Array], j
 
 def _materialize(fn: str, key: KeyArray, plan: list[_Leaf], programs: list[_Program]
                  ) -> list[Array]:
-    """Runs each leaf's program on the leaf's own key, writing it into its own buffer.
+    """Runs each program, writing each leaf into its own buffer (a packed draw: views of
+    one buffer per law).
 
-    New programs start compiling first (concurrently, largest leaves first); meanwhile the
-    leaf keys are derived and cached programs run, and each new program runs as soon as it
-    is ready, so sampling overlaps compilation.
+    New programs start compiling first (concurrently, largest first); meanwhile the leaf
+    keys are derived, constants filled and cached programs run, and each new program runs
+    as soon as it is ready, so sampling overlaps compilation.
     """
+    pending = sorted((p for p, program in enumerate(programs) if program.compiled is None),
+                     key=lambda p: -programs[p].size)
+    ready = _programs.compile_all([(programs[p].cache_key, programs[p].traced) for p in pending])
+    paths = [leaf.path for leaf in plan]
+    data = _leaf_key_data(key, paths)
+    keys = _leaf_keys(key, paths) if data is None else None
     members: dict[int, list[int]] = {}
     for i, leaf in enumerate(plan):
         members.setdefault(leaf.program, []).append(i)
-    fills = members.pop(-1, [])
-    pending = sorted((p for p, program in enumerate(programs) if program.compiled is None),
-                     key=lambda p: -sum(math.prod(plan[i].shape) for i in members[p]))
-    ready = _programs.compile_all([(programs[p].cache_key, programs[p].traced) for p in pending])
-    keys = _leaf_keys(key, [leaf.path for leaf in plan])
     arrays: list[Array | None] = [None] * len(plan)
 
-    def run(p: int, program: object) -> None:
-        for i in members[p]:
-            arrays[i] = program(keys[i])
+    def run(program: _Program, compiled: object, p: int) -> None:
+        if not program.layout:
+            for i in members[p]:
+                arrays[i] = compiled(keys[i] if keys is not None else _wrap(key, data[i]))
+            return
+        offset, scale, lo, hi, counts = program.args
+        rows = np.repeat(data[[i for i, _ in program.layout]], counts, axis=0)
+        flat = compiled(np.ascontiguousarray(rows[:, 0]), np.ascontiguousarray(rows[:, 1]),
+                        offset, scale, lo, hi)
+        for i, array in _unpack(plan, program, flat):
+            arrays[i] = array
 
-    for i in fills:
-        leaf = plan[i]
-        arrays[i] = jax.device_put(np.full(leaf.shape, leaf.fill, leaf.dtype), leaf.sharding)
+    for i in members.pop(-1, []):
+        arrays[i] = _host_fill(plan[i])
     for p, program in enumerate(programs):
         if program.compiled is not None:
-            run(p, program.compiled)
+            run(program, program.compiled, p)
     for j, compiled in ready:
-        run(pending[j], compiled)
+        run(programs[pending[j]], compiled, pending[j])
     return arrays

@@ -89,6 +89,17 @@ def test_whole_model_sweep_and_plot(tmp_path):
     assert plot.stat().st_size > 10_000
 
 
+def test_whole_model_programs_counts_packed_and_per_shape_programs(tmp_path):
+    pytest.importorskip("flax")
+    doc = _run("whole_model", tmp_path, "--programs", "--no-torch")
+    by = {(r["config"], r["method"]): r for r in doc["rows"]}
+    # 8 kernels of 8 shapes (he_normal), zero biases: one packed program against eight
+    assert by[("shapes8", "jinit")]["programs"] == 1
+    assert by[("shapes8", "jinit_split")]["programs"] == 2  # the draw and its split
+    assert by[("shapes8", "per_shape")]["programs"] == 8
+    assert all(r["floor_s"] > 0 and r["second/floor"] > 0 for r in doc["rows"])
+
+
 def test_whole_model_llama_over_8_devices(tmp_path):
     pytest.importorskip("flax")
     doc = _run("whole_model", tmp_path, "--llama7b")
