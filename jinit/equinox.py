@@ -269,12 +269,12 @@ def init(model: Any, rules: object, key: KeyArray, *, default: Callable[..., Arr
     traced: dict[str, Any] = {}
     chosen: dict[str, tuple[int, str, Callable[..., Array]]] = {}
     shapes: dict[str, jax.ShapeDtypeStruct] = {}
-    paths = []
-    for index, (kp, leaf) in enumerate(flat):
-        path = _rules.path_str(kp)
-        if not eqx.is_inexact_array(leaf) or path in state:
-            continue
-        paths.append(path)
+    arrays = [(index, _rules.path_str(kp), leaf) for index, (kp, leaf) in enumerate(flat)
+              if eqx.is_inexact_array(leaf)]
+    arrays = [(index, path, leaf) for index, path, leaf in arrays if path not in state]
+    paths = [path for _, path, _ in arrays]
+    compiled.check_paths(paths)  # a recipe names every leaf without a role at once
+    for index, path, leaf in arrays:
         shape = tuple(int(d) for d in leaf.shape)
         found = compiled.match(path, shape, np.dtype(leaf.dtype))
         fn = found[1] if found is not None else default

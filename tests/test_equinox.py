@@ -194,6 +194,15 @@ def test_rule_errors():
         je.init(lin, {"weight": jinit.he_normal()}, 0)
 
 
+def test_a_recipe_names_every_leaf_without_a_role_at_once():
+    """An Equinox MLP has no transformer roles: the error lists all six leaves, not the first."""
+    mlp = eqx.nn.MLP(4, 2, 8, depth=2, key=K)
+    paths = [f"layers/{i}/{name}" for i in range(3) for name in ("weight", "bias")]
+    with pytest.raises(ValueError, match=r"gives no role to 6 leaf path\(s\)") as err:
+        je.init(mlp, jinit.recipes.gpt2(), K)
+    assert all(repr(p) in str(err.value) for p in paths), str(err.value)
+
+
 def test_example_runs(capsys):
     path = pathlib.Path(__file__).parents[1] / "examples" / "equinox_mlp.py"
     spec = importlib.util.spec_from_file_location("equinox_mlp", path)
