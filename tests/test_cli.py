@@ -109,11 +109,11 @@ def test_flags_and_values():
         "jinit verify: error: argument --only: 'he_normall' is not a public initializer; did "
         "you mean he_normal, normal? (names as after 'jinit.': he_normal, "
         f"presets.torch_linear_kernel, residual.fixup){HELP}")
-    assert usage_error() == ("jinit: error: a command is required; expected 'verify' or "
-                             "'audit' (see 'jinit --help')")
+    assert usage_error() == ("jinit: error: a command is required; expected 'verify', "
+                             "'audit' or 'compare' (see 'jinit --help')")
     assert usage_error("frobnicate") == (
         "jinit: error: argument COMMAND: invalid choice: 'frobnicate' (choose from 'verify', "
-        "'audit') (see 'jinit --help')")
+        "'audit', 'compare') (see 'jinit --help')")
 
 
 def _in_process(capsys, *argv):

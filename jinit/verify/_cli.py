@@ -145,11 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("audit", add_help=False,
                    help="check a model's parameters against the laws of their declared "
                         "initializers (see 'jinit audit --help')")
+    sub.add_parser("compare", add_help=False,
+                   help="train a model from several inits and compare their training and "
+                        "validation curves (see 'jinit compare --help')")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``jinit``: dispatches to ``verify`` or ``audit``; returns the exit status."""
+    """Entry point of ``jinit``: dispatches to ``verify``, ``audit`` or ``compare``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["audit"]:
         return _audit(argv[1:])
@@ -165,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 getattr(args, "parser", parser).error(
                     f"unrecognized arguments: {' '.join(extra)}")
             if args.command is None:
-                parser.error("a command is required; expected 'verify' or 'audit'")
+                parser.error("a command is required; expected 'verify', 'audit' or 'compare'")
             return _verify(args)
         except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
             return exc.code if isinstance(exc.code, int) else _console.USAGE
