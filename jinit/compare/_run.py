@@ -105,9 +105,9 @@ def run(model: object, inits: Mapping[str, object], *, train: tuple[Any, Any],
 
     .. math::
 
-        k_s = \operatorname{fold\_in}(\operatorname{key}(\texttt{seed}), s), \quad
-        k_s^{\text{init}} = \operatorname{fold\_in}(k_s, 0), \quad
-        k_s^{\text{data}} = \operatorname{fold\_in}(k_s, 1),
+        k_s = \texttt{fold_in}(\operatorname{key}(\texttt{seed}), s), \quad
+        k_s^{\text{init}} = \texttt{fold_in}(k_s, 0), \quad
+        k_s^{\text{data}} = \texttt{fold_in}(k_s, 1),
 
     so seed :math:`s` sees the same batches under every init (the comparison is paired) and
     its curves do not depend on how many seeds run. With ``sampling="epoch"`` (default) each

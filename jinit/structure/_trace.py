@@ -249,8 +249,8 @@ def trace(model: object, *args: object, params: object = None, **kwargs: object)
 
     .. math::
 
-        \text{fan\_in} = \prod_{a \in \text{contracting}} s_a \cdot r, \qquad
-        \text{fan\_out} = \prod_{a \in \text{kernel-only}} s_a \cdot r,
+        \text{fan}_\text{in} = \prod_{a \in \text{contracting}} s_a \cdot r, \qquad
+        \text{fan}_\text{out} = \prod_{a \in \text{kernel-only}} s_a \cdot r,
 
     where :math:`s` is the parameter's shape, batch axes (shared by input, kernel and
     output, or indexed away by a scan) are left out, and :math:`r` is a convolution's window
