@@ -72,8 +72,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jinit import _checks
+from jinit.laws import BAND, classify
 
-from ._laws import BAND, classify
 from ._report import grid
 
 _INDEXED = re.compile(r"^(?P<stem>.+?)[_/](?P<index>\d+)$")

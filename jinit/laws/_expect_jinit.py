@@ -1,4 +1,4 @@
-r"""What the top-level schemes of ``jinit`` promise (see :mod:`jinit.verify._expectations`).
+r"""What the top-level schemes of ``jinit`` promise (see :mod:`jinit.laws._registry`).
 
 Laws written from each docstring's formula: variance scaling :math:`\mathbb{E}|w|^2 =
 s/n(\text{mode})`, the jax-compatible normal / uniform / truncated normal, orthogonal and
@@ -13,8 +13,9 @@ import math
 import numpy as np
 
 from . import _activations
-from ._complex_laws import ComplexNormal, ComplexZeroInflated
-from ._expectations import (
+from ._complex import ComplexNormal, ComplexZeroInflated
+from ._real import Normal, TruncatedNormal, Uniform, ZeroInflated
+from ._registry import (
     CONV,
     DENSE,
     FANNED,
@@ -26,8 +27,7 @@ from ._expectations import (
     normal_law,
     vs,
 )
-from ._laws import Normal, TruncatedNormal, Uniform, ZeroInflated
-from ._structured_laws import ConvIsometry, DeltaOrthogonal, Orthogonal
+from ._structured import ConvIsometry, DeltaOrthogonal, Orthogonal
 
 # ------------------------------------------------------------ structured arrays
 
