@@ -215,7 +215,7 @@ def check(params: object, rules: object, *, default: Callable | None = None,
 
     Each leaf (path :math:`p`, values :math:`x_1..x_n`) is matched to an initializer by
     ``rules`` exactly as :func:`jinit.tree.init_tree` matches it, and the initializer's
-    declaration in :mod:`jinit.verify` gives the law :math:`F` its output follows for the
+    declaration in :mod:`jinit.laws` gives the law :math:`F` its output follows for the
     leaf's own shape and dtype (fans, batch axes and rounding included). Then, at a
     false-flag rate of ``alpha`` per leaf split over the leaf's random checks
     (:math:`z = \Phi^{-1}(1 - \alpha/2k)`, :math:`k` = 3 or 4):
