@@ -13,7 +13,7 @@ from . import _checks
 from ._typing import Array, KeyArray
 
 
-class _Flattened:
+class Flattened:
     """``DenseGeneral``'s convention: the initializer sees the kernel as a 2-D matrix
     ``(prod(batch and contracted axes), prod(feature axes))`` and the draw is reshaped
     (``flax/linen/linear.py``, ``DenseGeneral.__call__.kernel_init_wrap``)."""
@@ -32,7 +32,7 @@ class _Flattened:
         return f"{self.init!r} (on the flattened DenseGeneral kernel)"
 
 
-class _Unboxed:
+class Unboxed:
     """A declared initializer wrapped by ``nn.with_partitioning``: returns the plain array
     (``init_tree`` keeps the box from the abstract tree)."""
 
@@ -148,9 +148,9 @@ def rules_from(model: Any, *inputs: Any, method: Any = None, **init_kwargs: Any
             slot = (id(declared), n_features)
             init = wrapped.get(slot)
             if init is None:
-                init = _Unboxed(declared) if hasattr(declared, "__wrapped__") else declared
+                init = Unboxed(declared) if hasattr(declared, "__wrapped__") else declared
                 if n_features:
-                    init = _Flattened(init, n_features)
+                    init = Flattened(init, n_features)
                 wrapped[slot] = init
             pattern = "^" + "/".join(re.escape(p) for p in ("params", *path, field[:-5])) + "$"
             rules[pattern] = init

@@ -217,15 +217,19 @@ def _preset(name: str, scale: float, mode: str, distribution: str, in_axis: int 
 @factory
 def glorot_uniform(in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[int] = -1,
                    batch_axis: int | Sequence[int] = (), dtype: DTypeLike | None = None) -> Init:
-    r"""Builds a Glorot (Xavier) uniform initializer: ``variance_scaling(1.0, "fan_avg", "uniform")``.
+    r"""Builds a Glorot (Xavier) uniform initializer,
+    ``variance_scaling(1.0, "fan_avg", "uniform")``.
 
     .. math::
 
-        w \sim \mathcal{U}\left(-\sqrt{3 \cdot 1.0 / \frac{\text{fan}_\text{in} + \text{fan}_\text{out}}{2}},\ \sqrt{3 \cdot 1.0 / \frac{\text{fan}_\text{in} + \text{fan}_\text{out}}{2}}\right), \qquad \operatorname{Var}[w] = 1.0 / \frac{\text{fan}_\text{in} + \text{fan}_\text{out}}{2}
+        w \sim \mathcal{U}\bigl(-\sqrt{3/n}, \sqrt{3/n}\bigr), \qquad \operatorname{Var}[w] = 1/n,
+        \qquad n = (\text{fan}_\text{in} + \text{fan}_\text{out})/2
 
-    Balances forward and backward signal variance for linear/tanh-like units. Equals PyTorch's ``xavier_uniform_`` (gain 1) and Keras's ``GlorotUniform``. Same parameters, defaults and bits (float32/float64) as
-    ``jax.nn.initializers.glorot_uniform``; see :func:`jinit.variance_scaling` for the precision
-    policy, complex dtypes and every deliberate difference from jax.
+    Balances forward and backward signal variance for linear/tanh-like units. Equals
+    PyTorch's ``xavier_uniform_`` (gain 1) and Keras's ``GlorotUniform``. Same parameters,
+    defaults and bits (float32/float64) as ``jax.nn.initializers.glorot_uniform``; see
+    :func:`jinit.variance_scaling` for the precision policy, complex dtypes and every
+    deliberate difference from jax.
 
     Args:
       in_axis: axis or axes of the input dimension (default ``-2``).
@@ -241,13 +245,15 @@ def glorot_uniform(in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[i
       ValueError: at call time, a shape with too few axes for the fans.
 
     References:
-      Glorot & Bengio, "Understanding the difficulty of training deep feedforward neural networks", AISTATS 2010, eq. 16.
+      Glorot & Bengio, "Understanding the difficulty of training deep feedforward neural
+      networks", AISTATS 2010, eq. 16.
 
     Example:
       >>> import jax, jinit
       >>> w = jinit.glorot_uniform()(jax.random.key(0), (3, 3, 64, 128))   # Flax HWIO conv kernel
       >>> fan_in, fan_out = jinit.compute_fans(w.shape)
-      >>> bool(abs(w.var() * ((fan_in + fan_out) / 2) / 1.0 - 1) < 0.02), bool(abs(w).max() <= (3 * 1.0 / ((fan_in + fan_out) / 2)) ** 0.5)
+      >>> n = (fan_in + fan_out) / 2
+      >>> bool(abs(w.var() * n - 1) < 0.02), bool(abs(w).max() <= (3 / n) ** 0.5)
       (True, True)
     """
     return _preset("glorot_uniform", 1.0, "fan_avg", "uniform", in_axis, out_axis, batch_axis, dtype)
@@ -257,18 +263,23 @@ def glorot_uniform(in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[i
 @factory
 def glorot_normal(in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[int] = -1,
                   batch_axis: int | Sequence[int] = (), dtype: DTypeLike | None = None) -> Init:
-    r"""Builds a Glorot (Xavier) truncated-normal initializer: ``variance_scaling(1.0, "fan_avg", "truncated_normal")``.
+    r"""Builds a Glorot (Xavier) truncated-normal initializer,
+    ``variance_scaling(1.0, "fan_avg", "truncated_normal")``.
 
     .. math::
 
-        w = \sigma z,\ z \sim \mathcal{N}(0, 1)|_{[-2, 2]},\ \sigma = \frac{\sqrt{1.0 / \frac{\text{fan}_\text{in} + \text{fan}_\text{out}}{2}}}{0.8796\ldots}, \qquad \operatorname{Var}[w] = 1.0 / \frac{\text{fan}_\text{in} + \text{fan}_\text{out}}{2}
+        w = \sigma z,\ z \sim \mathcal{N}(0, 1)|_{[-2, 2]},\ \sigma = \sqrt{1/n}\,/\,0.8796\ldots,
+        \qquad \operatorname{Var}[w] = 1/n,
+        \qquad n = (\text{fan}_\text{in} + \text{fan}_\text{out})/2
 
-    Balances forward and backward signal variance for linear/tanh-like units; as Keras's ``GlorotNormal``. Same parameters, defaults and bits (float32/float64) as
+    Balances forward and backward signal variance for linear/tanh-like units; as Keras's
+    ``GlorotNormal``. Same parameters, defaults and bits (float32/float64) as
     ``jax.nn.initializers.glorot_normal``; see :func:`jinit.variance_scaling` for the precision
     policy, complex dtypes and every deliberate difference from jax.
 
     .. warning::
-       PyTorch's ``xavier_normal_`` draws an *untruncated* normal; for that use ``jinit.variance_scaling(1.0, "fan_avg", "normal")``.
+       PyTorch's ``xavier_normal_`` draws an *untruncated* normal; for that use
+       ``jinit.variance_scaling(1.0, "fan_avg", "normal")``.
 
     Args:
       in_axis: axis or axes of the input dimension (default ``-2``).
@@ -284,13 +295,15 @@ def glorot_normal(in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[in
       ValueError: at call time, a shape with too few axes for the fans.
 
     References:
-      Glorot & Bengio, "Understanding the difficulty of training deep feedforward neural networks", AISTATS 2010, eq. 16.
+      Glorot & Bengio, "Understanding the difficulty of training deep feedforward neural
+      networks", AISTATS 2010, eq. 16.
 
     Example:
       >>> import jax, jinit
       >>> w = jinit.glorot_normal()(jax.random.key(0), (3, 3, 64, 128))   # Flax HWIO conv kernel
       >>> fan_in, fan_out = jinit.compute_fans(w.shape)
-      >>> bool(abs(w.var() * ((fan_in + fan_out) / 2) / 1.0 - 1) < 0.02), bool(abs(w).max() <= 2 * (1.0 / ((fan_in + fan_out) / 2)) ** 0.5 / 0.8796256610342398)
+      >>> bound = 2 * (2 / (fan_in + fan_out)) ** 0.5 / 0.8796256610342398
+      >>> bool(abs(w.var() * (fan_in + fan_out) / 2 - 1) < 0.02), bool(abs(w).max() <= bound)
       (True, True)
     """
     return _preset("glorot_normal", 1.0, "fan_avg", "truncated_normal", in_axis, out_axis, batch_axis, dtype)
@@ -300,15 +313,18 @@ def glorot_normal(in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[in
 @factory
 def he_uniform(in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[int] = -1,
                batch_axis: int | Sequence[int] = (), dtype: DTypeLike | None = None) -> Init:
-    r"""Builds a He (Kaiming) uniform initializer: ``variance_scaling(2.0, "fan_in", "uniform")``.
+    r"""Builds a He (Kaiming) uniform initializer, ``variance_scaling(2.0, "fan_in", "uniform")``.
 
     .. math::
 
-        w \sim \mathcal{U}\left(-\sqrt{3 \cdot 2.0 / \text{fan}_\text{in}},\ \sqrt{3 \cdot 2.0 / \text{fan}_\text{in}}\right), \qquad \operatorname{Var}[w] = 2.0 / \text{fan}_\text{in}
+        w \sim \mathcal{U}\bigl(-b, b\bigr), \quad b = \sqrt{\frac{6}{\text{fan}_\text{in}}},
+        \qquad \operatorname{Var}[w] = \frac{2}{\text{fan}_\text{in}}
 
-    Preserves the forward second moment through ReLU layers (ReLU halves it; the 2 restores it). Equals PyTorch's ``kaiming_uniform_(a=0, nonlinearity='relu')``. Same parameters, defaults and bits (float32/float64) as
-    ``jax.nn.initializers.he_uniform``; see :func:`jinit.variance_scaling` for the precision
-    policy, complex dtypes and every deliberate difference from jax.
+    Preserves the forward second moment through ReLU layers (ReLU halves it; the 2 restores
+    it). Equals PyTorch's ``kaiming_uniform_(a=0, nonlinearity='relu')``. Same parameters,
+    defaults and bits (float32/float64) as ``jax.nn.initializers.he_uniform``; see
+    :func:`jinit.variance_scaling` for the precision policy, complex dtypes and every
+    deliberate difference from jax.
 
     Args:
       in_axis: axis or axes of the input dimension (default ``-2``).
@@ -324,13 +340,14 @@ def he_uniform(in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[int] 
       ValueError: at call time, a shape with too few axes for the fans.
 
     References:
-      He, Zhang, Ren & Sun, "Delving Deep into Rectifiers: Surpassing Human-Level Performance on ImageNet Classification", ICCV 2015, arXiv:1502.01852, eq. 10.
+      He, Zhang, Ren & Sun, "Delving Deep into Rectifiers: Surpassing Human-Level Performance
+      on ImageNet Classification", ICCV 2015, arXiv:1502.01852, eq. 10.
 
     Example:
       >>> import jax, jinit
       >>> w = jinit.he_uniform()(jax.random.key(0), (3, 3, 64, 128))   # Flax HWIO conv kernel
       >>> fan_in, fan_out = jinit.compute_fans(w.shape)
-      >>> bool(abs(w.var() * fan_in / 2.0 - 1) < 0.02), bool(abs(w).max() <= (3 * 2.0 / fan_in) ** 0.5)
+      >>> bool(abs(w.var() * fan_in / 2 - 1) < 0.02), bool(abs(w).max() <= (6 / fan_in) ** 0.5)
       (True, True)
     """
     return _preset("he_uniform", 2.0, "fan_in", "uniform", in_axis, out_axis, batch_axis, dtype)
@@ -340,18 +357,23 @@ def he_uniform(in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[int] 
 @factory
 def he_normal(in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[int] = -1,
               batch_axis: int | Sequence[int] = (), dtype: DTypeLike | None = None) -> Init:
-    r"""Builds a He (Kaiming) truncated-normal initializer: ``variance_scaling(2.0, "fan_in", "truncated_normal")``.
+    r"""Builds a He (Kaiming) truncated-normal initializer,
+    ``variance_scaling(2.0, "fan_in", "truncated_normal")``.
 
     .. math::
 
-        w = \sigma z,\ z \sim \mathcal{N}(0, 1)|_{[-2, 2]},\ \sigma = \frac{\sqrt{2.0 / \text{fan}_\text{in}}}{0.8796\ldots}, \qquad \operatorname{Var}[w] = 2.0 / \text{fan}_\text{in}
+        w = \sigma z, \quad z \sim \mathcal{N}(0, 1)|_{[-2, 2]}, \quad
+        \sigma = \frac{1}{0.8796\ldots}\sqrt{\frac{2}{\text{fan}_\text{in}}},
+        \qquad \operatorname{Var}[w] = \frac{2}{\text{fan}_\text{in}}
 
-    Preserves the forward second moment through ReLU layers (ReLU halves it; the 2 restores it). Same parameters, defaults and bits (float32/float64) as
+    Preserves the forward second moment through ReLU layers (ReLU halves it; the 2 restores
+    it). Same parameters, defaults and bits (float32/float64) as
     ``jax.nn.initializers.he_normal``; see :func:`jinit.variance_scaling` for the precision
     policy, complex dtypes and every deliberate difference from jax.
 
     .. warning::
-       PyTorch's ``kaiming_normal_`` draws an *untruncated* normal; for that use ``jinit.variance_scaling(2.0, "fan_in", "normal")``.
+       PyTorch's ``kaiming_normal_`` draws an *untruncated* normal; for that use
+       ``jinit.variance_scaling(2.0, "fan_in", "normal")``.
 
     Args:
       in_axis: axis or axes of the input dimension (default ``-2``).
@@ -367,13 +389,15 @@ def he_normal(in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[int] =
       ValueError: at call time, a shape with too few axes for the fans.
 
     References:
-      He, Zhang, Ren & Sun, "Delving Deep into Rectifiers: Surpassing Human-Level Performance on ImageNet Classification", ICCV 2015, arXiv:1502.01852, eq. 10.
+      He, Zhang, Ren & Sun, "Delving Deep into Rectifiers: Surpassing Human-Level Performance
+      on ImageNet Classification", ICCV 2015, arXiv:1502.01852, eq. 10.
 
     Example:
       >>> import jax, jinit
       >>> w = jinit.he_normal()(jax.random.key(0), (3, 3, 64, 128))   # Flax HWIO conv kernel
       >>> fan_in, fan_out = jinit.compute_fans(w.shape)
-      >>> bool(abs(w.var() * fan_in / 2.0 - 1) < 0.02), bool(abs(w).max() <= 2 * (2.0 / fan_in) ** 0.5 / 0.8796256610342398)
+      >>> bound = 2 * (2 / fan_in) ** 0.5 / 0.8796256610342398
+      >>> bool(abs(w.var() * fan_in / 2 - 1) < 0.02), bool(abs(w).max() <= bound)
       (True, True)
     """
     return _preset("he_normal", 2.0, "fan_in", "truncated_normal", in_axis, out_axis, batch_axis, dtype)
@@ -383,15 +407,17 @@ def he_normal(in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[int] =
 @factory
 def lecun_uniform(in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[int] = -1,
                   batch_axis: int | Sequence[int] = (), dtype: DTypeLike | None = None) -> Init:
-    r"""Builds a LeCun uniform initializer: ``variance_scaling(1.0, "fan_in", "uniform")``.
+    r"""Builds a LeCun uniform initializer, ``variance_scaling(1.0, "fan_in", "uniform")``.
 
     .. math::
 
-        w \sim \mathcal{U}\left(-\sqrt{3 \cdot 1.0 / \text{fan}_\text{in}},\ \sqrt{3 \cdot 1.0 / \text{fan}_\text{in}}\right), \qquad \operatorname{Var}[w] = 1.0 / \text{fan}_\text{in}
+        w \sim \mathcal{U}\bigl(-b, b\bigr), \quad b = \sqrt{\frac{3}{\text{fan}_\text{in}}},
+        \qquad \operatorname{Var}[w] = \frac{1}{\text{fan}_\text{in}}
 
-    Unit forward variance for linear units. Same parameters, defaults and bits (float32/float64) as
-    ``jax.nn.initializers.lecun_uniform``; see :func:`jinit.variance_scaling` for the precision
-    policy, complex dtypes and every deliberate difference from jax.
+    Unit forward variance for linear units. Same parameters, defaults and bits
+    (float32/float64) as ``jax.nn.initializers.lecun_uniform``; see
+    :func:`jinit.variance_scaling` for the precision policy, complex dtypes and every
+    deliberate difference from jax.
 
     Args:
       in_axis: axis or axes of the input dimension (default ``-2``).
@@ -407,13 +433,14 @@ def lecun_uniform(in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[in
       ValueError: at call time, a shape with too few axes for the fans.
 
     References:
-      LeCun, Bottou, Orr & Müller, "Efficient BackProp", in Neural Networks: Tricks of the Trade, 1998, §4.6; Klambauer et al., "Self-Normalizing Neural Networks", NeurIPS 2017.
+      LeCun, Bottou, Orr & Müller, "Efficient BackProp", in Neural Networks: Tricks of the
+      Trade, 1998, §4.6; Klambauer et al., "Self-Normalizing Neural Networks", NeurIPS 2017.
 
     Example:
       >>> import jax, jinit
       >>> w = jinit.lecun_uniform()(jax.random.key(0), (3, 3, 64, 128))   # Flax HWIO conv kernel
       >>> fan_in, fan_out = jinit.compute_fans(w.shape)
-      >>> bool(abs(w.var() * fan_in / 1.0 - 1) < 0.02), bool(abs(w).max() <= (3 * 1.0 / fan_in) ** 0.5)
+      >>> bool(abs(w.var() * fan_in - 1) < 0.02), bool(abs(w).max() <= (3 / fan_in) ** 0.5)
       (True, True)
     """
     return _preset("lecun_uniform", 1.0, "fan_in", "uniform", in_axis, out_axis, batch_axis, dtype)
@@ -423,13 +450,17 @@ def lecun_uniform(in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[in
 @factory
 def lecun_normal(in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[int] = -1,
                  batch_axis: int | Sequence[int] = (), dtype: DTypeLike | None = None) -> Init:
-    r"""Builds a LeCun truncated-normal initializer: ``variance_scaling(1.0, "fan_in", "truncated_normal")``.
+    r"""Builds a LeCun truncated-normal initializer,
+    ``variance_scaling(1.0, "fan_in", "truncated_normal")``.
 
     .. math::
 
-        w = \sigma z,\ z \sim \mathcal{N}(0, 1)|_{[-2, 2]},\ \sigma = \frac{\sqrt{1.0 / \text{fan}_\text{in}}}{0.8796\ldots}, \qquad \operatorname{Var}[w] = 1.0 / \text{fan}_\text{in}
+        w = \sigma z, \quad z \sim \mathcal{N}(0, 1)|_{[-2, 2]}, \quad
+        \sigma = \frac{1}{0.8796\ldots}\sqrt{\frac{1}{\text{fan}_\text{in}}},
+        \qquad \operatorname{Var}[w] = \frac{1}{\text{fan}_\text{in}}
 
-    Unit forward variance for linear units; the init for SELU self-normalizing networks and Flax's default ``kernel_init``. Same parameters, defaults and bits (float32/float64) as
+    Unit forward variance for linear units; the init for SELU self-normalizing networks and
+    Flax's default ``kernel_init``. Same parameters, defaults and bits (float32/float64) as
     ``jax.nn.initializers.lecun_normal``; see :func:`jinit.variance_scaling` for the precision
     policy, complex dtypes and every deliberate difference from jax.
 
@@ -447,13 +478,15 @@ def lecun_normal(in_axis: int | Sequence[int] = -2, out_axis: int | Sequence[int
       ValueError: at call time, a shape with too few axes for the fans.
 
     References:
-      LeCun, Bottou, Orr & Müller, "Efficient BackProp", in Neural Networks: Tricks of the Trade, 1998, §4.6; Klambauer et al., "Self-Normalizing Neural Networks", NeurIPS 2017.
+      LeCun, Bottou, Orr & Müller, "Efficient BackProp", in Neural Networks: Tricks of the
+      Trade, 1998, §4.6; Klambauer et al., "Self-Normalizing Neural Networks", NeurIPS 2017.
 
     Example:
       >>> import jax, jinit
       >>> w = jinit.lecun_normal()(jax.random.key(0), (3, 3, 64, 128))   # Flax HWIO conv kernel
       >>> fan_in, fan_out = jinit.compute_fans(w.shape)
-      >>> bool(abs(w.var() * fan_in / 1.0 - 1) < 0.02), bool(abs(w).max() <= 2 * (1.0 / fan_in) ** 0.5 / 0.8796256610342398)
+      >>> bound = 2 * (1 / fan_in) ** 0.5 / 0.8796256610342398
+      >>> bool(abs(w.var() * fan_in - 1) < 0.02), bool(abs(w).max() <= bound)
       (True, True)
     """
     return _preset("lecun_normal", 1.0, "fan_in", "truncated_normal", in_axis, out_axis, batch_axis, dtype)

@@ -369,11 +369,11 @@ def test_json_to_stdout_parses():
 
 def test_a_failing_check_exits_1(capsys):
     """Negative control: a declaration that no longer matches its initializer fails the run."""
-    from jinit.verify import _expectations
+    from jinit import laws
 
-    decl = _expectations.lookup("he_normal")
+    decl = laws.lookup("he_normal")
     right = decl.law
-    object.__setattr__(decl, "law", _expectations.vs(2.2, "fan_in", "truncated_normal"))
+    object.__setattr__(decl, "law", laws.vs(2.2, "fan_in", "truncated_normal"))
     try:  # the declaration now promises 10% more variance than he_normal draws
         assert _cli.main(["verify", "--only", "he_normal", "--samples", "65536", "--dtype",
                           "float32", "--no-signal", "-q"]) == 1

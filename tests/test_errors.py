@@ -407,7 +407,7 @@ def _public_factories():
     import inspect
 
     from jinit import _base, residual
-    from jinit.verify._expectations import is_initializer
+    from jinit.laws import is_initializer
 
     for prefix, module in (("", jinit), ("presets.", presets), ("residual.", residual)):
         for name in module.__all__:

@@ -4,6 +4,10 @@
   ``from m import _name`` or ``m._name``), except from the shared infrastructure rooms
   below, whose underscored helpers exist to be shared. A subpackage (``jinit.mup``,
   ``jinit.presets``, ``jinit.verify`` ...) is one room: its modules share its privates.
+  From outside, a subpackage is its package-level names: its private modules
+  (``jinit.verify._laws``) are not imported, not even for a public name (``jinit.laws``
+  holds what ``verify`` and ``audit`` share). Command-line modules (``_cli``) are loaded by
+  module path from the console and are exempt from this clause.
 * **A room is a few hundred lines.** No module in ``jinit/`` exceeds ``MAX_LINES``.
 
 The source is parsed with :mod:`ast`; nothing is imported, so the test also guards modules
@@ -62,8 +66,16 @@ def _resolve(module: str, path: pathlib.Path, level: int, target: str | None) ->
     return ".".join(base + ([target] if target else []))
 
 
+def _inner_private(target: str) -> bool:
+    """Whether ``target`` is a private module inside a subpackage (``jinit.verify._laws``)."""
+    parts = target.split(".")
+    return (len(parts) > 2 and target in MODULES and parts[-1].startswith("_")
+            and not parts[-1].startswith("__") and parts[-1] != "_cli")
+
+
 def private_imports(module: str, path: pathlib.Path) -> list[tuple[str, str, str, int]]:
-    """``(module, imported module, private name, line)`` for every private-name import."""
+    """``(module, imported module, private name, line)`` for every private-name import, and
+    for every import of (or from) a private module inside another subpackage."""
     tree = ast.parse(path.read_text(), filename=str(path))
     found = []
     aliases: dict[str, str] = {}  # local name -> jinit module it is bound to
@@ -72,12 +84,18 @@ def private_imports(module: str, path: pathlib.Path) -> list[tuple[str, str, str
             source = _resolve(module, path, node.level, node.module)
             for alias in node.names:
                 name, local = alias.name, alias.asname or alias.name
-                if f"{source}.{name}" in MODULES:  # a module, not a name
+                if _inner_private(source):
+                    found.append((module, source, name, node.lineno))
+                elif f"{source}.{name}" in MODULES:  # a module, not a name
                     aliases[local] = f"{source}.{name}"
+                    if _inner_private(f"{source}.{name}"):
+                        found.append((module, source, name, node.lineno))
                 elif name.startswith("_") and not name.startswith("__") and source.startswith("jinit"):
                     found.append((module, source, name, node.lineno))
         elif isinstance(node, ast.Import):
             for alias in node.names:
+                if _inner_private(alias.name):
+                    found.append((module, alias.name, alias.name.rpartition(".")[2], node.lineno))
                 if alias.name in MODULES and alias.asname:
                     aliases[alias.asname] = alias.name
     for node in ast.walk(tree):
@@ -122,6 +140,10 @@ def test_allow_lists_hold_only_current_offenders():
     ("from ._checks import _is_int\nfrom . import _checks\ny = _checks._show\n", []),
     ("from ._orthogonal import orthogonal\n", []),
     ("from .mup._build import _blocks\n", [("jinit._sampling_x", "jinit.mup._build", "_blocks")]),
+    ("from jinit.verify._moments import Task\n",
+     [("jinit._sampling_x", "jinit.verify._moments", "Task")]),
+    ("from jinit.verify import _moments\n", [("jinit._sampling_x", "jinit.verify", "_moments")]),
+    ("from jinit.laws import Check, lookup\n", []),
 ])
 def test_the_parser_catches_a_planted_private_import(tmp_path, source, expected):
     """Negative control: a module written to break the rule is reported, in both spellings."""

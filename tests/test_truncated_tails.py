@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 import jinit
-from jinit import _fastbits, presets
+from jinit import _fastbits, laws, presets
 from jinit.audit import _tests as audit_tests
-from jinit.verify import _laws, _moments, _verdicts
-from jinit.verify._laws import TruncatedNormal
+from jinit.laws import TruncatedNormal
+from jinit.verify import _moments, _verdicts
 
 F32 = np.dtype(np.float32)
 Z_LOW = -5.419983  # √2 erf_inv(nextafter(-1, 0)) in float32: the lowest value of jax's normal
@@ -156,10 +156,10 @@ def test_no_draw_at_the_bound_in_2_to_26():
 
 
 def test_count_limit():
-    assert _verdicts.count_limit(10**9, 0.0, 1e-6) == 0
+    assert laws.count_limit(10**9, 0.0, 1e-6) == 0
     # Chernoff at lambda = 1, alpha = 1e-6: the limit sits above the exact Poisson quantile (9).
-    assert 9 <= _verdicts.count_limit(10**6, 1e-6, 1e-6) <= 14
-    lam, lim = 1e4, _verdicts.count_limit(10**8, 1e-4, 1e-6)
+    assert 9 <= laws.count_limit(10**6, 1e-6, 1e-6) <= 14
+    lam, lim = 1e4, laws.count_limit(10**8, 1e-4, 1e-6)
     assert lam + 4.9 * lam ** 0.5 < lim < lam + 8 * lam ** 0.5
 
 
@@ -196,7 +196,7 @@ def test_verify_and_audit_flag_a_planted_atom_not_a_correct_draw(law, init, dtyp
     x = init(jax.random.key(5), (1 << 20,), dtype)
     for check in (_verify_check(law, x[None])[0], _audit_check(law, x)[0]):
         assert check.passed, check
-    bound = _laws.bound_edges(law, np.dtype(dtype))[0]
+    bound = laws.bound_edges(law, np.dtype(dtype))[0]
     k = 20 if law.lower < -4 else 600  # ±2σ: a few at the bound are legitimate, 0.06% is not
     planted = x.at[:k].set(jnp.asarray(bound, dtype))
     for atoms, checks in (_verify_check(law, planted[None]), _audit_check(law, planted)):

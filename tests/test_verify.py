@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import jinit
-from jinit import verify
-from jinit.verify import _expectations, _moments, _report, _signal, _structured_laws, _suite
+from jinit import laws, verify
+from jinit.verify import _report, _signal, _suite
 
 
 def test_every_public_initializer_is_declared():
@@ -68,7 +68,7 @@ def test_declarations_name_public_objects():
 def test_submodule_laws_are_the_docstrings_formulas():
     """Spot values of the declared laws, worked by hand from each docstring."""
     def law(name, args, shape=(256, 128)):
-        return _expectations.lookup(name).law(shape, np.dtype(np.float32), args)
+        return laws.lookup(name).law(shape, np.dtype(np.float32), args)
 
     # Fixup: 2 * L^(-1/(m-1)) / fan_in = 2 / 8 / 256
     assert law("residual.fixup", {"num_branches": 8, "layers_per_branch": 2}).variance == (
@@ -99,9 +99,9 @@ def test_default_plan_covers_every_declaration_shape_and_dtype():
     assert {t.dtype.name for t in tasks if t.label == "he_normal"} == {
         "float32", "bfloat16", "float16", "complex64"}
     assert all(t.values == _suite.DEFAULT_SAMPLES for t in tasks
-               if not isinstance(t.law, (_structured_laws.Exact, _structured_laws.Orthogonal,
-                                         _structured_laws.DeltaOrthogonal,
-                                         _structured_laws.ConvIsometry)))
+               if not isinstance(t.law, (laws.Exact, laws.Orthogonal,
+                                         laws.DeltaOrthogonal,
+                                         laws.ConvIsometry)))
 
 
 def test_full_plan_is_a_superset():
@@ -155,7 +155,7 @@ def test_json_schema(small_report):
 
 
 def test_failing_check_fails_the_report():
-    bad = _moments.Check("x", "(2,)", "float32", "variance", 1.0, 2.0, "+- 0.1", False)
+    bad = laws.Check("x", "(2,)", "float32", "variance", 1.0, 2.0, "+- 0.1", False)
     report = _report.Report([bad], config={"samples": 100})
     assert not report.passed
     assert "FAILED: 1 check(s)" in report.summary() and report.summary().endswith("FAIL")
@@ -265,5 +265,5 @@ def test_default_run_passes():
     report = verify.run()
     assert report.passed, report.summary()
     assert len(report.signal.rows) == len(_signal.SCHEMES) * len(_signal.ACTIVATIONS)
-    assert {d.qualname for d in _expectations.declarations()} == {
+    assert {d.qualname for d in laws.declarations()} == {
         c.initializer.split("(")[0] for c in report.checks if not c.check.startswith("signal")}

@@ -16,19 +16,20 @@ import numpy as np
 import pytest
 
 import jinit
-from jinit.verify import _complex_laws, _expectations, _laws, _moments, _verdicts
+from jinit import laws
+from jinit.verify import _moments, _verdicts
 
 DTYPES = ("float32", "bfloat16", "float16", "float8_e4m3fn", "float8_e5m2", "complex64")
 SAMPLES = 2 ** 18
 # (initializer, law): a symmetric uniform (its rounded law has a non-zero mean in float8),
 # a normal with a non-zero mean, and a truncated normal.
 SUBJECTS = {
-    "glorot_uniform": (jinit.glorot_uniform(), _expectations.vs(1.0, "fan_avg", "uniform")),
+    "glorot_uniform": (jinit.glorot_uniform(), laws.vs(1.0, "fan_avg", "uniform")),
     "normal(mean)": (jinit.presets.keras_random_normal(mean=0.2, stddev=0.1),
-                     lambda shape, dtype, a: (_laws.Normal(0.1, 0.2) if not
+                     lambda shape, dtype, a: (laws.Normal(0.1, 0.2) if not
                                               np.issubdtype(dtype, np.complexfloating)
-                                              else _complex_laws.ComplexNormal(0.01))),
-    "he_normal": (jinit.he_normal(), _expectations.vs(2.0, "fan_in", "truncated_normal")),
+                                              else laws.ComplexNormal(0.01))),
+    "he_normal": (jinit.he_normal(), laws.vs(2.0, "fan_in", "truncated_normal")),
 }
 SHAPE = (256, 128)
 
@@ -90,7 +91,7 @@ def test_statistics_equal_float64_numpy(name, dtype):
     counts = np.bincount(np.searchsorted(edges, v, side="left"), minlength=256)
     assert np.array_equal(_verdicts.bin_counts(stats["hist"]), counts)
     # and the CDF the DKW check reports is that histogram's
-    cdf = _laws.for_dtype(task.law, task.dtype).cdf(edges)
+    cdf = laws.for_dtype(task.law, task.dtype).cdf(edges)
     dkw = _measured(checks, "cdf (DKW)")
     assert dkw.measured == pytest.approx(np.max(np.abs(np.cumsum(counts)[:255] / n - cdf)),
                                          abs=1e-12)

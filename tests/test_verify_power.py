@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 import jinit
-from jinit.verify import _expectations, _moments, _verdicts
-from jinit.verify._laws import Normal, TruncatedNormal, Uniform
-from jinit.verify._structured_laws import Orthogonal
+from jinit import laws
+from jinit.laws import Normal, Orthogonal, TruncatedNormal, Uniform
+from jinit.verify import _moments, _verdicts
 
 N = 2 ** 20
 DENSE = (256, 128)  # fan_in 256, fan_out 128
@@ -36,7 +36,7 @@ def failed(checks):
 
 
 def he_normal_law(shape=DENSE, dtype=np.float32):
-    return _expectations.vs(2.0, "fan_in", "truncated_normal")(shape, np.dtype(dtype), {})
+    return laws.vs(2.0, "fan_in", "truncated_normal")(shape, np.dtype(dtype), {})
 
 
 def scaled(init, factor):
@@ -46,7 +46,7 @@ def scaled(init, factor):
 @pytest.mark.parametrize("seed", range(4))
 def test_correct_initializers_pass(seed):
     for init, law, shape in ((jinit.he_normal(), he_normal_law(), DENSE),
-                             (jinit.he_uniform(), _expectations.vs(2.0, "fan_in", "uniform")(
+                             (jinit.he_uniform(), laws.vs(2.0, "fan_in", "uniform")(
                                  DENSE, np.dtype(np.float32), {}), DENSE),
                              (jinit.orthogonal(), Orthogonal(), (64, 32))):
         checks = checks_of(init, law, shape=shape, seed=seed)
@@ -71,13 +71,13 @@ def test_missing_sqrt3_in_uniform_is_flagged():
         bound = math.sqrt(2.0 / shape[-2])  # should be sqrt(3 * 2 / fan_in)
         return jax.random.uniform(key, shape, jnp.float32, -bound, bound).astype(dtype)
 
-    law = _expectations.vs(2.0, "fan_in", "uniform")(DENSE, np.dtype(np.float32), {})
+    law = laws.vs(2.0, "fan_in", "uniform")(DENSE, np.dtype(np.float32), {})
     assert {"variance", "cdf (DKW)"} <= set(failed(checks_of(no_sqrt3, law)))
 
 
 def test_swapped_fan_mode_is_flagged():
     # glorot promises fan_avg; the plant uses fan_in (1/256 instead of 1/192)
-    law = _expectations.vs(1.0, "fan_avg", "uniform")(DENSE, np.dtype(np.float32), {})
+    law = laws.vs(1.0, "fan_avg", "uniform")(DENSE, np.dtype(np.float32), {})
     planted = jinit.variance_scaling(1.0, "fan_in", "uniform")
     assert "variance" in failed(checks_of(planted, law))
     assert failed(checks_of(jinit.glorot_uniform(), law)) == []

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jinit import _checks, _rules
+from jinit.laws import Check, Exact, RealLaw
 from jinit.structure import fit_rules
 
 from . import _laws, _leaves, _stats, _tests
@@ -65,8 +66,8 @@ def fresh(init: Callable, key: jax.Array, leaf: jax.Array) -> jax.Array:
 HOST_EXACT = 1 << 22  # exact leaves up to this size on one device: compared on the host
 
 
-def _exact(leaf: jax.Array, init: Callable, law: _laws.Exact, key: Callable, row: dict
-           ) -> list[_laws.Check]:
+def _exact(leaf: jax.Array, init: Callable, law: Exact, key: Callable, row: dict
+           ) -> list[Check]:
     """Equality with the declared values, within the declaration's ulps.
 
     A leaf on one device (up to ``HOST_EXACT`` values) is compared on the host with the
@@ -90,7 +91,7 @@ def _exact(leaf: jax.Array, init: Callable, law: _laws.Exact, key: Callable, row
         st = jax.device_get(_stats.mismatch(leaf, ref, np.asarray(law.ulps * eps, np.float32)))
         differ, worst = int(st["differ"]), float(st["worst"])
     bound = "= exact" if law.ulps == 0 else f"within {law.ulps:g} ulp"
-    return [_laws.Check(**row, check="values", expected="declared values",
+    return [Check(**row, check="values", expected="declared values",
                         measured="equal" if differ == 0 else f"{differ} differ (max {worst:.3g})",
                         bound=bound, passed=differ == 0, info={"differ": differ, "worst": worst})]
 
@@ -141,7 +142,7 @@ def audit_leaf(path: str, leaf: jax.Array, init: Callable, alpha: float, seed: i
     law = resolved.law
     if n == 0:
         out.method = "empty"
-        out.checks = [_laws.Check(**row, check="size", expected=0, measured=0, bound="",
+        out.checks = [Check(**row, check="size", expected=0, measured=0, bound="",
                                   passed=True)]
         out.detectable = math.inf
         return out
@@ -152,13 +153,13 @@ def audit_leaf(path: str, leaf: jax.Array, init: Callable, alpha: float, seed: i
         if out.checks[0].passed:
             out.checks += _tests.two_sample(leaf, fresh(init, leaf_key(seed, path), leaf),
                                             alpha, row, what="fresh")[0][1:]
-    elif isinstance(law, _laws.Exact):
+    elif isinstance(law, Exact):
         out.method, out.detectable = "exact", 0.0
         out.checks = _exact(leaf, init, law, lambda: leaf_key(seed, path), row)
     elif isinstance(law, _laws.STRUCTURED):
         out.method = "orthogonal"
         out.checks, out.detectable = _tests.structure(leaf, law, dtype, row)
-    elif isinstance(law, _laws.RealLaw) and not jnp.iscomplexobj(leaf):
+    elif isinstance(law, RealLaw) and not jnp.iscomplexobj(leaf):
         out.method = "law"
         st, b = _tests.law_moments(leaf, law, dtype)
         out.checks, out.detectable = _tests.one_sample(law, dtype, st, b, n, alpha, row)
@@ -214,7 +215,7 @@ def check(params: object, rules: object, *, default: Callable | None = None,
 
     Each leaf (path :math:`p`, values :math:`x_1..x_n`) is matched to an initializer by
     ``rules`` exactly as :func:`jinit.tree.init_tree` matches it, and the initializer's
-    declaration in :mod:`jinit.verify` gives the law :math:`F` its output follows for the
+    declaration in :mod:`jinit.laws` gives the law :math:`F` its output follows for the
     leaf's own shape and dtype (fans, batch axes and rounding included). Then, at a
     false-flag rate of ``alpha`` per leaf split over the leaf's random checks
     (:math:`z = \Phi^{-1}(1 - \alpha/2k)`, :math:`k` = 3 or 4):

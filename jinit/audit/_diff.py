@@ -7,9 +7,10 @@ import time
 
 import numpy as np
 
+from jinit.laws import Check
+
 from . import _leaves, _tests
 from ._check import ALPHA, alpha_arg, only_arg
-from ._laws import Check
 from ._report import Leaf, Report
 
 

@@ -1,8 +1,5 @@
-"""The audit's one door into the verifier: declarations, laws and bounds, and how an
-initializer object is mapped to the law it promises.
-
-Every name the audit takes from :mod:`jinit.verify` is imported here and nowhere else, so a
-reorganisation of the verifier changes this file only.
+"""How an initializer object is mapped to the law it promises (the declarations of
+:mod:`jinit.laws`, the registry the verifier checks too).
 
 An initializer built by a jinit factory is a :class:`jinit._base.Init` whose ``_name`` is
 the public name (``"he_normal"``, ``"presets.torch_linear_kernel"``) and whose ``_params``
@@ -32,27 +29,8 @@ from collections.abc import Callable
 import numpy as np
 
 from jinit._base import Init, public_name
-from jinit._linen import _Flattened, _Unboxed
-from jinit.verify import Check as Check
-from jinit.verify import declarations as declarations
-from jinit.verify._complex_laws import ComplexLaw as ComplexLaw
-from jinit.verify._expectations import lookup as lookup
-from jinit.verify._laws import RealLaw as RealLaw
-from jinit.verify._laws import ZeroInflated as ZeroInflated
-from jinit.verify._laws import bound_edges as bound_edges
-from jinit.verify._laws import for_dtype as for_dtype
-from jinit.verify._laws import is_rounded as is_rounded
-from jinit.verify._laws import ndtri as ndtri
-from jinit.verify._moments import dkw_bound as dkw_bound
-from jinit.verify._moments import z_value as z_value
-from jinit.verify._signal import BAND as BAND
-from jinit.verify._signal import classify as classify
-from jinit.verify._structured_laws import ConvIsometry as ConvIsometry
-from jinit.verify._structured_laws import DeltaOrthogonal as DeltaOrthogonal
-from jinit.verify._structured_laws import Exact as Exact
-from jinit.verify._structured_laws import Orthogonal as Orthogonal
-from jinit.verify._verdicts import bound_mass as bound_mass
-from jinit.verify._verdicts import gram_bound as gram_bound
+from jinit._linen import Flattened, Unboxed
+from jinit.laws import ConvIsometry, DeltaOrthogonal, Orthogonal, declarations, lookup
 
 STRUCTURED = (Orthogonal, DeltaOrthogonal, ConvIsometry)
 
@@ -132,7 +110,7 @@ def unwrap(init: Callable) -> Callable:
     """``init`` without ``nn.with_partitioning``/``with_logical_partitioning`` and the
     unboxing wrapper of :func:`jinit.tree.rules_from` (a user's own wrapper is kept)."""
     for _ in range(8):
-        if isinstance(init, _Unboxed):
+        if isinstance(init, Unboxed):
             init = init.init
         elif (callable(getattr(init, "__wrapped__", None))
               and getattr(getattr(init, "__code__", None), "co_name", "") == "wrapper"
@@ -145,7 +123,7 @@ def unwrap(init: Callable) -> Callable:
 
 def flattened(init: Callable) -> tuple[Callable, int] | None:
     """``(initializer, n_features)`` for a ``DenseGeneral`` kernel drawn flattened."""
-    return (init.init, init.n_features) if isinstance(init, _Flattened) else None
+    return (init.init, init.n_features) if isinstance(init, Flattened) else None
 
 
 def _closure(init: Callable) -> dict[str, object]:

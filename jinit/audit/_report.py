@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from ._laws import Check
+from jinit.laws import Check
 
 VERDICTS = ("ok", "FLAGGED", "undeclared", "skipped")
 _PRINCIPAL = ("std", "std ratio", "values", "orthogonality max|Q^T Q/s^2 - I|",

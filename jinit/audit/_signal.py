@@ -71,8 +71,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jinit import _checks
+from jinit.laws import BAND, classify
 
-from ._laws import BAND, classify
 from ._report import grid
 from ._stream import stream_of, trend
 

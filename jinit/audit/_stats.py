@@ -16,7 +16,7 @@ For a leaf :math:`x` of :math:`n` values, a centre :math:`c` and sorted test poi
 
 plus the minimum, maximum, number of non-finite values, of exact zeros and of values at the
 law's bounds (:math:`x \le \ell`, :math:`x \ge u` for the edges ``ends`` of
-:func:`jinit.verify._laws.bound_edges`).
+:func:`jinit.laws.bound_edges`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-EDGES = 255  # test points per goodness-of-fit check
+from jinit.laws import compute_dtype
+
 _HIGHEST = jax.lax.Precision.HIGHEST
 
 
@@ -38,10 +39,6 @@ def _total(v: jax.Array) -> jax.Array:
     while v.ndim:
         v = jnp.sum(v, axis=-1)
     return v
-
-
-def compute_dtype(dtype: np.dtype) -> np.dtype:
-    return np.dtype(np.float64) if np.dtype(dtype).itemsize == 8 else np.dtype(np.float32)
 
 
 class Bins(NamedTuple):

@@ -1,4 +1,5 @@
-r"""The statistical tests of one leaf, each at a stated false-flag rate.
+r"""The statistical tests of one leaf, each at a stated false-flag rate (the tolerances of
+:mod:`jinit.laws`, the verifier's too).
 
 **Against a declared law** (:func:`one_sample`). For :math:`n` values with declared mean
 :math:`\mu`, variance :math:`\sigma^2` and kurtosis :math:`\kappa` (of the law as rounded to
@@ -15,22 +16,14 @@ the leaf's dtype), the leaf's false-flag rate :math:`\alpha` is split evenly ove
 the last by the Dvoretzky–Kiefer–Wolfowitz inequality with Massart's constant, which holds
 for every law and so at any test points :math:`e_j` (here the law's 255 quantiles); support,
 finiteness and exact zero counts have no false flags. A bounded law adds the count of
-values at its bounds (:func:`jinit.verify._verdicts.bound_mass`: a point mass where the law
+values at its bounds (:func:`jinit.laws.bound_mass`: a point mass where the law
 has none, such as a truncated normal's ``erf_inv(-1) = -inf`` clipped to the bound), limited
 by a Chernoff bound at :math:`\alpha/k`. A zero-inflated (sparse) law adds the
 zero fraction, :math:`|\hat p_0 - p_0| \le z\sqrt{p_0(1-p_0)/n}`.
 
-**Detectable error.** A leaf whose standard deviation is :math:`(1 + \delta)\sigma` has
-:math:`s^2 \approx \mathcal{N}(\sigma^2(1+\delta)^2, \sigma^4(1+\delta)^4 r^2)`, so the variance
-check flags it with probability 0.999 once
-
-.. math::
-
-    (1 + \delta)^2 (1 - z_\beta r) \ge 1 + z r \quad\text{and}\quad
-    (1 - \delta)^2 (1 + z_\beta r) \le 1 - z r, \qquad z_\beta = \Phi^{-1}(0.999) = 3.09;
-
-each row reports the smallest such :math:`\delta`. A 64-value bias detects only
-:math:`\delta \approx 100\%`; a 768 × 768 kernel detects 0.8%.
+**Detectable error.** Each row reports the smallest relative std error :math:`\delta` the
+variance check flags with probability 0.999 (:func:`jinit.laws.detectable`). A 64-value
+bias detects only :math:`\delta \approx 100\%`; a 768 × 768 kernel detects 0.8%.
 
 **Two samples** (:func:`two_sample`: a leaf against a fresh draw of its initializer, or
 :func:`jinit.audit.diff`). Means: :math:`|\bar x - \bar y| \le z\sqrt{s_x^2/n + s_y^2/m}`;
@@ -55,18 +48,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _laws, _stats
-from ._laws import Check, ZeroInflated
+from jinit import laws
+from jinit.laws import EDGES, Z_POWER, Check, ZeroInflated, detectable
 
-Z_POWER = 3.090232306167813  # Phi^-1(0.999): the power every "detects" column is stated at
-
-
-def detectable(r: float, z: float) -> float:
-    """Smallest relative std error the variance check flags at 99.9% power (see module)."""
-    h, b = z * r, Z_POWER * r
-    if h >= 1 or b >= 1:
-        return math.inf
-    return max(math.sqrt((1 + h) / (1 - b)) - 1, 1 - math.sqrt((1 - h) / (1 + b)))
+from . import _stats
 
 
 def _fmt(x: float) -> str:
@@ -97,14 +82,14 @@ def _finite(st: dict, row: dict, n: int) -> Check:
 @functools.lru_cache(maxsize=256)
 def _law_bins(law: object, cdt: np.dtype) -> _stats.Bins:
     """Test points at the law's 255 quantiles (cached: a model has few distinct laws)."""
-    return _stats.bins(np.asarray(law.ppf(np.arange(1, _stats.EDGES + 1) / (_stats.EDGES + 1))),
+    return _stats.bins(np.asarray(law.ppf(np.arange(1, EDGES + 1) / (EDGES + 1))),
                        cdt)
 
 
 def law_moments(leaf: jax.Array, law: object, dtype: np.dtype) -> tuple[dict, object]:
     """Runs :func:`_stats.moments` on ``leaf`` with the test points of ``law``."""
-    cdt = _stats.compute_dtype(dtype)
-    delivered = _laws.for_dtype(law, dtype)
+    cdt = laws.compute_dtype(dtype)
+    delivered = laws.for_dtype(law, dtype)
     try:
         b = _law_bins(law, cdt)
     except TypeError:  # an unhashable law
@@ -112,18 +97,18 @@ def law_moments(leaf: jax.Array, law: object, dtype: np.dtype) -> tuple[dict, ob
     zeros = None
     if isinstance(law, ZeroInflated):
         zeros = law.zeros_per[0] if law.zeros_per else 1
-    ends = np.asarray(_laws.bound_edges(law, dtype), cdt)
+    ends = np.asarray(laws.bound_edges(law, dtype), cdt)
     return _stats.leaf_moments(leaf, np.asarray(delivered.mean, cdt), b, zeros, ends=ends), b
 
 
 def one_sample(law: object, dtype: np.dtype, st: dict, b: _stats.Bins, n: int, alpha: float,
                row: dict) -> tuple[list[Check], float]:
     """The checks of a leaf against a real law, and the leaf's detectable std error."""
-    delivered = _laws.for_dtype(law, dtype)
+    delivered = laws.for_dtype(law, dtype)
     zero_inflated = isinstance(law, ZeroInflated)
     bounded = "at_lo" in st and (math.isfinite(law.lo) or math.isfinite(law.hi))
     k = 3 + zero_inflated + bounded
-    z = _laws.z_value(alpha / k)
+    z = laws.z_value(alpha / k)
     mu, var, kurt = delivered.mean, delivered.variance, delivered.kurtosis
     checks = [_finite(st, row, n)]
     if not checks[0].passed:
@@ -131,10 +116,10 @@ def one_sample(law: object, dtype: np.dtype, st: dict, b: _stats.Bins, n: int, a
     offset, svar, _ = _sums(st, n)
     mean = float(delivered.mean) + offset
     sd = math.sqrt(var)
-    half = z * sd / math.sqrt(n)
+    half = laws.mean_tolerance(var, n, alpha / k)
     checks.append(Check(**row, check="mean", expected=mu, measured=mean, bound=f"+- {half:.3g}",
                         passed=abs(mean - mu) <= half, info={"n": n, "alpha": alpha / k}))
-    r = math.sqrt((kurt - 1) / n + 2 / (n * (n - 1))) if n > 1 else math.inf
+    r = laws.variance_spread(kurt, n)
     delta = detectable(r, z) if var > 0 else math.inf
     if n > 1 and var > 0:
         rel = svar / var - 1
@@ -145,25 +130,23 @@ def one_sample(law: object, dtype: np.dtype, st: dict, b: _stats.Bins, n: int, a
     lo, hi = float(st["min"]), float(st["max"])
     if math.isfinite(law.lo) or math.isfinite(law.hi):
         a, c = delivered.lo, delivered.hi
-        slack = 0.0 if _laws.is_rounded(dtype) else 8 * float(jnp.finfo(np.float32).eps)
-        ok = (not math.isfinite(law.lo) or lo >= a - slack * abs(a)) and \
-             (not math.isfinite(law.hi) or hi <= c + slack * abs(c))
+        low, high = laws.support_limits(law, dtype)
+        ok = low <= lo and hi <= high
         checks.append(Check(**row, check="support", expected=f"[{_fmt(a)}, {_fmt(c)}]",
                             measured=f"[{_fmt(lo)}, {_fmt(hi)}]", bound="within", passed=ok))
         if bounded:
-            atoms = _laws.bound_mass(law, dtype, int(st["at_lo"]), int(st["at_hi"]), n,
+            atoms = laws.bound_mass(law, dtype, int(st["at_lo"]), int(st["at_hi"]), n,
                                      alpha / k, row)
             if atoms is not None:
                 checks.append(atoms)
-    cum = np.cumsum(np.asarray(st["hist"], np.int64))[: b.points.size] / n
-    d = float(np.max(np.abs(cum - delivered.cdf(b.points))))
-    eps = _laws.dkw_bound(n, alpha / k)
+    d = laws.cdf_distance(st["hist"], b.points, delivered.cdf(b.points), n)
+    eps = laws.dkw_bound(n, alpha / k)
     checks.append(Check(**row, check="cdf (DKW)", expected=0.0, measured=d, bound=f"<= {eps:.3g}",
                         passed=d <= eps, info={"n": n, "alpha": alpha / k}))
     if zero_inflated:
         p0 = delivered.zero_probability
         frac = int(st["zeros"]) / n
-        h0 = z * math.sqrt(max(p0 * (1 - p0), 1e-300) / n)
+        h0 = laws.zero_tolerance(p0, n, alpha / k)
         checks.append(Check(**row, check="zero fraction", expected=p0, measured=frac,
                             bound=f"+- {h0:.3g}", passed=abs(frac - p0) <= h0))
         if law.zeros_per is not None:
@@ -179,23 +162,23 @@ def structure(leaf: jax.Array, law: object, dtype: np.dtype, row: dict
               ) -> tuple[list[Check], float]:
     """Orthogonality (or the convolution isometry) of one leaf; no false flags."""
     shape = tuple(leaf.shape)
-    s2 = np.asarray(law.scale ** 2, _stats.compute_dtype(np.dtype(jnp.finfo(dtype).dtype)))
+    s2 = np.asarray(law.scale ** 2, laws.compute_dtype(np.dtype(jnp.finfo(dtype).dtype)))
     checks = []
-    if isinstance(law, _laws.ConvIsometry):
+    if isinstance(law, laws.ConvIsometry):
         st = jax.device_get(_stats.isometry(leaf, s2, grid=law.grid))
         taps = math.prod(shape[:-2])
-        bound = _laws.gram_bound(dtype, taps * shape[-1], law.scale, extra=math.sqrt(taps))
+        bound = laws.gram_bound(dtype, taps * shape[-1], law.scale, extra=math.sqrt(taps))
         what = "isometry max|W W^H/s^2 - I|"
-    elif isinstance(law, _laws.DeltaOrthogonal):
+    elif isinstance(law, laws.DeltaOrthogonal):
         st = jax.device_get(_stats.delta_orthogonality(leaf, s2, centre=law.centre_index(shape)))
         off = float(st["off_centre"])
         checks.append(Check(**row, check="off-centre taps", expected=0.0, measured=off,
                             bound="= 0", passed=off == 0.0))
-        bound = _laws.gram_bound(dtype, max(shape[-2:]), law.scale)
+        bound = laws.gram_bound(dtype, max(shape[-2:]), law.scale)
         what = "centre orthogonality"
     else:
         st = jax.device_get(_stats.orthogonality(leaf, s2, column_axis=law.column_axis % len(shape)))
-        bound = _laws.gram_bound(dtype, max(law.view(shape)), law.scale)
+        bound = laws.gram_bound(dtype, max(law.view(shape)), law.scale)
         what = "orthogonality max|Q^T Q/s^2 - I|"
     checks.insert(0, _finite(st, row, math.prod(shape)))
     err = float(st["gram"])
@@ -210,7 +193,7 @@ def unit_norm(leaf: jax.Array, axes: tuple[int, ...], dtype: np.dtype, row: dict
     bound of orthogonal leaves); no false flags."""
     shape = tuple(leaf.shape)
     st = jax.device_get(_stats.unit_norms(leaf, axes))
-    bound = _laws.gram_bound(dtype, math.prod(shape[a] for a in axes), 1.0)
+    bound = laws.gram_bound(dtype, math.prod(shape[a] for a in axes), 1.0)
     err = float(st["gram"])
     checks = [_finite(st, row, math.prod(shape)),
               Check(**row, check=f"unit norm max|‖v‖²-1| over axes {axes}", expected=0.0,
@@ -224,18 +207,18 @@ def two_sample(x: jax.Array, y: jax.Array, alpha: float, row: dict, *, what: str
     if jnp.iscomplexobj(x):
         x, y = jnp.abs(x), jnp.abs(y)  # complex: compared on the modulus
     n, m = int(x.size), int(y.size)
-    cdt = _stats.compute_dtype(np.dtype(x.dtype))
+    cdt = laws.compute_dtype(np.dtype(x.dtype))
     corner = np.concatenate([_stats.head(x), _stats.head(y)]).astype(np.float64)
     corner = corner[np.isfinite(corner)]
     if corner.size == 0:
         corner = np.zeros(1)
     centre = np.asarray(np.mean(corner), cdt)
-    points = np.quantile(corner, np.arange(1, _stats.EDGES + 1) / (_stats.EDGES + 1))
+    points = np.quantile(corner, np.arange(1, EDGES + 1) / (EDGES + 1))
     b = _stats.bins(points, cdt)
     sx = _stats.leaf_moments(x, centre, b, higher=True)
     sy = _stats.leaf_moments(y, centre, b, higher=True)
     k = 3
-    z = _laws.z_value(alpha / k)
+    z = laws.z_value(alpha / k)
     mx, vx, kx = _sums(sx, n)
     my, vy, ky = _sums(sy, m)
     checks = [_finite(sx, row, n)]
@@ -261,7 +244,7 @@ def two_sample(x: jax.Array, y: jax.Array, alpha: float, row: dict, *, what: str
     cx = np.cumsum(np.asarray(sx["hist"], np.int64))[: b.points.size] / n
     cy = np.cumsum(np.asarray(sy["hist"], np.int64))[: b.points.size] / m
     d = float(np.max(np.abs(cx - cy)))
-    eps = _laws.dkw_bound(n, alpha / (2 * k)) + _laws.dkw_bound(m, alpha / (2 * k))
+    eps = laws.dkw_bound(n, alpha / (2 * k)) + laws.dkw_bound(m, alpha / (2 * k))
     checks.append(Check(**row, check="two-sample KS", expected=0.0, measured=d,
                         bound=f"<= {eps:.3g}", passed=d <= eps, info={"n": n, "m": m}))
     delta = math.exp((z + Z_POWER) * sd_log / 2) - 1 if sd_log > 0 else 0.0

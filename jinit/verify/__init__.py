@@ -3,7 +3,7 @@
 ``jinit.verify.run()`` (and the console command ``jinit verify``) checks, for every public
 initializer, shape and dtype, the mean, variance, support, values at a bound (no point
 mass) and distribution shape against
-the closed forms declared in :mod:`jinit.verify._expectations`, orthogonality of the
+the closed forms declared in :mod:`jinit.laws`, orthogonality of the
 orthogonal schemes, and signal propagation through deep stacks next to mean-field theory.
 
 Example:
@@ -14,11 +14,12 @@ Example:
   (True, ['cdf (DKW)', 'finite', 'mass at bounds'])
 """
 
-from ._expectations import Declaration as Declaration
-from ._expectations import declarations as declarations
-from ._expectations import public_initializers as public_initializers
-from ._expectations import undeclared as undeclared
-from ._moments import Check as Check
+from jinit.laws import Check as Check
+from jinit.laws import Declaration as Declaration
+from jinit.laws import declarations as declarations
+from jinit.laws import public_initializers as public_initializers
+from jinit.laws import undeclared as undeclared
+
 from ._report import Report as Report
 from ._report import run as run
 from ._signal import SignalResult as SignalResult

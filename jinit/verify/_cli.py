@@ -64,16 +64,16 @@ def _dtypes(text: str) -> list[str]:
 
 
 def _names(text: str) -> list[str]:
-    from . import _expectations
+    from jinit import laws
 
     items = _items(text)
     if not items:
         raise argparse.ArgumentTypeError(f"{text!r} names no initializer")
     for name in items:
         try:
-            _expectations.lookup(name)
+            laws.lookup(name)
         except ValueError:
-            close = [n for n in sorted(_expectations.REGISTRY) if name in n or n in name]
+            close = [n for n in sorted(laws.REGISTRY) if name in n or n in name]
             hint = f"; did you mean {', '.join(close[:5])}?" if close else ""
             raise argparse.ArgumentTypeError(
                 f"{name!r} is not a public initializer{hint} (names as after 'jinit.': "

@@ -7,7 +7,7 @@ the mean of the law as delivered in the dtype), extremes, counts of non-finite v
 zeros and of values at the law's bounds, and counts of values at or below 255 fixed test points :math:`e_j` (the quantiles of
 the declared law). Orthogonal schemes reduce to the largest entry of
 :math:`|Q^\top Q/s^2 - I|` over the draws and one entry per draw. The host turns the numbers
-into checks in float64 (:mod:`jinit.verify._verdicts`, where the tolerances are derived).
+into checks in float64 (:mod:`jinit.verify._verdicts`, with the tolerances of :mod:`jinit.laws`).
 """
 
 from __future__ import annotations
@@ -22,65 +22,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _laws
-from ._complex_laws import ComplexLaw
-from ._structured_laws import ConvIsometry, DeltaOrthogonal, Exact, Orthogonal
+from jinit.laws import (
+    EDGES,
+    ComplexLaw,
+    ConvIsometry,
+    DeltaOrthogonal,
+    Exact,
+    Orthogonal,
+    Rounded,
+    bound_edges,
+    compute_dtype,
+    for_dtype,
+)
 
-ALPHA = 1e-6
-EDGES = 255          # test points for the DKW statistic
+ALPHA = 1e-6  # false-failure rate of each check
 _HIGHEST = jax.lax.Precision.HIGHEST
-
-
-def z_value(alpha: float) -> float:
-    """Two-sided normal quantile :math:`\\Phi^{-1}(1 - \\alpha/2)`."""
-    return float(-_laws.ndtri(np.asarray(alpha / 2.0)))
-
-
-def dkw_bound(n: int, alpha: float) -> float:
-    """Dvoretzky–Kiefer–Wolfowitz (Massart) half-width :math:`\\sqrt{\\ln(2/\\alpha)/(2n)}`."""
-    return math.sqrt(math.log(2.0 / alpha) / (2.0 * n))
-
-
-@dataclasses.dataclass
-class Check:
-    """One row of the report.
-
-    Attributes:
-      initializer: the initializer's label (name and verified arguments).
-      shape: the shape (with per-shape arguments), as text.
-      dtype: the dtype name.
-      check: what was checked.
-      expected: the declared value.
-      measured: the measured value.
-      bound: the acceptance bound, as text.
-      passed: the verdict.
-      info: numbers for ``--json`` (sample size, tolerance, ...).
-    """
-
-    initializer: str
-    shape: str
-    dtype: str
-    check: str
-    expected: object
-    measured: object
-    bound: str
-    passed: bool
-    info: dict = dataclasses.field(default_factory=dict)
-
-    def as_dict(self) -> dict:
-        return {k: _plain(v) for k, v in dataclasses.asdict(self).items()}
-
-
-def _plain(value):
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (np.floating, np.integer, np.bool_)):
-        return value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
 
 
 @dataclasses.dataclass(eq=False)
@@ -113,13 +69,6 @@ def arrays_for(law: object, shape: tuple[int, ...], samples: int) -> int:
     if isinstance(law, Exact):
         return 2
     return int(max(m, 2))
-
-
-def compute_dtype(dtype: np.dtype) -> np.dtype:
-    """The dtype the reductions run in: float64 for 64-bit outputs, float32 otherwise."""
-    if dtype in (np.dtype(np.float64), np.dtype(np.complex128)):
-        return np.dtype(np.float64)
-    return np.dtype(np.float32)
 
 
 def _total(v: jax.Array) -> jax.Array:
@@ -249,13 +198,13 @@ def _stats(task: Task, x: jax.Array) -> dict:
                               edges_r, edges_p)
         return jax.device_get(out)
 
-    base = law.base if isinstance(law, _laws.Rounded) else law
+    base = law.base if isinstance(law, Rounded) else law
     edges = np.sort(np.asarray(base.ppf(np.arange(1, EDGES + 1) / (EDGES + 1)), cdt))
     xf = x.astype(cdt)
     # Centre at the mean of the law as delivered in this dtype (the rounded law below 32 bits),
     # the same number the host adds back: the sums are then of x - centre exactly.
-    centre = np.asarray(_laws.for_dtype(base, dtype).mean, cdt)
-    ends = np.asarray(_laws.bound_edges(base, dtype), cdt)
+    centre = np.asarray(for_dtype(base, dtype).mean, cdt)
+    ends = np.asarray(bound_edges(base, dtype), cdt)
     out = dict(_real_reduce(xf.reshape(-1)[:n], centre, edges, ends))
     out["centre"] = centre
     zeros_per = getattr(base, "zeros_per", None)

@@ -15,8 +15,10 @@ from collections.abc import Callable, Sequence
 import jax
 import numpy as np
 
+from jinit.laws import Check, z_value
+
 from . import _suite
-from ._moments import ALPHA, Check, z_value
+from ._moments import ALPHA
 from ._signal import KNOWN, SCHEMES, SignalResult, signal_propagation
 
 # The check each (initializer, shape, dtype) row of the short table shows; the others are

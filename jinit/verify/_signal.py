@@ -23,7 +23,7 @@ Mean-field theory predicts, for a scheme with weight variance :math:`\sigma_w^2/
 Each of :math:`q_L/q_0` and :math:`g_0/g_L` is classified *vanishing* (below
 ``1/band``), *exploding* (above ``band``) or *stable*: the initialization's own fate, which
 the report shows next to the verdict. The predictions are computed here, by the suite's own
-quadrature (:mod:`jinit.verify._activations`), never by :mod:`jinit.theory`, which is code
+quadrature (:mod:`jinit.laws`), never by :mod:`jinit.theory`, which is code
 under test. The check passes when the measured
 class is one theory allows (the verdict says whether measurement *agrees with theory*, not
 whether the scheme is a good one): the classes of the predicted factor and of the factor ×2 and
@@ -48,14 +48,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _activations
-from ._moments import Check
+from jinit import laws
+from jinit.laws import BAND, CLASSES, Check, classify
 
 ACTIVATIONS = ("relu", "tanh", "gelu", "selu")
 SCHEMES = ("lecun_normal", "glorot_uniform", "he_normal", "orthogonal", "for_activation",
            "presets.torch_linear_kernel")
-BAND = 4.0
-CLASSES = ("vanishing", "stable", "exploding")
 
 
 Scheme = str | tuple[str, Callable, float]
@@ -88,7 +86,7 @@ def _scheme(scheme: Scheme, activation: str) -> tuple[str, Callable, float]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # GELU/SiLU: no stable variance scaling (shown here)
             init = jinit.for_activation(activation)
-        return scheme, init, _activations.forward_scale(activation)
+        return scheme, init, laws.forward_scale(activation)
     if scheme not in table:
         raise ValueError(f"signal_propagation(): scheme={scheme!r} is not known; expected one "
                          f"of {', '.join(map(repr, KNOWN))}, or a (label, initializer, "
@@ -102,15 +100,6 @@ KNOWN = ("lecun_normal", "lecun_uniform", "glorot_normal", "glorot_uniform", "he
          "he_uniform", "orthogonal", "for_activation", "presets.torch_linear_kernel")
 
 
-def classify(factor: float, band: float = BAND) -> str:
-    """``"vanishing"`` below ``1/band``, ``"exploding"`` above ``band``, else ``"stable"``."""
-    if math.isnan(factor) or factor == math.inf:
-        return "exploding"  # overflowed
-    if factor < 1.0 / band:
-        return "vanishing"
-    return "exploding" if factor > band else "stable"
-
-
 def theory_curves(activation: str, sigma_w2: float, sigma_b2: float, depth: int,
                   q0: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     r"""Mean-field ``(q_l, g_l)`` for ``l = 0..depth`` (``g_depth = 1``).
@@ -119,17 +108,17 @@ def theory_curves(activation: str, sigma_w2: float, sigma_b2: float, depth: int,
     :math:`q_0`, and :math:`g_l = g_{l+1}\,\sigma_w^2\,\mathbb{E}[\phi'(\sqrt{q_l}z)^2]`,
     by the suite's own Simpson rule; a variance past ``1e300`` counts as overflowed (inf).
     """
-    phi = _activations.ACTIVATIONS[activation][0]
-    dphi = _activations.derivative(activation)
+    phi = laws.ACTIVATIONS[activation][0]
+    dphi = laws.derivative(activation)
     q = np.empty(depth + 1)
     q[0] = q0
     for layer in range(depth):
         prev = q[layer]
-        q[layer + 1] = (sigma_w2 * _activations.gauss(lambda x: phi(x) ** 2, prev) + sigma_b2
+        q[layer + 1] = (sigma_w2 * laws.gauss(lambda x: phi(x) ** 2, prev) + sigma_b2
                         if math.isfinite(prev) and prev <= _OVERFLOW else math.inf)
     g = np.ones(depth + 1)
     for layer in range(depth - 1, -1, -1):
-        chi = sigma_w2 * _activations.gauss(lambda x: dphi(x) ** 2, q[layer]) if (
+        chi = sigma_w2 * laws.gauss(lambda x: dphi(x) ** 2, q[layer]) if (
             math.isfinite(q[layer]) and q[layer] <= _OVERFLOW) else math.inf
         g[layer] = g[layer + 1] * chi
     return q, g
@@ -250,7 +239,7 @@ def _fmt(v: float) -> str:
 def _propagate_all(weights: jax.Array, biases: jax.Array, x: jax.Array, g: jax.Array,
                    act_index: jax.Array) -> tuple[jax.Array, jax.Array]:
     """``(q, g)`` per layer for weights ``(K, L, N, N)``, averaged over batch, units, keys."""
-    branches = [_activations.ACTIVATIONS[a][1] for a in ACTIVATIONS]
+    branches = [laws.ACTIVATIONS[a][1] for a in ACTIVATIONS]
 
     def phi(h):
         return jax.lax.switch(act_index, branches, h)

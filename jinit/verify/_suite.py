@@ -15,32 +15,33 @@ from collections.abc import Callable, Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from . import _expectations
-from ._expectations import REAL_DTYPES
-from ._moments import ALPHA, Check, Task, arrays_for, run_tasks
+from jinit import laws
+from jinit.laws import REAL_DTYPES, Check
+
+from ._moments import ALPHA, Task, arrays_for, run_tasks
 from ._verdicts import evaluate
 
 DEFAULT_SAMPLES = 2 ** 20
 GROUP = 32  # tasks per progress line
 
 
-def _label(decl: _expectations.Declaration, args: dict) -> str:
+def _label(decl: laws.Declaration, args: dict) -> str:
     if decl.variants is None or not args:
         return decl.qualname
     return decl.qualname + "(" + ", ".join(f"{k}={v!r}" for k, v in args.items()) + ")"
 
 
-def select(names: Sequence[str] | None = None) -> list[_expectations.Declaration]:
+def select(names: Sequence[str] | None = None) -> list[laws.Declaration]:
     """The declarations named (public names or aliases), or all of them.
 
     Raises:
       ValueError: a name has no declaration (the message lists the declared names).
     """
     if not names:
-        return _expectations.declarations()
-    out: list[_expectations.Declaration] = []
+        return laws.declarations()
+    out: list[laws.Declaration] = []
     for name in names:
-        decl = _expectations.lookup(name)
+        decl = laws.lookup(name)
         if decl not in out:
             out.append(decl)
     return out

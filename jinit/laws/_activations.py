@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _laws
+from . import _real
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
@@ -47,7 +47,7 @@ def _np_sigmoid(x):
 ACTIVATIONS: dict[str, tuple[Callable, Callable]] = {
     "relu": (lambda x: np.maximum(x, 0.0), jax.nn.relu),
     "tanh": (np.tanh, jnp.tanh),
-    "gelu": (lambda x: x * _laws.ndtr(x), lambda x: jax.nn.gelu(x, approximate=False)),
+    "gelu": (lambda x: x * _real.ndtr(x), lambda x: jax.nn.gelu(x, approximate=False)),
     "selu": (_np_selu, jax.nn.selu),
     "elu": (_np_elu, jax.nn.elu),
     "silu": (lambda x: x * _np_sigmoid(x), jax.nn.silu),
@@ -86,7 +86,7 @@ def derivative(name: str) -> Callable[[np.ndarray], np.ndarray]:
     closed = {
         "relu": lambda x: (x > 0).astype(np.float64),
         "tanh": lambda x: 1.0 / np.cosh(x) ** 2,
-        "gelu": lambda x: _laws.ndtr(x) + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi),
+        "gelu": lambda x: _real.ndtr(x) + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi),
         "selu": lambda x: SELU_SCALE * np.where(x > 0, 1.0, SELU_ALPHA * np.exp(np.minimum(x, 0))),
         "elu": lambda x: np.where(x > 0, 1.0, np.exp(np.minimum(x, 0))),
         "leaky_relu": lambda x: np.where(x > 0, 1.0, 0.01),

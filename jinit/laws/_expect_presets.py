@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
-from ._expectations import BATCHED, CONV, DENSE, LawFn, case, declare, exact, normal_law, vs
-from ._laws import TruncatedNormal, Uniform
+from ._real import TruncatedNormal, Uniform
+from ._registry import BATCHED, CONV, DENSE, LawFn, case, declare, exact, normal_law, vs
 
 _TORCH_GAIN = {"linear": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3.0, "relu": math.sqrt(2.0),
                "selu": 0.75}

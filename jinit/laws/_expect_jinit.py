@@ -1,4 +1,4 @@
-r"""What the top-level schemes of ``jinit`` promise (see :mod:`jinit.verify._expectations`).
+r"""What the top-level schemes of ``jinit`` promise (see :mod:`jinit.laws._registry`).
 
 Laws written from each docstring's formula: variance scaling :math:`\mathbb{E}|w|^2 =
 s/n(\text{mode})`, the jax-compatible normal / uniform / truncated normal, orthogonal and
@@ -13,8 +13,9 @@ import math
 import numpy as np
 
 from . import _activations
-from ._complex_laws import ComplexNormal, ComplexZeroInflated
-from ._expectations import (
+from ._complex import ComplexNormal, ComplexZeroInflated
+from ._real import Normal, TruncatedNormal, Uniform, ZeroInflated
+from ._registry import (
     CONV,
     DENSE,
     FANNED,
@@ -26,8 +27,7 @@ from ._expectations import (
     normal_law,
     vs,
 )
-from ._laws import Normal, TruncatedNormal, Uniform, ZeroInflated
-from ._structured_laws import ConvIsometry, DeltaOrthogonal, Orthogonal
+from ._structured import ConvIsometry, DeltaOrthogonal, Orthogonal
 
 # ------------------------------------------------------------ structured arrays
 
@@ -60,7 +60,7 @@ def _hadamard(p: int) -> np.ndarray:
     return h
 
 
-def _zero_init(shape, args):
+def _hadamard_identity(shape, args):
     n_in, n_out = shape[-2:]
     if n_in >= n_out:
         matrix = np.eye(n_in, n_out)
@@ -75,7 +75,7 @@ def _zero_init(shape, args):
     return out
 
 
-def _sparse_columns(shape, dtype, args):
+def _sparse_outgoing(shape, dtype, args):
     z = math.ceil(float(args["sparsity"]) * shape[1])
     std = float(args.get("std", 0.01))
     base = ComplexNormal(std * std) if is_complex(dtype) else Normal(std)
@@ -145,11 +145,11 @@ declare("identity", exact(_identity), cases=(case((64, 64)), case((4, 32, 48))),
 declare("dirac", exact(_dirac),
         cases=(case((3, 3, 16, 16)), case((4, 8, 8)), case((3, 3, 8, 16), groups=2)),
         complex=True, promise="W[centre k//2, d, g*o + d] = scale, 0 elsewhere")
-declare("hadamard_identity", exact(_zero_init),
+declare("hadamard_identity", exact(_hadamard_identity),
         cases=(case((16, 64)), case((64, 16)), case((3, 3, 16, 48)),
                case((16, 48), normalization="paper")),
         complex=True, promise="identity / c * Hadamard, c = 1/sqrt(p) (isometry) or sqrt(2/p)")
-declare("sparse_outgoing", _sparse_columns, variants=({"sparsity": 0.25},), cases=(DENSE,),
+declare("sparse_outgoing", _sparse_outgoing, variants=({"sparsity": 0.25},), cases=(DENSE,),
         complex=True, heavy=True, promise="each row: ceil(sparsity * n_out) zeros, rest N(0, std^2)")
 declare("sparse_incoming", _sparse_incoming, cases=(DENSE, CONV, STACKED), complex=True,
         heavy=True, promise="each unit: exactly k non-zero incoming weights, N(0, scale^2)")
@@ -180,5 +180,5 @@ declare("torch_dirac", exact(_dirac), cases=(case((3, 3, 16, 16)), case((3, 3, 8
 declare("torch_orthogonal", lambda shape, dtype, a: Orthogonal(float(a.get("gain", 1.0)), -1),
         variants=({}, {"gain": 2.0}), cases=(case((64, 32)), case((16, 64))), complex=True,
         promise="jinit.orthogonal(gain)", **_P)
-declare("torch_sparse", _sparse_columns, variants=({"sparsity": 0.25},), cases=(DENSE,),
+declare("torch_sparse", _sparse_outgoing, variants=({"sparsity": 0.25},), cases=(DENSE,),
         complex=True, heavy=True, promise="jinit.sparse_outgoing", **_P)

@@ -17,8 +17,8 @@ which is what clipping does), and :math:`F` is the CDF of the unrounded law. Mom
 CDF values of :math:`Y` are exact sums over that table; tolerances then follow from the
 rounded law's own kurtosis, so low precision needs no loosened bounds.
 
-Complex laws live in :mod:`jinit.verify._complex_laws`, orthogonal and deterministic arrays in
-:mod:`jinit.verify._structured_laws`.
+Complex laws live in :mod:`jinit.laws._complex`, orthogonal and deterministic arrays in
+:mod:`jinit.laws._structured`.
 """
 
 from __future__ import annotations

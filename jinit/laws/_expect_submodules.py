@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._expectations import DENSE, FANNED, case, declare, exact, fans, variance_law, vs
+from ._registry import DENSE, FANNED, case, declare, exact, fans, variance_law, vs
 
 
 def _fixup(shape, dtype, args):

@@ -4,7 +4,7 @@ A :class:`Declaration` names a public initializer (or factory), how to build it 
 verification run (``variants``: factory arguments), the shapes it is checked on (``cases``,
 each with extra factory arguments such as ``batch_axis``), the dtypes it defines, and its
 ``law``: a function ``(shape, dtype, args) -> law`` returning the distribution the output
-promises, built from the closed forms in :mod:`jinit.verify._laws` and written here from the
+promises, built from the closed forms in :mod:`jinit.laws._real` and written here from the
 docstrings' formulas. Fans are recomputed here (jax's rule: the receptive field is the
 product of the axes that are neither in, out nor batch axes), not taken from the library.
 
@@ -13,9 +13,9 @@ Adding an initializer is a few lines::
     declare("he_normal", vs(2.0, "fan_in", "truncated_normal"), cases=FANNED, complex=True,
             aliases=("kaiming_normal",))
 
-The declarations themselves are written by family: :mod:`jinit.verify._expect_jinit` (the
-top-level schemes), :mod:`jinit.verify._expect_presets` (framework defaults) and
-:mod:`jinit.verify._expect_submodules` (residual, μP). :func:`public_initializers` discovers
+The declarations themselves are written by family: :mod:`jinit.laws._expect_jinit` (the
+top-level schemes), :mod:`jinit.laws._expect_presets` (framework defaults) and
+:mod:`jinit.laws._expect_submodules` (residual, μP). :func:`public_initializers` discovers
 every initializer of ``jinit`` and of each public submodule named in ``jinit.__all__``, and
 ``tests/test_verify.py`` fails when one has no declaration.
 """
@@ -31,9 +31,9 @@ from collections.abc import Callable, Mapping, Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from ._complex_laws import ComplexDisk, ComplexNormal, ComplexTruncatedNormal
-from ._laws import Normal, TruncatedNormal, Uniform
-from ._structured_laws import Exact
+from ._complex import ComplexDisk, ComplexNormal, ComplexTruncatedNormal
+from ._real import Normal, TruncatedNormal, Uniform
+from ._structured import Exact
 
 REAL_DTYPES = ("float32", "bfloat16", "float16")
 FLOAT8_DTYPES = ("float8_e4m3fn", "float8_e5m2")
@@ -310,7 +310,3 @@ def undeclared() -> list[str]:
       []
     """
     return [n for n in public_initializers() if n not in REGISTRY]
-
-
-# The declarations, by family (each module calls declare() on import).
-from . import _expect_jinit, _expect_presets, _expect_submodules  # noqa: E402, F401, I001
