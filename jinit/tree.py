@@ -30,17 +30,22 @@ in the environment). A later process then reads each program back instead of com
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
-import sys
 from collections.abc import Callable, Mapping, Sequence
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec, Sharding
 
 from . import _base, _checks, _constant, _fastbits, _programs, _rules, _sampling
 from . import structure as _structure
+from ._boxes import check_sharding as _check_sharding
+from ._boxes import is_box as _is_box
+from ._boxes import is_leaf as _is_leaf
+from ._boxes import sharding_leaves as _sharding_leaves
+from ._keys import leaf_key as leaf_key
+from ._keys import leaf_key_data as _leaf_key_data
+from ._keys import leaf_keys as _leaf_keys
+from ._keys import wrap as _wrap
 from ._linen import rules_from as rules_from
 from ._rules import UnmatchedRuleWarning, path_str
 from ._typing import Array, DTypeLike, KeyArray
@@ -49,167 +54,6 @@ __all__ = ["UnmatchedRuleWarning", "init_tree", "leaf_key", "path_str", "rules_f
 
 Rule = Callable[[str, tuple[int, ...], np.dtype], Callable[..., Array] | None]
 Rules = Mapping[str, Callable[..., Array]] | Sequence[tuple[str, Callable[..., Array]]] | Rule
-
-
-# ----------------------------------------------------------------------------- paths
-
-
-def _digest(path: str) -> tuple[int, int]:
-    h = hashlib.blake2b(path.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(h[:4], "little"), int.from_bytes(h[4:], "little")
-
-
-def leaf_key(key: KeyArray, path: str) -> KeyArray:
-    r"""The key :func:`init_tree` uses for the leaf at ``path``.
-
-    .. math::
-
-        k_\text{leaf} = \texttt{fold_in}\bigl(\texttt{fold_in}(k, h_0), h_1\bigr),
-        \qquad (h_0, h_1) = \text{BLAKE2b-64}(\text{path})
-
-    where :math:`k` is the root key and :math:`h_0, h_1` are the two little-endian 32-bit
-    halves of the 8-byte BLAKE2b digest of the UTF-8 path string. The digest is stable
-    across processes and Python versions (unlike the salted built-in ``hash``), and 64 bits
-    make an accidental collision between two paths of one model negligible (probability
-    about :math:`n^2/2^{65}` for :math:`n` leaves).
-
-    Args:
-      key: the root PRNG key (typed or legacy).
-      path: the leaf's path string (see :func:`path_str`).
-
-    Returns:
-      A key of the same kind as ``key``.
-
-    References:
-      Salmon, Moraes, Dror & Shaw, "Parallel random numbers: as easy as 1, 2, 3", SC 2011
-      (counter-based generation, which ``fold_in`` relies on); Aumasson et al., BLAKE2,
-      RFC 7693, 2015.
-
-    Example:
-      >>> import jax
-      >>> from jinit.tree import leaf_key
-      >>> a = leaf_key(jax.random.key(0), "params/Dense_0/kernel")
-      >>> b = leaf_key(jax.random.key(0), "params/Dense_1/kernel")
-      >>> bool((jax.random.key_data(a) != jax.random.key_data(b)).any())
-      True
-    """
-    h0, h1 = _digest(path)
-    return jax.random.fold_in(jax.random.fold_in(key, np.uint32(h0)), np.uint32(h1))
-
-
-@jax.jit
-def _derive(key: KeyArray, digest: Array) -> KeyArray:
-    """:func:`leaf_key` from the path's digest as data: one compiled program for every leaf
-    of every tree (an eager ``fold_in`` runs the threefry hash operation by operation)."""
-    return jax.random.fold_in(jax.random.fold_in(key, digest[0]), digest[1])
-
-
-def _leaf_key_data(key: KeyArray, paths: list[str]) -> np.ndarray | None:
-    """:func:`leaf_key` data of every path (``uint32[n, 2]``) for a concrete threefry key
-    (typed, or legacy ``uint32[2]``), folded on the host all at once
-    (:func:`jinit._fastbits.fold_in_host`: the same bits, no program); ``None`` otherwise."""
-    data = _fastbits.host_key_data(key)
-    if data is None:
-        return None
-    digests = np.asarray([_digest(p) for p in paths], np.uint32).reshape(-1, 2)
-    return _fastbits.fold_in_host(_fastbits.fold_in_host(data, digests[:, 0]), digests[:, 1])
-
-
-def _wrap(key: KeyArray, data: np.ndarray) -> KeyArray:
-    """Key data from :func:`_leaf_key_data` as a key of ``key``'s kind."""
-    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
-        return jax.random.wrap_key_data(data, impl=jax.random.key_impl(key))
-    return jax.numpy.asarray(data)
-
-
-def _leaf_keys(key: KeyArray, paths: list[str]) -> list[KeyArray]:
-    """:func:`leaf_key` of every path: folded on the host where :func:`_leaf_key_data` can,
-    through :func:`_derive` (one program for every leaf of every tree) otherwise."""
-    data = _leaf_key_data(key, paths)
-    if data is None:
-        digests = np.asarray([_digest(p) for p in paths], np.uint32).reshape(-1, 2)
-        return [_derive(key, d) for d in digests]
-    return [_wrap(key, d) for d in data]
-
-
-# ----------------------------------------------------------------------- flax boxes
-
-
-def _is_box(x: object) -> bool:
-    """A Flax metadata box (linen ``Partitioned``, nnx ``Variable``), if Flax is loaded."""
-    meta = sys.modules.get("flax.core.meta")
-    if meta is not None and isinstance(x, meta.AxisMetadata):
-        return True
-    variablelib = sys.modules.get("flax.nnx.variablelib")
-    return variablelib is not None and isinstance(x, variablelib.Variable)
-
-
-def _is_leaf(x: object) -> bool:
-    return isinstance(x, jax.ShapeDtypeStruct) or _is_box(x)
-
-
-def _box_spec(box: object) -> PartitionSpec | None:
-    """The mesh partition spec a Flax box declares, or ``None`` if it declares none."""
-    meta = sys.modules.get("flax.core.meta")
-    if meta is not None and isinstance(box, meta.Partitioned):
-        spmd = sys.modules.get("flax.linen.spmd")
-        if spmd is not None and isinstance(box, spmd.LogicallyPartitioned):
-            return spmd.logical_to_mesh_axes(box.names, box.rules)
-        return box.get_partition_spec()
-    get_metadata = getattr(box, "get_metadata", None)
-    if callable(get_metadata):
-        info = get_metadata()
-        for name in ("out_sharding", "sharding_names", "sharding"):
-            names = info.get(name)
-            if names is not None:
-                return names if isinstance(names, PartitionSpec) else PartitionSpec(*names)
-    return None
-
-
-# ------------------------------------------------------------------------- shardings
-
-
-def _sharding_leaves(fn: str, shardings: object, plain: object, boxes: list[object],
-                     leaves: list[jax.ShapeDtypeStruct], paths: list[str]) -> list[object] | None:
-    """One sharding (or ``None``) per leaf, from a mesh, a pytree, or a pytree prefix."""
-    if shardings is None:
-        return None
-    if isinstance(shardings, Mesh):
-        out = []
-        for box, leaf in zip(boxes, leaves, strict=True):
-            spec = _box_spec(box) if box is not None else None
-            if spec is None and isinstance(getattr(leaf, "sharding", None), NamedSharding):
-                spec = leaf.sharding.spec
-            out.append(NamedSharding(shardings, spec if spec is not None else PartitionSpec()))
-        return out
-
-    def is_spec(x):
-        return x is None or isinstance(x, (Sharding, PartitionSpec))
-
-    try:
-        full = jax.tree.broadcast(shardings, plain, is_leaf=is_spec)
-        flat = jax.tree.structure(plain).flatten_up_to(full)
-    except (ValueError, TypeError) as e:
-        raise _checks.fail(fn, "shardings", shardings, "does not match the structure of shapes",
-                           "a Mesh, or a pytree (or pytree prefix) of shapes' structure with "
-                           f"Sharding or None leaves ({e})") from None
-    for path, s in zip(paths, flat, strict=True):
-        if not is_spec(s):
-            raise _checks.fail(fn, f"shardings[{path!r}]", s, "is not a sharding",
-                               "a jax.sharding.Sharding (e.g. NamedSharding), PartitionSpec or None",
-                               exc=TypeError)
-    return list(flat)
-
-
-def _check_sharding(fn: str, path: str, sharding: object, leaf: jax.ShapeDtypeStruct) -> None:
-    if not isinstance(sharding, Sharding):
-        return
-    try:
-        sharding.shard_shape(tuple(leaf.shape))
-    except (ValueError, TypeError) as e:
-        raise _checks.fail(fn, f"shardings[{path!r}]", sharding,
-                           f"does not fit the leaf's shape {tuple(leaf.shape)} ({e})",
-                           "a sharding whose spec has at most one entry per axis") from None
 
 
 # ---------------------------------------------------------------------- init_tree
