@@ -132,6 +132,10 @@ def truncated_normal(stddev: float = 1e-2, dtype: DTypeLike | None = None,
     Precision: drawn in the output dtype for float32/float64 (bit-identical to
     ``jax.nn.initializers``); for bfloat16, float16 and float8 drawn and scaled in float32 and
     rounded once, with values clipped to the dtype's finite range and to the largest representable interval inside the support.
+    One deliberate difference: with a bound so far out that ``erf`` rounds it to ±1 (float32:
+    beyond ±5.37σ), jax puts one draw in :math:`2^{23}` exactly on the bound
+    (``erf_inv(-1) = -inf``, clipped); here that draw lands at -5.42 (float64: -8.29), the
+    lowest value of jax's ``normal``. Every other value is jax's.
 
     Real dtypes only (as jax): a complex dtype raises ``TypeError``.
 

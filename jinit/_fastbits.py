@@ -22,7 +22,11 @@ every step follows jax's own definition for the installed version:
 * normal: ``sqrt(2) * erf_inv(u)`` with ``u`` uniform on ``[nextafter(-1, 0), 1)``;
   complex: two real normals from ``split(key)``, combined and divided by ``sqrt(2)``;
 * truncated normal: ``u`` uniform on ``[erf(a/sqrt 2), erf(b/sqrt 2))``, then
-  ``sqrt(2) * erf_inv(u)`` clipped to the open interval ``(a, b)``.
+  ``sqrt(2) * erf_inv(u)`` clipped to the open interval ``(a, b)``; one deliberate
+  difference (:func:`off_the_ends`): where a bound is so far out that ``erf`` rounds it to
+  ``-1`` (or ``1``), the draw ``u = -1`` that jax turns into ``erf_inv(-1) = -inf`` and then
+  into the bound is taken as ``nextafter(-1, 0)`` instead, as jax's ``normal`` does. Every
+  other value keeps jax's bits, on the fast path and on the fallback to ``jax.random``.
 
 The fast path is taken only where these definitions are known to hold: keys of the
 ``threefry2x32`` implementation (typed, or legacy ``uint32[2]`` keys under that default
@@ -180,9 +184,42 @@ def _truncated_normal(k0, k1, lower, upper, shape, dtype):
     b = lax.erf(upper / sqrt2)
     u = _uniform(k0, k1, a, b, shape, dtype)
     out = sqrt2 * lax.erf_inv(u)
-    return jnp.clip(out,
-                    lax.nextafter(lax.stop_gradient(lower), np.array(np.inf, dtype)),
-                    lax.nextafter(lax.stop_gradient(upper), np.array(-np.inf, dtype)))
+    out = jnp.clip(out,
+                   lax.nextafter(lax.stop_gradient(lower), np.array(np.inf, dtype)),
+                   lax.nextafter(lax.stop_gradient(upper), np.array(-np.inf, dtype)))
+    return off_the_ends(out, lower, upper, dtype)
+
+
+def off_the_ends(out: Array, lower: Array, upper: Array, dtype: np.dtype) -> Array:
+    r"""jax's truncated normal ``out`` without its point masses at far bounds.
+
+    jax draws :math:`u \sim \mathcal{U}[\operatorname{erf}(a/\sqrt2), \operatorname{erf}(b/\sqrt2))`
+    and returns :math:`\sqrt2\,\operatorname{erf}^{-1}(u)` clipped to ``(nextafter(a), nextafter(b))``.
+    Once :math:`a \le -5.38` (float32; :math:`-8.39` in float64) ``erf`` rounds to exactly ``-1``,
+    the lowest uniform value is ``u = -1``, :math:`\operatorname{erf}^{-1}(-1) = -\infty`, and the
+    clip puts it at the bound: a point mass of :math:`2^{-23}` (float32) at :math:`a`
+    (``a = -100`` for PyTorch's absolute ±2 at σ = 0.02), where the law's mass below
+    :math:`-10` is :math:`7.6 \times 10^{-24}`. Here that draw is taken as ``u = nextafter(-1, 0)``, the lowest
+    value jax's ``normal`` uses, so it lands at :math:`\sqrt2\,\operatorname{erf}^{-1}(-1 + 2^{-24})
+    \approx -5.42` (float32; :math:`\approx -8.3` in float64), inside the one-quantum bin
+    :math:`u \in [-1, -1 + 2^{-22})` it represents; the same at ``b`` for ``u = 1``.
+
+    Only the affected elements change: when ``erf(a/√2) == -1``, an output equal to the
+    clipped lower bound came from ``u = -1``, or from a ``u`` whose value lies below
+    :math:`a` anyway (then the replacement, clipped too, is that same bound). Bounds that
+    ``erf`` does not round to ±1 (the default ±2, ±3, ±5) are untouched, bit for bit.
+    """
+    sqrt2 = np.array(np.sqrt(2), dtype)
+    lower = lax.convert_element_type(lower, dtype)
+    upper = lax.convert_element_type(upper, dtype)
+    lo = lax.nextafter(lax.stop_gradient(lower), np.array(np.inf, dtype))
+    hi = lax.nextafter(lax.stop_gradient(upper), np.array(-np.inf, dtype))
+    one = np.array(1.0, dtype)
+    inner = np.nextafter(one, np.array(0.0, dtype), dtype=dtype)
+    ends = jnp.clip(sqrt2 * lax.erf_inv(np.array([-inner, inner], dtype)), lo, hi)
+    at_lo = (out == lo) & (lax.erf(lower / sqrt2) == -one)
+    at_hi = (out == hi) & (lax.erf(upper / sqrt2) == one)
+    return jnp.where(at_lo, ends[0], jnp.where(at_hi, ends[1], out))
 
 
 # Each sampler is its own jit (static shape and dtype), as in jax.random, so that eager
@@ -314,7 +351,8 @@ def _complex_normal(data, shape, dtype):
 
 def truncated_normal(key: KeyArray, lower, upper, shape: Shape | None = None, dtype=None, *,
                      out_sharding: OutSharding = None) -> Array:
-    """``jax.random.truncated_normal``, fast for threefry keys in float32/float64."""
+    """``jax.random.truncated_normal``, fast for threefry keys in float32/float64; in every
+    mode without its point masses at bounds ``erf`` rounds to ±1 (:func:`off_the_ends`)."""
     data, dt = _threefry_data(key), _dtype(dtype)
     shp = None if shape is None else _static_shape(shape)
     if (data is not None and shp is not None and dt in _FLOATS
@@ -322,4 +360,10 @@ def truncated_normal(key: KeyArray, lower, upper, shape: Shape | None = None, dt
         fn = _sharded(lambda d, a, b: _jit_truncated_normal(d, a, b, shp, dt), out_sharding)
         if fn is not None:
             return fn(data, lower, upper)
-    return jax.random.truncated_normal(key, lower, upper, shape, dtype, out_sharding=out_sharding)
+    out = jax.random.truncated_normal(key, lower, upper, shape, dtype, out_sharding=out_sharding)
+    return _jit_off_the_ends(out, lower, upper)
+
+
+@jax.jit
+def _jit_off_the_ends(out, lower, upper):
+    return off_the_ends(out, lower, upper, np.dtype(out.dtype))

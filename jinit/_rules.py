@@ -102,6 +102,13 @@ class Rules:
     patterns: list[tuple[re.Pattern[str], object]]
     function: Callable[[str, tuple[int, ...], np.dtype], object] | None = None
     hits: set[str] = dataclasses.field(default_factory=set)
+    paths_hook: Callable[[list[str]], None] | None = None
+
+    def check_paths(self, paths: Iterable[str]) -> None:
+        """Lets a rules object see every path before any match (a recipe raises one error
+        naming all the leaves it has no role for); a no-op for other rules."""
+        if self.paths_hook is not None:
+            self.paths_hook(list(paths))
 
     def match(self, path: str, shape: tuple[int, ...] = (), dtype: np.dtype | None = None
               ) -> tuple[str, object] | None:
@@ -158,6 +165,7 @@ def compile_rules(fn: str, rules: object, *, arg: str = "rules",
     if rules is None:
         return Rules(fn, [])
     as_rules = getattr(rules, "__jinit_rules__", None)
+    hook = getattr(rules, "__jinit_check_paths__", None) if callable(as_rules) else None
     if callable(as_rules):
         rules = as_rules()
     if isinstance(rules, Init) or is_factory(rules):
@@ -167,7 +175,7 @@ def compile_rules(fn: str, rules: object, *, arg: str = "rules",
     if callable(rules) and not isinstance(rules, Mapping):
         if not allow_function:
             raise _checks.fail(fn, arg, rules, "is a function", expected, exc=TypeError)
-        return Rules(fn, [], function=rules)
+        return Rules(fn, [], function=rules, paths_hook=hook)
     if isinstance(rules, Mapping):
         items = list(rules.items())
     elif isinstance(rules, Sequence) and not isinstance(rules, str):

@@ -162,7 +162,8 @@ def uniform(key: KeyArray, shape: Shape, dtype: np.dtype, minval: float, maxval:
 
 def truncated_normal(key: KeyArray, lower: float, upper: float, shape: Shape, dtype: np.dtype,
                      scale: object, out_sharding: OutSharding = None) -> Array:
-    """``scale * TN(0, 1; lower, upper)`` in ``dtype``, as ``jax.random.truncated_normal(...) * scale``."""
+    """``scale * TN(0, 1; lower, upper)`` in ``dtype``, as ``jax.random.truncated_normal(...) * scale``
+    without its point mass at a bound ``erf`` rounds to ±1 (:func:`_fastbits.off_the_ends`)."""
     sdt = sampling_dtype(dtype)
     x = _fastbits.truncated_normal(key, lower, upper, shape, sdt,
                                    out_sharding=out_sharding) * jnp.array(scale, sdt)

@@ -172,6 +172,7 @@ def init(model_or_abstract: Any, rules: object, key: KeyArray, *,
         chosen = paths
     else:  # in place: only what a rule (or default) covers is redrawn
         compiled = _rules.compile_rules(_FN, rules)
+        compiled.check_paths(paths)
         chosen = [p for p, (_, v) in zip(paths, flat, strict=True)
                   if default is not None or compiled.match(p, *_shape_dtype(v))]
         if not chosen:

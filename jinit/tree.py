@@ -306,6 +306,7 @@ def init_tree(key: KeyArray, shapes: object, rules: Rules | None, *,
     treedef, paths, boxes, leaves = _flatten(fn, shapes)
     if not leaves:
         return shapes
+    compiled.check_paths(paths)
     out_shardings = _sharding_leaves(fn, shardings, jax.tree.unflatten(treedef, leaves), boxes,
                                      leaves, paths)
     plan = [_assign(fn, compiled, default, override, path, leaf,

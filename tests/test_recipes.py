@@ -943,3 +943,347 @@ def test_normalized_sharded_values_equal_unsharded():
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
         assert np.array_equal(np.asarray(x), np.asarray(y))
     assert len(a["blocks"][0]["attention"]["w_q"]["kernel"].sharding.device_set) == 8
+
+
+# ------------------------------------------------------------ tied torchtitan embedding
+
+
+def _sds(*shape):
+    return jax.ShapeDtypeStruct(shape, jnp.float32)
+
+
+def test_torchtitan_tied_embedding_takes_the_output_law():
+    """torchtitan b5bcd76 (llama3/__init__.py): tied configs skip the embedding's init, so
+    the shared matrix is the head's trunc_normal(std=d^-1/2, ±3σ), not N(0, 1)."""
+    shapes = {"tok_embeddings": {"embedding": _sds(V, D)}}
+    tied = init_tree(KEY, shapes, recipes.llama_torchtitan(L, D, enable_weight_tying=True))
+    x = _leaves(tied)["tok_embeddings/embedding"]
+    assert _std_ok(x, D ** -0.5 * TRUNC3, "trunc3")[0]
+    assert _support_ok(x, D ** -0.5 * TRUNC3, "trunc3")
+    # negative control: the untied recipe's N(0, 1) is 8x (here) the std and unbounded
+    untied = _leaves(init_tree(KEY, shapes, recipes.llama_torchtitan(L, D)))
+    assert not _std_ok(untied["tok_embeddings/embedding"], D ** -0.5 * TRUNC3, "trunc3")[0]
+    doc = recipes.llama_torchtitan.__doc__
+    assert "b5bcd76" in doc and "_EMBEDDING_SKIP_INIT" in doc and "same values," not in doc
+    with pytest.raises(TypeError, match=r"enable_weight_tying=1 is not a bool"):
+        recipes.llama_torchtitan(L, D, enable_weight_tying=1)
+
+
+def test_deepnet_docstring_states_torchscale_never_calls_reset_parameters():
+    doc = recipes.deepnet.__doc__
+    assert "4d1e0e8" in doc and "never called" in doc and "on q, k, v; PyTorch" not in doc
+
+
+# ------------------------------------------------------------------ errors and options
+
+
+def test_one_error_names_every_roleless_leaf():
+    shapes = {"params": {f"mystery_{i}": {"kernel": _sds(4, 4)} for i in range(15)}
+              | {"wte": {"embedding": _sds(8, 4)}}}
+    everyone = "".join(f".*'params/mystery_{i}/kernel'" for i in sorted(
+        range(15), key=lambda i: f"mystery_{i}"))
+    for call in (lambda: init_tree(KEY, shapes, recipes.gpt2(2)),
+                 lambda: audit.check(jax.tree.map(lambda s: jnp.zeros(s.shape), shapes),
+                                     recipes.gpt2(2)),
+                 lambda: recipes.gpt2(2).roles_of(shapes)):
+        with pytest.raises(ValueError, match=r"gives no role to 15 leaf path\(s\)" + everyone):
+            call()
+
+
+def test_one_error_names_every_leaf_whose_role_the_recipe_lacks():
+    shapes = {"blocks": {str(i): {"attention": {"w_g": {"kernel": _sds(D, H)}}}
+                         for i in range(3)}}
+    with pytest.raises(ValueError, match=r"gives 3 leaf path\(s\) a role this recipe does not "
+                       r"define: 'blocks/0/attention/w_g/kernel' \(attn_gate\), "
+                       r"'blocks/1/.*'blocks/2/"):
+        init_tree(KEY, shapes, recipes.llama_hf(L))
+    assert init_tree(KEY, shapes, recipes.olmo_core("llama", L, D)) is not None
+
+
+def test_layer_regex_without_a_group_is_refused_when_built():
+    with pytest.raises(ValueError, match=r"recipes\.nanogpt\(\): layer='blk_\\\\d\+' has no "
+                       r"capture group"):
+        recipes.nanogpt(4, layer=r"blk_\d+")
+    r = recipes.llama_torchtitan(4, 8, layer=r"blk_(\d+)")
+    assert r.layer_of("blk_3/attention/wo/kernel") == 3
+    with pytest.raises(ValueError, match=r"layer=.*captures 'x'"):
+        recipes.llama_torchtitan(4, 8, layer=r"blk_(\w)").layer_of("blk_x/wo/kernel")
+
+
+ALL_RECIPES = {
+    "gpt2": lambda **kw: recipes.gpt2(L, **kw),
+    "nanogpt": lambda **kw: recipes.nanogpt(L, **kw),
+    "nanochat": lambda **kw: recipes.nanochat(L, D, **kw),
+    "llama_hf": lambda **kw: recipes.llama_hf(L, **kw),
+    "llama_torchtitan": lambda **kw: recipes.llama_torchtitan(L, D, **kw),
+    "olmo_mitchell": lambda **kw: recipes.olmo_mitchell(L, D, **kw),
+    "olmo_megatron": lambda **kw: recipes.olmo_megatron(L, D, **kw),
+    "olmo_core": lambda **kw: recipes.olmo_core("llama", L, D, **kw),
+    "olmo_core_normalized": lambda **kw: recipes.olmo_core("normalized", L, D, **kw),
+    "maxtext": lambda **kw: recipes.maxtext(L, D, D // H, **kw),
+    "vit": lambda **kw: recipes.vit(L, D, **kw),
+    "deepnet": lambda **kw: recipes.deepnet(L, **kw),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ALL_RECIPES))
+def test_overrides_replace_one_role_on_every_recipe(name):
+    make = ALL_RECIPES[name]
+    init = jinit.constant(0.5)
+    r = make(overrides={"attn_out": init})
+    assert r.initializer_for("layers/1/attention/o_proj/kernel", (D, D)) is init
+    base = make().initializer_for("layers/1/attention/q_proj/kernel", (D, D))
+    assert repr(r.initializer_for("layers/1/attention/q_proj/kernel", (D, D))) == repr(base)
+    text = str(r)
+    assert "jinit.constant(value=0.5" in text and "[overridden]" in text
+    assert "overridden (overrides=): attn_out" in text
+    assert "[overridden]" not in str(make())
+    with pytest.raises(ValueError, match=r"overrides='mlp' is not a role of this recipe; "
+                       r"expected one of .*'attn_out'"):
+        make(overrides={"mlp": init})
+    with pytest.raises(TypeError, match=r"overrides\['attn_out'\]=0.02 is not callable"):
+        make(overrides={"attn_out": 0.02})
+    with pytest.raises(TypeError, match=r"Did you mean jinit\.he_normal\(\)"):
+        make(overrides={"attn_out": jinit.he_normal})
+
+
+def test_overrides_norm_zeros_for_one_plus_scale_norms_and_audit():
+    """Gemma's RMSNorm computes x·(1 + scale), so its scale starts at 0: overrides says so."""
+    state = llama_state()
+    r = recipes.llama_hf(L, overrides={"norm": jinit.zeros})
+    params = init_tree(KEY, state, r)
+    leaves = _leaves(params)
+    norms = [p for p in leaves if "norm" in p]
+    assert norms and all(np.all(leaves[p] == 0) for p in norms)
+    assert check(params, lambda p, s: ("zeros", 0) if "norm" in p
+                 else expect_llama_hf(p, s)) == []
+    assert audit.check(params, r).ok
+    # negative control: the recipe without the override flags every norm
+    assert set(audit.check(params, recipes.llama_hf(L)).flagged) == set(norms)
+
+
+def test_gpt2_n_layer_is_optional():
+    assert repr(recipes.gpt2(12).initializer_for("h/0/attn/c_proj/kernel", (8, 8))) == \
+        repr(recipes.gpt2().initializer_for("h/0/attn/c_proj/kernel", (8, 8)))
+    stacked = {"h": {"attn": {"c_proj": {"kernel": _sds(L, 128, 128)}}}}
+    x = _leaves(init_tree(KEY, stacked, recipes.gpt2(scan_axis=0)))["h/attn/c_proj/kernel"]
+    assert _std_ok(x, 0.02, "normal")[0] and not _std_ok(x, 0.021, "normal")[0]
+    with pytest.raises(ValueError, match="scan_axis"):
+        init_tree(KEY, stacked, recipes.gpt2(L + 1, scan_axis=0))
+
+
+# ------------------------------------------------------- Flax's own example models' names
+# Path trees shaped like google/flax examples/lm1b and examples/wmt ``models.py`` (linen,
+# ``Decoder``: ``Embed_0``, ``encoderdecoderblock_<i>``, ``encoderdecoder_norm``,
+# ``logitdense``; wmt: ``shared_embedding``, ``encoderblock_<i>``, cross-attention
+# ``MultiHeadDotProductAttention_1``) and examples/gemma ``transformer.py``/``modules.py``
+# (NNX: ``embedder``, ``layers/<i>/attn/{q,kv,qkv,attn_vec}_einsum``, ``mlp/*_proj``).
+
+
+def _ln():
+    return {"bias": _sds(D), "scale": _sds(D)}
+
+
+def _mha():
+    qkv = {n: {"kernel": _sds(D, H, D // H)} for n in ("query", "key", "value")}
+    return qkv | {"out": {"kernel": _sds(H, D // H, D)}}
+
+
+def _mlp_block():
+    return {"Dense_0": {"bias": _sds(FF), "kernel": _sds(D, FF)},
+            "Dense_1": {"bias": _sds(D), "kernel": _sds(FF, D)}}
+
+
+def lm1b_shapes():
+    block = {"LayerNorm_0": _ln(), "LayerNorm_1": _ln(), "MlpBlock_0": _mlp_block(),
+             "MultiHeadDotProductAttention_0": _mha()}
+    decoder = {"Embed_0": {"embedding": _sds(V, D)}, "encoderdecoder_norm": _ln(),
+               "logitdense": {"bias": _sds(V), "kernel": _sds(D, V)}}
+    decoder |= {f"encoderdecoderblock_{i}": block for i in range(L)}
+    return {"params": {"decoder": decoder}}
+
+
+def wmt_shapes():
+    enc = {"LayerNorm_0": _ln(), "LayerNorm_1": _ln(), "MlpBlock_0": _mlp_block(),
+           "MultiHeadDotProductAttention_0": _mha()}
+    dec = enc | {"LayerNorm_2": _ln(), "MultiHeadDotProductAttention_1": _mha()}
+    encoder = {"encoder_norm": _ln()} | {f"encoderblock_{i}": enc for i in range(L)}
+    decoder = {"encoderdecoder_norm": _ln(), "logitdense": {"bias": _sds(V),
+                                                             "kernel": _sds(D, V)}}
+    decoder |= {f"encoderdecoderblock_{i}": dec for i in range(L)}
+    return {"params": {"shared_embedding": {"embedding": _sds(V, D)}, "encoder": encoder,
+                       "decoder": decoder}}
+
+
+GN, GK, GH = 4, 2, 16     # Gemma: heads, kv heads, head_dim
+
+
+def gemma_shapes(gqa=True):
+    heads = GN if gqa else GK
+    attn = {"attn_vec_einsum": {"kernel": _sds(heads, GH, D)}}
+    if gqa:
+        attn |= {"q_einsum": {"kernel": _sds(GN, D, GH)},
+                 "kv_einsum": {"kernel": _sds(2, GK, D, GH)}}
+    else:
+        attn |= {"qkv_einsum": {"kernel": _sds(3, GK, D, GH)}}
+    layer = {"pre_attention_norm": {"scale": _sds(D)}, "attn": attn,
+             "pre_ffw_norm": {"scale": _sds(D)},
+             "mlp": {"gate_proj": {"kernel": _sds(D, FF)}, "up_proj": {"kernel": _sds(D, FF)},
+                     "down_proj": {"kernel": _sds(FF, D)}}}
+    return {"embedder": {"embedding": _sds(V, D)}, "layers": {str(i): layer for i in range(L)},
+            "final_norm": {"scale": _sds(D)}}
+
+
+def test_flax_example_names_get_roles_and_layers():
+    r = recipes.llama_torchtitan(L, D)
+    lm1b = r.roles_of(lm1b_shapes())
+    assert lm1b["params/decoder/logitdense/kernel"] == ("lm_head", "weight")
+    assert lm1b["params/decoder/Embed_0/embedding"] == ("token_embedding", "weight")
+    blk = "params/decoder/encoderdecoderblock_2/"
+    assert lm1b[blk + "MultiHeadDotProductAttention_0/out/kernel"] == ("attn_out", "weight")
+    assert lm1b[blk + "MlpBlock_0/Dense_1/kernel"] == ("mlp_out", "weight")
+    assert r.layer_of(blk + "MlpBlock_0/Dense_1/kernel") == 2
+    wmt = r.roles_of(wmt_shapes())
+    assert wmt["params/shared_embedding/embedding"] == ("token_embedding", "weight")
+    assert wmt["params/decoder/encoderdecoderblock_1/MultiHeadDotProductAttention_1/key/kernel"
+               ] == ("k", "weight")
+    gemma = r.roles_of(gemma_shapes()) | r.roles_of(gemma_shapes(gqa=False))
+    assert {p.rsplit("/", 2)[-2]: role for p, (role, _) in gemma.items()} == {
+        "embedder": "token_embedding", "pre_attention_norm": "norm", "pre_ffw_norm": "norm",
+        "final_norm": "norm", "q_einsum": "q", "kv_einsum": "kv", "qkv_einsum": "qkv",
+        "attn_vec_einsum": "attn_out", "gate_proj": "mlp_gate", "up_proj": "mlp_up",
+        "down_proj": "mlp_out"}
+    # the per-layer recipe draws both examples (the layer index read from the block name)
+    params = init_tree(KEY, lm1b_shapes(), r)
+    for i in range(L):
+        x = _leaves(params)[f"params/decoder/encoderdecoderblock_{i}/"
+                            "MultiHeadDotProductAttention_0/out/kernel"]
+        assert _std_ok(x, _titan_std(i), "normal")[0]
+        assert not _std_ok(x, _titan_std(i + 1), "normal")[0]        # control: next layer
+    assert audit.check(init_tree(KEY, wmt_shapes(), r), r).ok
+
+
+def expect_gemma_fan_in(path, shape):
+    """OLMo-core's fan_in law from each einsum's own contraction (examples/gemma): q, kv,
+    qkv read d_model; attn_vec reads heads·head_dim; Gemma's norms start at 0."""
+    if "norm" in path:
+        return "zeros", 0
+    if path.startswith("embedder"):
+        return "normal", 1.0
+    n_in = {"attn_vec_einsum": GN * GH, "down_proj": FF}.get(path.split("/")[-2], D)
+    return "trunc3", TRUNC3 / math.sqrt(n_in)
+
+
+def test_gemma_einsum_kernels_get_their_own_fans():
+    r = recipes.olmo_core("fan_in", L, D, overrides={"norm": jinit.zeros})
+    params = init_tree(KEY, gemma_shapes(), r)
+    assert check(params, expect_gemma_fan_in) == []
+    assert audit.check(params, r).ok
+    # negative control: the DenseGeneral guess (axis 0 contracted) gives q_einsum fan_in =
+    # heads and qkv_einsum fan_in = 3, both far off
+    q = _leaves(params)["layers/0/attn/q_einsum/kernel"]
+    assert not _std_ok(q, TRUNC3 / math.sqrt(GN), "trunc3")[0]
+    mha = init_tree(KEY, gemma_shapes(gqa=False), r)
+    assert check(mha, lambda p, s: expect_gemma_fan_in(p, s) if "attn_vec" not in p
+                 else ("trunc3", TRUNC3 / math.sqrt(GK * GH))) == []
+    qkv = _leaves(mha)["layers/0/attn/qkv_einsum/kernel"]
+    assert not _std_ok(qkv, TRUNC3 / math.sqrt(3), "trunc3")[0]
+
+
+def test_deepnet_splits_einsum_kernels_on_their_stacking_axis():
+    beta = (8 * L) ** -0.25
+    r = recipes.deepnet(L, embedding=jinit.normal(0.02))
+    for gqa, name, gains in ((True, "kv_einsum", (1.0, beta)),
+                             (False, "qkv_einsum", (1.0, 1.0, beta))):
+        w = _leaves(init_tree(KEY, gemma_shapes(gqa), r))[f"layers/0/attn/{name}/kernel"]
+        fan_out = GK * GH
+        for part, gain in zip(w, gains, strict=True):          # axis 0: one matrix per part
+            assert _std_ok(part, gain * math.sqrt(2 / (D + fan_out)), "normal")[0]
+        assert not _std_ok(w[-1], math.sqrt(2 / (D + fan_out)), "normal")[0]   # v is scaled
+
+
+def test_einsum_kernels_of_unknown_layout_are_refused_where_fans_matter():
+    r = recipes.olmo_core("fan_in", L, D, roles={r"foo_einsum/": "q"})
+    with pytest.raises(ValueError, match=r"3-axis einsum kernel whose contracted axes are in "
+                       r"its einsum string"):
+        r.initializer_for("layers/0/attn/foo_einsum/kernel", (GN, D, GH))
+    with pytest.raises(ValueError, match=r"einsum kernel 'layers/0/attn/q_einsum/kernel' has "
+                       r"4 axes.*Gemma"):
+        r.initializer_for("layers/0/attn/q_einsum/kernel", (1, GN, D, GH))
+    # a recipe whose std does not depend on fans takes them as they are
+    assert recipes.llama_hf(L, roles={r"foo_einsum/": "q"}).initializer_for(
+        "layers/0/attn/foo_einsum/kernel", (GN, D, GH)) is not None
+
+
+# ------------------------------------------------------------ OLMo-core's and OLMo's options
+
+
+class GatedAttention(OCAttention):
+    def __init__(self, rngs):
+        super().__init__(rngs)
+        self.w_g = nnx.Linear(D, H, use_bias=False, rngs=rngs)     # headwise gate
+
+
+@pytest.mark.parametrize("method,std", [("normal", 0.02), ("llama", 0.02),
+                                        ("llama_depth", 0.02), ("fan_in", D ** -0.5)])
+def test_olmo_core_attention_gate(method, std):
+    """Attention.init_weights: w_g at the base std (fan_in: its in_features^-1/2), ±3σ."""
+    shapes = _state_params(nnx.split(nnx.eval_shape(lambda: GatedAttention(nnx.Rngs(0))),
+                                     nnx.Param)[1])
+    shapes = {"blocks": {"0": {"attention": {k.split("/")[0]: {"kernel": v}
+                                             for k, v in shapes.items()}}}}
+    big = {"blocks": {"0": {"attention": {"w_g": {"kernel": _sds(D, 64 * H)}}}}}
+    r = recipes.olmo_core(method, L, D)
+    x = _leaves(init_tree(KEY, big, r))["blocks/0/attention/w_g/kernel"]
+    assert _std_ok(x, TRUNC3 * std, "trunc3")[0] and _support_ok(x, TRUNC3 * std, "trunc3")
+    assert not _std_ok(x, TRUNC3 * std * 1.1, "trunc3")[0]              # control
+    assert r.role_of("blocks/0/attention/w_g/kernel") == ("attn_gate", "weight")
+    assert audit.check(init_tree(KEY, shapes, r), r).ok
+
+
+def test_olmo_core_embedding_init_std_and_embed_scale():
+    shapes = {"embeddings": {"embedding": _sds(V, D)}}
+    x = _leaves(init_tree(KEY, shapes, recipes.olmo_core("normal", L, D,
+                                                         embedding_init_std=0.05)))
+    e = x["embeddings/embedding"]
+    assert _std_ok(e, 0.05 * TRUNC3, "trunc3")[0] and _support_ok(e, 0.05 * TRUNC3, "trunc3")
+    assert not _std_ok(e, 0.02 * TRUNC3, "trunc3")[0]                   # control: std
+    with pytest.raises(ValueError, match=r"embedding_init_std=0.05 has no effect with "
+                       r"method='llama'"):
+        recipes.olmo_core("llama", L, D, embedding_init_std=0.05)
+    s = math.sqrt(D)
+    r = recipes.olmo_core("fan_in", L, D, embed_scale=s)
+    assert r.extras == {"embed_scale": s}
+    e = _leaves(init_tree(KEY, shapes, r))["embeddings/embedding"]
+    assert _std_ok(e, 1 / s, "normal")[0] and not _std_ok(e, 1.0, "normal")[0]
+    # embed_scale is a forward multiplier; with llama the init is unchanged
+    assert repr(recipes.olmo_core("llama", L, D, embed_scale=s).initializer_for(
+        "embeddings/embedding", (V, D))) == repr(recipes.olmo_core("llama", L, D)
+                                                 .initializer_for("embeddings/embedding", (V, D)))
+
+
+def test_olmo_emb_init_std():
+    shapes = {"wte": {"embedding": _sds(V, D)}, "wpe": {"embedding": _sds(T * 8, D)}}
+    for r in (recipes.olmo_mitchell(L, D, emb_init_std=0.1),
+              recipes.olmo_megatron(L, D, emb_init_std=0.1)):
+        x = _leaves(init_tree(KEY, shapes, r))
+        assert _std_ok(x["wte/embedding"], 0.1 * TRUNC3, "trunc3")[0]
+        assert _support_ok(x["wte/embedding"], 0.1 * TRUNC3, "trunc3")
+        wpe = D ** -0.5 if r.name == "olmo_mitchell" else 0.02       # wpe keeps its std
+        assert _std_ok(x["wpe/embedding"], wpe * TRUNC3, "trunc3")[0]
+        assert not _std_ok(x["wte/embedding"], wpe * TRUNC3, "trunc3")[0]
+    with pytest.raises(ValueError, match=r"emb_init_std=0.1 is given with scale_emb_init"):
+        recipes.olmo_megatron(L, D, emb_init_std=0.1, scale_emb_init=True)
+    with pytest.raises(ValueError, match=r"emb_init_std=-1"):
+        recipes.olmo_mitchell(L, D, emb_init_std=-1)
+
+
+def test_scanned_gemma_einsum_slices_get_their_own_fans():
+    stacked = {"layers": {"attn": {"q_einsum": {"kernel": _sds(L, GN, D, GH)}}}}
+    r = recipes.olmo_core("fan_in", L, D, scan_axis=0)
+    w = _leaves(init_tree(KEY, stacked, r))["layers/attn/q_einsum/kernel"]
+    for i in range(L):
+        assert _std_ok(w[i], TRUNC3 / math.sqrt(D), "trunc3")[0]
+        assert not _std_ok(w[i], TRUNC3 / math.sqrt(GN), "trunc3")[0]    # control: heads
+    with pytest.raises(ValueError, match=r"has 4 axes.*pass scan_axis="):
+        init_tree(KEY, stacked, recipes.olmo_core("fan_in", L, D))

@@ -23,7 +23,8 @@ SRC = Path(__file__).resolve().parents[1] / "_gallery_src"
 # example stem -> the flags the site runs it with (about 5-30 s each on 2 CPU cores).
 RUNS: dict[str, list[str]] = {
     "train_optax": ["--depths", "3", "30", "--seeds", "1", "--steps", "150", "--width", "16",
-                    "--samples", "512", "--plot", "curves.png"],
+                    "--samples", "512", "--articles", "--articles-steps", "200",
+                    "--plot", "curves.png"],
     "flax_linen": ["--batch", "8", "--size", "8", "--steps", "2"],
     "flax_nnx": ["--sizes", "16", "64", "64", "4", "--batch", "64", "--steps", "3"],
     "sharded_init": ["--width", "512", "--layers", "2", "--budget-mib", "1.5"],

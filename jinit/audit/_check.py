@@ -239,6 +239,7 @@ def check(params: object, rules: object, *, default: Callable | None = None,
         _rules.check_initializer(fn, "default", default)
     compiled = fit_rules(fn, compiled, structure, default)
     flat = _leaves.flatten(fn, "params", params)
+    compiled.check_paths([p for p, _ in flat])
     leaves = []
     for path, leaf in flat:
         shape = tuple(int(d) for d in leaf.shape)

@@ -27,6 +27,7 @@ from jinit.verify._complex_laws import ComplexLaw as ComplexLaw
 from jinit.verify._expectations import lookup as lookup
 from jinit.verify._laws import RealLaw as RealLaw
 from jinit.verify._laws import ZeroInflated as ZeroInflated
+from jinit.verify._laws import bound_edges as bound_edges
 from jinit.verify._laws import for_dtype as for_dtype
 from jinit.verify._laws import is_rounded as is_rounded
 from jinit.verify._laws import ndtri as ndtri
@@ -38,6 +39,7 @@ from jinit.verify._structured_laws import ConvIsometry as ConvIsometry
 from jinit.verify._structured_laws import DeltaOrthogonal as DeltaOrthogonal
 from jinit.verify._structured_laws import Exact as Exact
 from jinit.verify._structured_laws import Orthogonal as Orthogonal
+from jinit.verify._verdicts import bound_mass as bound_mass
 from jinit.verify._verdicts import gram_bound as gram_bound
 
 STRUCTURED = (Orthogonal, DeltaOrthogonal, ConvIsometry)

@@ -14,7 +14,9 @@ For a leaf :math:`x` of :math:`n` values, a centre :math:`c` and sorted test poi
     S_k = \sum_i (x_i - c)^k \ (k = 1..4), \qquad
     H_j = \#\{i : e_{j} < x_i \le e_{j+1}\} \ (e_0 = -\infty,\ e_{256} = +\infty),
 
-plus the minimum, maximum, number of non-finite values and of exact zeros.
+plus the minimum, maximum, number of non-finite values, of exact zeros and of values at the
+law's bounds (:math:`x \le \ell`, :math:`x \ge u` for the edges ``ends`` of
+:func:`jinit.verify._laws.bound_edges`).
 """
 
 from __future__ import annotations
@@ -121,8 +123,9 @@ def packed(x: jax.Array, fill: np.ndarray) -> tuple[jax.Array, int]:
 
 @functools.partial(jax.jit, static_argnames=("zeros_axis", "higher"))
 def moments(x: jax.Array, centre: jax.Array, b: Bins, zeros_axis: int | None = None,
-            higher: bool = False) -> dict[str, jax.Array]:
-    """Centred power sums (3rd and 4th with ``higher``), extremes, the histogram at ``b.points``.
+            higher: bool = False, ends: jax.Array | None = None) -> dict[str, jax.Array]:
+    """Centred power sums (3rd and 4th with ``higher``), extremes, the histogram at ``b.points``;
+    with ``ends = (lo_edge, hi_edge)`` the counts ``at_lo``/``at_hi`` at the law's bounds.
 
     A non-finite value makes ``s2`` or an extreme non-finite, which the checks report.
     """
@@ -130,6 +133,9 @@ def moments(x: jax.Array, centre: jax.Array, b: Bins, zeros_axis: int | None = N
     d = x - centre
     d2 = d * d
     out = {"s1": _total(d), "s2": _total(d2), "min": jnp.min(x), "max": jnp.max(x)}
+    if ends is not None:
+        out["at_lo"] = _total((x <= ends[0]).astype(jnp.int32))
+        out["at_hi"] = _total((x >= ends[1]).astype(jnp.int32))
     if higher:
         out["s3"], out["s4"] = _total(d2 * d), _total(d2 * d2)
     out["hist"] = jnp.zeros(b.points.shape[0] + 1, jnp.int32).at[_rank(x, b)].add(1)
@@ -143,18 +149,20 @@ def moments(x: jax.Array, centre: jax.Array, b: Bins, zeros_axis: int | None = N
 
 
 def leaf_moments(x: jax.Array, centre: np.ndarray, b: Bins, zeros_axis: int | None = None,
-                 higher: bool = False) -> dict[str, np.ndarray]:
-    """:func:`moments` of a leaf: packed when it sits on one device, in place when sharded."""
+                 higher: bool = False, ends: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """:func:`moments` of a leaf: packed when it sits on one device, in place when sharded.
+
+    The padding (the centre, inside the law's support) is never at a bound."""
     sharding = getattr(x, "sharding", None)
     if zeros_axis is None and (sharding is None or len(sharding.device_set) == 1):
         xp, pad = packed(x, centre)
-        st = jax.device_get(moments(xp, centre, b, higher=higher))
+        st = jax.device_get(moments(xp, centre, b, higher=higher, ends=ends))
         if pad:
             hist = np.array(st["hist"], np.int64)
             hist[np.searchsorted(b.points, float(centre), side="left")] -= pad
             st["hist"] = hist
         return st
-    return jax.device_get(moments(x, centre, b, zeros_axis=zeros_axis, higher=higher))
+    return jax.device_get(moments(x, centre, b, zeros_axis=zeros_axis, higher=higher, ends=ends))
 
 
 @jax.jit

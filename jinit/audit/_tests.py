@@ -14,7 +14,10 @@ the leaf's dtype), the leaf's false-flag rate :math:`\alpha` is split evenly ove
 
 the last by the Dvoretzky–Kiefer–Wolfowitz inequality with Massart's constant, which holds
 for every law and so at any test points :math:`e_j` (here the law's 255 quantiles); support,
-finiteness and exact zero counts have no false flags. A zero-inflated (sparse) law adds the
+finiteness and exact zero counts have no false flags. A bounded law adds the count of
+values at its bounds (:func:`jinit.verify._verdicts.bound_mass`: a point mass where the law
+has none, such as a truncated normal's ``erf_inv(-1) = -inf`` clipped to the bound), limited
+by a Chernoff bound at :math:`\alpha/k`. A zero-inflated (sparse) law adds the
 zero fraction, :math:`|\hat p_0 - p_0| \le z\sqrt{p_0(1-p_0)/n}`.
 
 **Detectable error.** A leaf whose standard deviation is :math:`(1 + \delta)\sigma` has
@@ -109,7 +112,8 @@ def law_moments(leaf: jax.Array, law: object, dtype: np.dtype) -> tuple[dict, ob
     zeros = None
     if isinstance(law, ZeroInflated):
         zeros = law.zeros_per[0] if law.zeros_per else 1
-    return _stats.leaf_moments(leaf, np.asarray(delivered.mean, cdt), b, zeros), b
+    ends = np.asarray(_laws.bound_edges(law, dtype), cdt)
+    return _stats.leaf_moments(leaf, np.asarray(delivered.mean, cdt), b, zeros, ends=ends), b
 
 
 def one_sample(law: object, dtype: np.dtype, st: dict, b: _stats.Bins, n: int, alpha: float,
@@ -117,7 +121,8 @@ def one_sample(law: object, dtype: np.dtype, st: dict, b: _stats.Bins, n: int, a
     """The checks of a leaf against a real law, and the leaf's detectable std error."""
     delivered = _laws.for_dtype(law, dtype)
     zero_inflated = isinstance(law, ZeroInflated)
-    k = 3 + zero_inflated
+    bounded = "at_lo" in st and (math.isfinite(law.lo) or math.isfinite(law.hi))
+    k = 3 + zero_inflated + bounded
     z = _laws.z_value(alpha / k)
     mu, var, kurt = delivered.mean, delivered.variance, delivered.kurtosis
     checks = [_finite(st, row, n)]
@@ -145,6 +150,11 @@ def one_sample(law: object, dtype: np.dtype, st: dict, b: _stats.Bins, n: int, a
              (not math.isfinite(law.hi) or hi <= c + slack * abs(c))
         checks.append(Check(**row, check="support", expected=f"[{_fmt(a)}, {_fmt(c)}]",
                             measured=f"[{_fmt(lo)}, {_fmt(hi)}]", bound="within", passed=ok))
+        if bounded:
+            atoms = _laws.bound_mass(law, dtype, int(st["at_lo"]), int(st["at_hi"]), n,
+                                     alpha / k, row)
+            if atoms is not None:
+                checks.append(atoms)
     cum = np.cumsum(np.asarray(st["hist"], np.int64))[: b.points.size] / n
     d = float(np.max(np.abs(cum - delivered.cdf(b.points))))
     eps = _laws.dkw_bound(n, alpha / k)

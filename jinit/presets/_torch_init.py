@@ -230,9 +230,12 @@ def torch_trunc_normal(mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: 
     support :math:`[a, b]`. Unlike :func:`jinit.truncated_normal` (bounds in units of σ, as jax,
     Keras and Haiku), PyTorch's ``a, b`` are absolute: ``trunc_normal_(w, std=0.02)`` keeps the
     default ±2, i.e. ±100σ, and is in effect an untruncated N(0, 0.02²). No variance correction
-    is applied. Sampled by inverse CDF in float32 (float64 under x64), so intervals lying
-    entirely far in one tail (both :math:`\alpha, \beta` beyond about ±5 on the same side) are
-    sampled coarsely; PyTorch 2.13 uses rejection sampling there.
+    is applied. At ±100σ no draw sits on a bound (jax's inverse CDF would put one in
+    :math:`2^{23}` exactly at ``a``; see :func:`jinit.truncated_normal`): float32 draws lie
+    in :math:`[\mu - 5.42\sigma, \mu + 5.17\sigma]`. Sampled by inverse CDF in float32
+    (float64 under x64), so intervals lying entirely far in one tail (both
+    :math:`\alpha, \beta` beyond about ±5 on the same side) are sampled coarsely; PyTorch
+    2.13 uses rejection sampling there.
 
     Args:
       mean: :math:`\mu` (default 0).

@@ -11,7 +11,7 @@ from ._specs import fan_axes, ones, xavier, zeros
 def deepnet(n_layer: int, *, embedding: object = None, lm_head: object = None,
             roles: object = None, layer: str | None = None,
             scan_axis: int | None = None, stack: str | None = None,
-        layout: str = "in_out") -> Recipe:
+        layout: str = "in_out", overrides: object = None) -> Recipe:
     r"""DeepNet for a decoder-only (or encoder-only) Transformer with :math:`N` blocks.
 
     .. math::
@@ -28,16 +28,22 @@ def deepnet(n_layer: int, *, embedding: object = None, lm_head: object = None,
     LayerNorm at 1/0. :math:`N` counts blocks (torchscale's ``decoder_layers``), not
     sublayers.
 
-    This follows the paper's pseudocode. microsoft/torchscale differs in the base draws
-    (``xavier_uniform_`` with gain :math:`1/\sqrt{2}` on q, k, v; PyTorch's default
-    ``nn.Linear`` init for the FFN) before dividing by :math:`(8N)^{1/4}`, with the same
-    :math:`\alpha` and :math:`\beta`.
+    A fused QKV einsum kernel (``qkv_einsum`` ``(3, heads, d, head_dim)``) is split along
+    its stacking axis 0, a fused ``kv_einsum`` into (k: 1, v: :math:`\beta`).
+
+    This follows the paper's pseudocode. microsoft/torchscale (at commit 4d1e0e8) differs in
+    the base draws: its ``MultiheadAttention.reset_parameters`` (``xavier_uniform_`` with
+    gain :math:`1/\sqrt{2}` on q, k, v) is defined but never called, so q, k, v, the output
+    projection and the FFN keep PyTorch's default ``nn.Linear`` init (or
+    ``init_bert_params`` with ``bert_init``); ``Decoder.__init__`` then divides every
+    parameter named ``fc1``, ``fc2``, ``out_proj`` or ``v_proj`` (biases included) by
+    :math:`(8N)^{1/4}`. :math:`\alpha` and :math:`\beta` are the same.
 
     Args:
       n_layer: :math:`N`, the number of blocks.
       embedding: the token (and position) embedding initializer, if the model has them.
       lm_head: the untied LM head initializer, if the model has one.
-      roles, layer, scan_axis, stack, layout: as in :func:`jinit.recipes.gpt2`.
+      roles, layer, scan_axis, stack, layout, overrides: as in :func:`jinit.recipes.gpt2`.
 
     Returns:
       A :class:`Recipe` with ``extras = {"alpha": α, "beta": β}``.
@@ -47,6 +53,11 @@ def deepnet(n_layer: int, *, embedding: object = None, lm_head: object = None,
       Figure 2 (pseudocode: ``xavier_normal_(w, gain=β)`` for ``ffn``, ``v_proj``,
       ``out_proj``; ``gain=1`` for ``q_proj``, ``k_proj``) and Table 1 (decoder-only:
       :math:`\alpha = (2N)^{1/4}`, :math:`\beta = (8N)^{-1/4}`).
+      microsoft/torchscale at commit 4d1e0e8, ``torchscale/component/multihead_attention.py``
+      (``MultiheadAttention.__init__`` does not call ``reset_parameters``) and
+      ``torchscale/architecture/decoder.py`` (``Decoder.__init__``: ``init_scale =
+      math.pow(8.0 * args.decoder_layers, 0.25)``, ``p.data.div_(init_scale)``; ``DecoderLayer.__init__``:
+      ``alpha = math.pow(2.0 * args.decoder_layers, 0.25)``).
 
     Example:
       >>> import jinit
@@ -60,15 +71,23 @@ def deepnet(n_layer: int, *, embedding: object = None, lm_head: object = None,
     one = xavier("normal", 1.0, "gain 1", float("nan"))
     scaled = xavier("normal", beta, "gain β = (8N)^-1/4", float("nan"))
 
-    def fused(leaf):
-        in_axis, out_axis = fan_axes(leaf)
-        inits = [_variance.variance_scaling(g * g, "fan_avg", "normal", in_axis=in_axis,
-                                            out_axis=out_axis) for g in (1.0, 1.0, beta)]
-        return split("recipes.deepnet.qkv", -1, inits)
+    def fused(gains):
+        def make(leaf):
+            in_axis, out_axis, batch = fan_axes(leaf)
+            # An einsum kernel stacks its parts on a batch axis (qkv_einsum (3, heads, d,
+            # head_dim)); a Dense kernel concatenates them on its last axis.
+            axis = batch[0] if batch else -1
+            parts = [_variance.variance_scaling(g * g, "fan_avg", "normal", in_axis=in_axis,
+                                                out_axis=out_axis, batch_axis=batch)
+                     for g in gains]
+            return split(f"recipes.deepnet.{leaf.role}", axis, parts)
+        return make
 
     specs: dict[tuple[str, str], Spec] = {
         ("q", "weight"): one, ("k", "weight"): one,
-        ("qkv", "weight"): Spec("xavier_normal(q, k: 1; v: β)", "per part", fused),
+        ("qkv", "weight"): Spec("xavier_normal(q, k: 1; v: β)", "per part",
+                                fused((1.0, 1.0, beta))),
+        ("kv", "weight"): Spec("xavier_normal(k: 1; v: β)", "per part", fused((1.0, beta))),
         ("*", "bias"): zeros(), ("norm", "scale"): ones(),
     }
     for role in ("v", "attn_out", "mlp_gate", "mlp_up", "mlp_out"):
@@ -79,5 +98,5 @@ def deepnet(n_layer: int, *, embedding: object = None, lm_head: object = None,
             check_initializer(fn, role if role == "lm_head" else "embedding", init)
             specs[(role, "weight")] = Spec(repr(init), "given", lambda leaf, i=init: i)
     return Recipe("deepnet", "Wang et al. 2022, arXiv:2203.00555, Fig. 2", specs, n_layer=n,
-                  roles=roles, layer=layer, scan_axis=scan_axis, stack=stack, layout=layout,
+                  roles=roles, layer=layer, scan_axis=scan_axis, stack=stack, layout=layout, overrides=overrides,
                   extras={"alpha": alpha, "beta": beta})

@@ -12,7 +12,7 @@ from ._specs import constant, lecun_normal, normal, ones, variance_scaling, xavi
 def maxtext(n_layer: int, d_model: int, head_dim: int, d_ff: int | None = None, *,
             query_scaling: bool = True, roles: object = None, layer: str | None = None,
             scan_axis: int | None = None, stack: str | None = None,
-        layout: str = "in_out") -> Recipe:
+        layout: str = "in_out", overrides: object = None) -> Recipe:
     r"""MaxText's decoder init (T5's convention): fan-in variance scaling over multi-axis fans.
 
     ========================================  ============================================
@@ -47,7 +47,7 @@ def maxtext(n_layer: int, d_model: int, head_dim: int, d_ff: int | None = None, 
       d_ff: the MLP width (for the table's values; default ``4 * d_model``).
       query_scaling: divide the query kernel by :math:`\sqrt{d_h}` (default, as MaxText
         without QK-norm).
-      roles, layer, scan_axis, stack, layout: as in :func:`jinit.recipes.gpt2`.
+      roles, layer, scan_axis, stack, layout, overrides: as in :func:`jinit.recipes.gpt2`.
 
     Returns:
       A :class:`Recipe`.
@@ -90,18 +90,18 @@ def maxtext(n_layer: int, d_model: int, head_dim: int, d_ff: int | None = None, 
         ("*", "bias"): zeros(),
         ("norm", "scale"): ones(),
     }
-    for role in ("qkv", "k", "v", "attn_out"):
+    for role in ("qkv", "k", "v", "kv", "attn_out"):
         specs[(role, "weight")] = variance_scaling(1.0, "fan_in", "normal", "1/√n_in", root)
     for role in ("mlp_gate", "mlp_up"):
         specs[(role, "weight")] = variance_scaling(1.0, "fan_in", "truncated_normal", "1/√d",
                                                    root)
     return Recipe("maxtext", "AI-Hypercomputer/maxtext src/maxtext/layers", specs, n_layer=n,
-                  roles=roles, layer=layer, scan_axis=scan_axis, stack=stack, layout=layout)
+                  roles=roles, layer=layer, scan_axis=scan_axis, stack=stack, layout=layout, overrides=overrides)
 
 
 def vit(n_layer: int, d_model: int, *, head_bias_init: float = 0.0, roles: object = None, layer: str | None = None,
         scan_axis: int | None = None, stack: str | None = None,
-        layout: str = "in_out") -> Recipe:
+        layout: str = "in_out", overrides: object = None) -> Recipe:
     r"""The Vision Transformer's init (``vit_jax``).
 
     =====================================  ===========================================
@@ -126,7 +126,7 @@ def vit(n_layer: int, d_model: int, *, head_bias_init: float = 0.0, roles: objec
       n_layer: the number of encoder blocks.
       d_model: the hidden size (for the table's values).
       head_bias_init: the classifier bias's constant (``VisionTransformer.head_bias_init``).
-      roles, layer, scan_axis, stack, layout: as in :func:`jinit.recipes.gpt2`.
+      roles, layer, scan_axis, stack, layout, overrides: as in :func:`jinit.recipes.gpt2`.
 
     Returns:
       A :class:`Recipe`.
@@ -163,9 +163,9 @@ def vit(n_layer: int, d_model: int, *, head_bias_init: float = 0.0, roles: objec
         ("*", "bias"): zeros(),
         ("norm", "scale"): ones(),
     }
-    for role in ("q", "k", "v", "attn_out"):
+    for role in ("q", "k", "v", "kv", "attn_out"):
         specs[(role, "weight")] = xavier("uniform", 1.0, "√(2/(d + d))", glorot)
     for role in ("mlp_up", "mlp_out"):
         specs[(role, "weight")] = xavier("uniform", 1.0, "√(2/(d + d_mlp))", float("nan"))
     return Recipe("vit", "google-research/vision_transformer vit_jax/models_vit.py", specs,
-                  n_layer=n, roles=roles, layer=layer, scan_axis=scan_axis, stack=stack, layout=layout)
+                  n_layer=n, roles=roles, layer=layer, scan_axis=scan_axis, stack=stack, layout=layout, overrides=overrides)

@@ -8,16 +8,16 @@ from .. import _basic, _checks
 from ._recipe import Leaf, Recipe, Spec
 from ._specs import fans, normal, ones, zeros
 
-_MATRICES = ("qkv", "q", "k", "v", "attn_out", "mlp_gate", "mlp_up", "mlp_out")
+_MATRICES = ("qkv", "q", "k", "v", "kv", "attn_out", "mlp_gate", "mlp_up", "mlp_out")
 
 
 def _common(fn: str, n_layer: object) -> int:
     return _checks.integer(fn, "n_layer", n_layer, minimum=1)
 
 
-def gpt2(n_layer: int, *, roles: object = None, layer: str | None = None,
+def gpt2(n_layer: int | None = None, *, roles: object = None, layer: str | None = None,
          scan_axis: int | None = None, stack: str | None = None,
-        layout: str = "in_out") -> Recipe:
+        layout: str = "in_out", overrides: object = None) -> Recipe:
     r"""GPT-2 as OpenAI released it.
 
     ========================  ================================  ===========
@@ -37,7 +37,8 @@ def gpt2(n_layer: int, *, roles: object = None, layer: str | None = None,
     an untied head leaf gets ``wte``'s law.
 
     Args:
-      n_layer: the number of blocks (used only for scanned stacks).
+      n_layer: the number of blocks, optional: no std depends on it. A scanned stack's
+        layer axis (``scan_axis=``) is checked against it when given.
       roles: extra ``{regex: role}`` rules, tried before the defaults (see
         :data:`jinit.recipes.ROLES`).
       layer: a regex whose first group is the block index in a path (default: ``h/3``,
@@ -47,6 +48,11 @@ def gpt2(n_layer: int, *, roles: object = None, layer: str | None = None,
         without an index, such as ``layers/`` or ``blocks/``).
       layout: ``"in_out"`` (default) for Flax ``(in, out)`` kernels, ``"out_in"`` for
         PyTorch/Equinox ``(out, in)`` weights; it matters only where a std depends on fans.
+      overrides: ``{role: initializer}`` replacing the recipe's initializer of a role's
+        weights (a norm's scale; biases keep theirs), e.g. ``{"norm": jinit.zeros}`` for
+        a norm computed as ``x·(1 + scale)`` (Gemma's ``RMSNorm``). Overridden roles are
+        marked in the table. A role the recipe does not define is an error listing its
+        roles.
 
     Returns:
       A :class:`Recipe`, usable as rules in :func:`jinit.tree.init_tree`.
@@ -64,7 +70,7 @@ def gpt2(n_layer: int, *, roles: object = None, layer: str | None = None,
       jinit.normal(stddev=0.01, dtype=None)
     """
     fn = "recipes.gpt2"
-    n = _common(fn, n_layer)
+    n = None if n_layer is None else _common(fn, n_layer)
     specs: dict[tuple[str, str], Spec] = {
         ("token_embedding", "weight"): normal(0.02, "0.02 (model(): wte)"),
         ("position_embedding", "weight"): normal(0.01, "0.01 (model(): wpe)"),
@@ -76,12 +82,12 @@ def gpt2(n_layer: int, *, roles: object = None, layer: str | None = None,
     specs[("norm", "scale")] = ones("1 (norm g)")
     return Recipe("gpt2", "openai/gpt-2 src/model.py", specs, n_layer=n, roles=roles,
                   layer=layer, scan_axis=scan_axis, stack=stack, layout=layout,
-                  notes=("no residual scaling in the released code",))
+                  overrides=overrides, notes=("no residual scaling in the released code",))
 
 
 def nanogpt(n_layer: int, *, roles: object = None, layer: str | None = None,
             scan_axis: int | None = None, stack: str | None = None,
-        layout: str = "in_out") -> Recipe:
+        layout: str = "in_out", overrides: object = None) -> Recipe:
     r"""nanoGPT's GPT-2: :math:`\mathcal{N}(0, 0.02^2)` everywhere, residual projections scaled.
 
     .. math::
@@ -99,7 +105,7 @@ def nanogpt(n_layer: int, *, roles: object = None, layer: str | None = None,
 
     Args:
       n_layer: :math:`n_\text{layer}`, the number of blocks.
-      roles, layer, scan_axis, stack, layout: as in :func:`gpt2`.
+      roles, layer, scan_axis, stack, layout, overrides: as in :func:`gpt2`.
 
     Returns:
       A :class:`Recipe`.
@@ -130,7 +136,7 @@ def nanogpt(n_layer: int, *, roles: object = None, layer: str | None = None,
     specs[("*", "bias")] = zeros()
     specs[("norm", "scale")] = ones()
     return Recipe("nanogpt", "karpathy/nanoGPT model.py", specs, n_layer=n, roles=roles,
-                  layer=layer, scan_axis=scan_axis, stack=stack, layout=layout)
+                  layer=layer, scan_axis=scan_axis, stack=stack, layout=layout, overrides=overrides)
 
 
 def _nanochat_linear(leaf: Leaf):
@@ -140,7 +146,7 @@ def _nanochat_linear(leaf: Leaf):
 
 def nanochat(n_layer: int, d_model: int, *, roles: object = None,
              layer: str | None = None, scan_axis: int | None = None, stack: str | None = None,
-        layout: str = "in_out") -> Recipe:
+        layout: str = "in_out", overrides: object = None) -> Recipe:
     r"""nanochat's initial GPT init: fan-in normal with a fan-out cap, zero projections.
 
     .. math::
@@ -160,7 +166,7 @@ def nanochat(n_layer: int, d_model: int, *, roles: object = None,
     Args:
       n_layer: the number of blocks.
       d_model: the model width (for the table's values).
-      roles, layer, scan_axis, stack, layout: as in :func:`gpt2`.
+      roles, layer, scan_axis, stack, layout, overrides: as in :func:`gpt2`.
 
     Returns:
       A :class:`Recipe`.
@@ -193,8 +199,8 @@ def nanochat(n_layer: int, d_model: int, *, roles: object = None,
     }
     # Every listed matrix reads d_model features and writes at least as many (c_fc: 4d), so
     # min(1, .) = 1 and σ = 1/√d_model; grouped-query k/v projections get less.
-    for role in ("qkv", "q", "k", "v"):
+    for role in ("qkv", "q", "k", "v", "kv"):
         specs[(role, "weight")] = Spec("normal", law, _nanochat_linear,
                                        lambda layer: 1 / math.sqrt(d))
     return Recipe("nanochat", "karpathy/nanochat nanochat/gpt.py (3a5e0bc)", specs, n_layer=n,
-                  roles=roles, layer=layer, scan_axis=scan_axis, stack=stack, layout=layout)
+                  roles=roles, layer=layer, scan_axis=scan_axis, stack=stack, layout=layout, overrides=overrides)

@@ -11,14 +11,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks
-from .._base import Init
+from .._base import Init, public_name
 from .._typing import Array, KeyArray, OutSharding
 
 # Roles a recipe speaks of. Weights, biases and norm parameters are told apart by the leaf's
 # own name (the last path part), so one role covers a module's kernel and its bias.
 ROLES = (
     "token_embedding", "position_embedding", "patch_embedding", "cls_token",
-    "qkv", "q", "k", "v", "attn_out",
+    "qkv", "q", "k", "v", "kv", "attn_out", "attn_gate",
     "mlp_gate", "mlp_up", "mlp_out",
     "lm_head", "head", "pre_logits", "norm",
     "alpha", "s_qk", "s_uv", "s_z",
@@ -46,15 +46,18 @@ DEFAULT_ROLES: tuple[tuple[str, str], ...] = (
     (r"(?:^|/)(?:wpe|pos_embed\w*|position_embed\w*|posembed_input)(?:/|$)", "position_embedding"),
     (r"(?:^|/)(?:embedding|patch_embed\w*|conv_proj)/(?:kernel|bias)$", "patch_embedding"),
     (r"(?:^|/)(?:wte|embed_tokens|tok_embeddings|token_embedder|word_embeddings|embeddings|"
-     r"shared|embed|Embed_\d+)/(?:embedding|weight)$", "token_embedding"),
-    (_TOP + r"(?:lm_head|output|logits_dense|ff_out)/(?:w_out/)?[^/]+$", "lm_head"),
+     r"shared|shared_embedding|embed|Embed_\d+|embedder)/(?:embedding|weight)$",
+     "token_embedding"),
+    (_TOP + r"(?:lm_head|output|logits_dense|logitdense|ff_out)/(?:w_out/)?[^/]+$", "lm_head"),
     (_TOP + r"head/[^/]+$", "head"),
     (_TOP + r"pre_logits/[^/]+$", "pre_logits"),
-    (r"(?:^|/)(?:c_attn|att_proj|qkv|qkv_proj|wqkv|w_qkv|in_proj)/[^/]+$", "qkv"),
-    (r"(?:^|/)(?:q_proj|wq|w_q|query|c_q)/[^/]+$", "q"),
+    (r"(?:^|/)(?:c_attn|att_proj|qkv|qkv_proj|wqkv|w_qkv|in_proj|qkv_einsum)/[^/]+$", "qkv"),
+    (r"(?:^|/)(?:q_proj|wq|w_q|query|c_q|q_einsum)/[^/]+$", "q"),
     (r"(?:^|/)(?:k_proj|wk|w_k|key|c_k)/[^/]+$", "k"),
     (r"(?:^|/)(?:v_proj|wv|w_v|value|c_v)/[^/]+$", "v"),
-    (r"(?:^|/)(?:attn_out|o_proj|out_proj)/[^/]+$", "attn_out"),
+    (r"(?:^|/)kv_einsum/[^/]+$", "kv"),
+    (r"(?:^|/)(?:attn_out|o_proj|out_proj|attn_vec_einsum)/[^/]+$", "attn_out"),
+    (r"(?:^|/)" + _ATTN + r"/w_g/[^/]+$", "attn_gate"),
     (r"(?:^|/)" + _ATTN + r"/(?:c_proj|wo|w_out|out|proj|dense)/[^/]+$", "attn_out"),
     (r"(?:^|/)(?:gate_proj|w1|wi_0)/[^/]+$", "mlp_gate"),
     (r"(?:^|/)(?:c_fc|up_proj|w3|wi_1|wi|ff_proj|fc1|fc_in|dense_h_to_4h)/[^/]+$", "mlp_up"),
@@ -64,13 +67,14 @@ DEFAULT_ROLES: tuple[tuple[str, str], ...] = (
 )
 
 # The layer index of an unrolled stack: ``h/3``, ``h_3``, ``layers_3``, ``blocks/3``,
-# ``encoderblock_3``, ``layers.3``.
-DEFAULT_LAYER = (r"(?:^|/)(?:h|layers?|blocks?|encoderblock|decoder_?block|transformer_?block|"
-                 r"Block|Layer)[_./]?(\d+)(?=/|$)")
+# ``encoderblock_3``, ``encoderdecoderblock_3`` (google/flax 18f8f31, ``examples/lm1b`` and
+# ``examples/wmt`` ``models.py``), ``layers.3``.
+DEFAULT_LAYER = (r"(?:^|/)(?:h|layers?|blocks?|encoderblock|encoderdecoderblock|decoder_?block|"
+                 r"transformer_?block|Block|Layer)[_./]?(\d+)(?=/|$)")
 
 # The scope of a scanned stack (``nn.scan``/``nnx.vmap``): a block name with no index.
-DEFAULT_STACK = (r"(?:^|/)(?:h|layers?|blocks?|encoderblock|decoder_?block|transformer_?block|"
-                 r"Block|Layer)(?:/|$)")
+DEFAULT_STACK = (r"(?:^|/)(?:h|layers?|blocks?|encoderblock|encoderdecoderblock|decoder_?block|"
+                 r"transformer_?block|Block|Layer)(?:/|$)")
 
 _BIAS_NAMES = ("bias", "b")
 _SCALE_NAMES = ("scale", "weight", "g", "gamma")
@@ -85,7 +89,7 @@ class Leaf:
     role: str
     kind: str              # "weight", "bias" or "scale"
     layer: int | None      # the block index, None outside the blocks
-    n_layer: int
+    n_layer: int | None
     layout: str = "in_out"  # "in_out": Flax (in, out) kernels; "out_in": PyTorch/Equinox
 
 
@@ -121,10 +125,10 @@ class Recipe:
     """
 
     def __init__(self, name: str, source: str, specs: Mapping[tuple[str, str], Spec], *,
-                 n_layer: int, roles: object = None, layer: str | None = None,
+                 n_layer: int | None, roles: object = None, layer: str | None = None,
                  scan_axis: int | None = None, stack: str | None = None,
                  layout: str = "in_out", notes: Sequence[str] = (),
-                 extras: Mapping[str, float] | None = None):
+                 extras: Mapping[str, float] | None = None, overrides: object = None):
         fn = f"recipes.{name}"
         self.name, self.source, self.n_layer = name, source, n_layer
         self.specs = dict(specs)
@@ -135,12 +139,17 @@ class Recipe:
             (re.compile(p), r) for p, r in DEFAULT_ROLES]
         self._layer = _regex(fn, "layer", layer, DEFAULT_LAYER,
                              "a regex whose first group is the layer index")
+        if self._layer.groups < 1:
+            raise ValueError(_checks.message(
+                fn, "layer", layer, "has no capture group, so it cannot give a layer index",
+                r"a regex whose first group captures the index, such as r'blocks_(\d+)'"))
         self._stack = _regex(fn, "stack", stack, DEFAULT_STACK,
                              "a regex matching the paths of a scanned stack's leaves")
         self.layout = _checks.choice(fn, "layout", layout, LAYOUTS)
         if scan_axis is not None:
             scan_axis = _checks.integer(fn, "scan_axis", scan_axis, minimum=-8)
         self.scan_axis = scan_axis
+        self.overridden = _apply_overrides(fn, self.specs, overrides)
         # One initializer object per distinct (role, kind, layer, shape): leaves that share
         # one share a compiled program in init_tree.
         self._made: dict[tuple[object, ...], Callable[..., Array]] = {}
@@ -155,8 +164,16 @@ class Recipe:
         return None
 
     def layer_of(self, path: str) -> int | None:
+        """The block index in ``path`` (the ``layer`` regex's first group), or ``None``."""
         found = self._layer.search(path)
-        return int(found.group(1)) if found else None
+        if not found or found.group(1) is None:
+            return None
+        if not found.group(1).isdigit():
+            raise ValueError(_checks.message(
+                self._fn, "layer", self._layer.pattern, f"captures {found.group(1)!r} in path "
+                f"{path!r}, which is not a layer index", "a regex whose first group captures "
+                "digits only, such as r'blocks_(\\d+)'"))
+        return int(found.group(1))
 
     def roles_of(self, tree: object) -> dict[str, tuple[str, str]]:
         """Every leaf path of ``tree`` with its ``(role, kind)``; raises listing unmatched paths."""
@@ -174,8 +191,35 @@ class Recipe:
             raise self._no_role(missing)
         return out
 
+    def check_paths(self, paths: Sequence[str]) -> None:
+        """Raises one error naming every path in ``paths`` that no role pattern matches (or,
+        when all have roles, every path whose role this recipe does not define).
+
+        :func:`jinit.tree.init_tree`, :func:`jinit.audit.check` and :func:`jinit.nnx.init`
+        call it with all of a tree's paths before drawing, so a model with several unnamed
+        leaves is told about all of them at once.
+        """
+        missing, undefined = [], []
+        for path in paths:
+            found = self.role_of(path)
+            if found is None:
+                missing.append(path)
+            elif not any(k in self.specs for k in ((found[0], found[1]), (found[0], "*"),
+                                                    ("*", found[1]))):
+                undefined.append(f"{path!r} ({found[0]})")
+        if missing:
+            raise self._no_role(missing)
+        if undefined:
+            raise ValueError(_checks.message(
+                self._fn, "roles", "found", f"gives {len(undefined)} leaf path(s) a role this "
+                "recipe does not define: " + ", ".join(undefined), "a role of this "
+                "architecture: " + ", ".join(sorted({r for r, _ in self.specs if r != "*"})),
+                "Map the leaves to another role with roles={regex: role}."))
+
+    __jinit_check_paths__ = check_paths
+
     def _no_role(self, paths: Sequence[str]) -> ValueError:
-        shown = ", ".join(repr(p) for p in paths[:12]) + (" ..." if len(paths) > 12 else "")
+        shown = ", ".join(repr(p) for p in paths)
         return ValueError(_checks.message(
             self._fn, "roles", "default", f"gives no role to {len(paths)} leaf path(s): {shown}",
             "a role for every leaf (" + ", ".join(ROLES) + ")",
@@ -245,6 +289,8 @@ class Recipe:
             if i == 0:
                 lines.append("  ".join("-" * w for w in widths))
         lines += [f"  {k} = {v:.6g}" for k, v in self.extras.items()]
+        if self.overridden:
+            lines.append("overridden (overrides=): " + ", ".join(self.overridden))
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -260,7 +306,40 @@ def _regex(fn: str, arg: str, value: object, default: str, expected: str) -> re.
                            expected) from None
 
 
-def _value(spec: Spec, n_layer: int) -> str:
+# The kinds an override replaces: a role's weights (a norm's scale), never its biases.
+_OVERRIDABLE = ("weight", "scale", "*")
+
+
+def _apply_overrides(fn: str, specs: dict[tuple[str, str], Spec], overrides: object
+                     ) -> tuple[str, ...]:
+    """Replaces, in ``specs``, each overridden role's weight (or scale) spec; returns the roles."""
+    from .._rules import check_initializer
+
+    if overrides is None:
+        return ()
+    own = sorted({r for r, k in specs if r != "*" and k in _OVERRIDABLE})
+    if not isinstance(overrides, Mapping):
+        raise _checks.fail(fn, "overrides", overrides, "is not a mapping of role to initializer",
+                           "a dict {role: initializer} with roles among " + ", ".join(own),
+                           exc=TypeError)
+    done = []
+    for role, init in overrides.items():
+        if role not in own:
+            raise _checks.fail(fn, "overrides", role, "is not a role of this recipe",
+                               "one of " + ", ".join(repr(r) for r in own))
+        check_initializer(fn, f"overrides[{role!r}]", init)
+        label = repr(init) if isinstance(init, Init) else public_name(init)
+        for kind in _OVERRIDABLE:
+            old = specs.get((role, kind))
+            if old is not None:
+                specs[(role, kind)] = Spec(
+                    f"{label} [overridden]", f"overrides= (recipe: {old.init}, {old.formula})",
+                    lambda leaf, i=init: i, lambda layer: "given")
+        done.append(role)
+    return tuple(done)
+
+
+def _value(spec: Spec, n_layer: int | None) -> str:
     if not spec.per_layer:
         std = spec.std(None)
         if isinstance(std, str):
@@ -304,14 +383,19 @@ def _stacked(recipe: Recipe, spec: Spec, path: str, shape: tuple[int, ...], role
     fn = recipe._fn
     axis = recipe.scan_axis
     rank = len(shape)
-    if not -rank <= axis < rank or shape[axis] != recipe.n_layer:
+    if not -rank <= axis < rank:
         raise ValueError(_checks.message(
-            fn, "scan_axis", axis, f"does not index the {recipe.n_layer} layers of leaf "
-            f"{path!r} with shape {shape}", f"an axis of size n_layer={recipe.n_layer}"))
+            fn, "scan_axis", axis, f"is not an axis of leaf {path!r} with shape {shape}",
+            f"an axis in [-{rank}, {rank})"))
+    n_layer = shape[axis] if recipe.n_layer is None else recipe.n_layer
+    if shape[axis] != n_layer:
+        raise ValueError(_checks.message(
+            fn, "scan_axis", axis, f"does not index the {n_layer} layers of leaf "
+            f"{path!r} with shape {shape}", f"an axis of size n_layer={n_layer}"))
     axis %= rank
     sliced = shape[:axis] + shape[axis + 1:]
-    inits = [spec.make(Leaf(path, sliced, role, kind, i, recipe.n_layer, recipe.layout))
-             for i in range(recipe.n_layer)]
+    inits = [spec.make(Leaf(path, sliced, role, kind, i, n_layer, recipe.layout))
+             for i in range(n_layer)]
 
     def body(key: KeyArray, shp: tuple[int, ...], dt: np.dtype, out_sharding: OutSharding
              ) -> Array:

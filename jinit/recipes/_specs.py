@@ -15,16 +15,40 @@ from .._fans import compute_fans
 from .._typing import Array, KeyArray, OutSharding
 from ._recipe import Leaf, Spec, split
 
+# Einsum kernels of Flax's Gemma example (google/flax at commit 18f8f31,
+# ``examples/gemma/modules.py``: ``Attention.__init__``, ``nnx.Einsum``), by
+# module name: the rank, the contracted (input) axes, the produced (output) axes and the
+# stacking axis of fused kernels (``S``/``C``: one matrix per part, not an output axis).
+EINSUM_LAYOUTS: dict[str, tuple[int, tuple[int, ...], tuple[int, ...], tuple[int, ...]]] = {
+    "q_einsum": (3, (1,), (0, 2), ()),              # 'BTD,NDH->BTNH', (heads, d, head_dim)
+    "kv_einsum": (4, (2,), (1, 3), (0,)),           # 'BTD,CKDH->CBTKH', (2, kv_heads, d, hd)
+    "qkv_einsum": (4, (2,), (1, 3), (0,)),          # 'BTD,SNDH->SBTNH', (3, heads, d, hd)
+    "attn_vec_einsum": (3, (0, 1), (2,), ()),       # 'BTNH,NHD->BTD', (heads, head_dim, d)
+}
 
-def fan_axes(leaf: Leaf) -> tuple[object, object]:
-    """``(in_axis, out_axis)`` of a kernel, multi-axis kernels included.
 
-    In the Flax layout (``layout="in_out"``), a DenseGeneral query/key/value kernel
-    ``(d, heads, head_dim)`` or a fused MLP input kernel ``(d, 2, d_ff)`` contracts axis 0
-    and produces the rest; an attention or MLP output kernel ``(heads, head_dim, d)``
-    contracts all but the last. Every other kernel is ``(..., in, out)`` (Dense
-    ``(in, out)``, conv HWIO). With ``layout="out_in"`` (PyTorch and Equinox ``weight``)
-    a matrix is ``(out, in)``.
+def _module(path: str) -> str:
+    parts = path.split("/")
+    return parts[-2] if len(parts) >= 2 else ""
+
+
+def fan_axes(leaf: Leaf) -> tuple[object, object, tuple[int, ...]]:
+    """``(in_axis, out_axis, batch_axis)`` of a kernel, multi-axis kernels included.
+
+    The axes come from the leaf's name, role and shape, not from the computation: they are
+    a guess that holds for the layouts listed here. In the Flax layout
+    (``layout="in_out"``), a DenseGeneral query/key/value kernel ``(d, heads, head_dim)``
+    or a fused MLP input kernel ``(d, 2, d_ff)`` contracts axis 0 and produces the rest; an
+    attention or MLP output kernel ``(heads, head_dim, d)`` contracts all but the last.
+    The einsum kernels of Flax's Gemma example are read by their module name
+    (:data:`EINSUM_LAYOUTS`): ``q_einsum`` ``(heads, d, head_dim)`` contracts axis 1;
+    ``kv_einsum`` ``(2, kv_heads, d, head_dim)`` and ``qkv_einsum`` ``(3, heads, d,
+    head_dim)`` contract axis 2 and stack their parts on axis 0 (a batch axis: each part's
+    fans are its own); ``attn_vec_einsum`` ``(heads, head_dim, d)`` contracts axes 0 and 1.
+    Any other kernel whose module name ends in ``einsum`` is refused when it has 3 or more
+    axes: its layout is in its einsum string, which the path does not show. Every other
+    kernel is ``(..., in, out)`` (Dense ``(in, out)``, conv HWIO). With
+    ``layout="out_in"`` (PyTorch and Equinox ``weight``) a matrix is ``(out, in)``.
 
     A leaf named ``weight`` in the Flax layout is refused: that is PyTorch's and Equinox's
     name for an ``(out, in)`` matrix, whose fans would silently swap.
@@ -35,25 +59,46 @@ def fan_axes(leaf: Leaf) -> tuple[object, object]:
             raise ValueError(_checks.message(
                 "recipes", "shape", leaf.shape, f"of leaf {leaf.path!r} has {rank} axes",
                 "a 2-axis (out, in) weight with layout='out_in'"))
-        return -1, -2
+        return -1, -2, ()
     if leaf.path.rsplit("/", 1)[-1] == "weight" and rank >= 2:
         raise ValueError(_checks.message(
             "recipes", "path", leaf.path, "names a 'weight', PyTorch's and Equinox's name for "
             "an (out, in) matrix, while this recipe computes fans in the Flax (in, out) layout",
             "a Flax 'kernel', or layout='out_in' for (out, in) weights",
             "Pass layout='out_in' to the recipe if this leaf is (out, in)."))
-    if rank >= 3 and leaf.role in ("q", "k", "v", "qkv", "mlp_gate", "mlp_up"):
-        return 0, tuple(range(1, rank))
+    module = _module(leaf.path)
+    if module in EINSUM_LAYOUTS and leaf.kind == "weight":
+        want, ins, outs, batch = EINSUM_LAYOUTS[module]
+        if rank != want:
+            raise ValueError(_checks.message(
+                "recipes", "shape", leaf.shape, f"of einsum kernel {leaf.path!r} has {rank} "
+                f"axes, while the fans of {module!r} are read from the layout of Flax's Gemma "
+                f"example ({want} axes, contracting axes {ins})",
+                f"a {want}-axis {module} kernel",
+                "For a scanned stack (nnx.vmap, nn.scan) pass scan_axis=; for another "
+                "layout give this role an initializer with explicit in_axis/out_axis "
+                "through overrides={role: initializer}."))
+        return (ins[0] if len(ins) == 1 else ins), (outs[0] if len(outs) == 1 else outs), batch
+    if rank >= 3 and module.lower().endswith("einsum") and leaf.kind == "weight":
+        raise ValueError(_checks.message(
+            "recipes", "path", leaf.path, f"is a {rank}-axis einsum kernel whose contracted "
+            "axes are in its einsum string, not in its name or shape, and this recipe's std "
+            "depends on its fans", "a kernel of a known layout (Dense, DenseGeneral, "
+            + ", ".join(EINSUM_LAYOUTS) + ")",
+            "Give this role an initializer with explicit in_axis/out_axis through "
+            "overrides={role: initializer}."))
+    if rank >= 3 and leaf.role in ("q", "k", "v", "qkv", "kv", "mlp_gate", "mlp_up"):
+        return 0, tuple(range(1, rank)), ()
     if rank >= 3 and leaf.role in ("attn_out", "mlp_out"):
-        return tuple(range(rank - 1)), rank - 1
-    return -2, -1
+        return tuple(range(rank - 1)), rank - 1, ()
+    return -2, -1, ()
 
 
 def fans(leaf: Leaf) -> tuple[float, float]:
     if len(leaf.shape) < 2:
         return float(leaf.shape[0]) if leaf.shape else 1.0, 1.0
-    in_axis, out_axis = fan_axes(leaf)
-    return compute_fans(leaf.shape, in_axis=in_axis, out_axis=out_axis)
+    in_axis, out_axis, batch = fan_axes(leaf)
+    return compute_fans(leaf.shape, in_axis=in_axis, out_axis=out_axis, batch_axis=batch)
 
 
 def normal(std: float | Callable[[int | None], float], formula: str, *,
@@ -105,9 +150,9 @@ def variance_scaling(scale: float, mode: str, distribution: str, formula: str,
     """``jinit.variance_scaling`` with the recipe's multi-axis fans."""
 
     def make(leaf: Leaf):
-        in_axis, out_axis = fan_axes(leaf)
+        in_axis, out_axis, batch = fan_axes(leaf)
         return _variance.variance_scaling(scale, mode, distribution, in_axis=in_axis,
-                                          out_axis=out_axis)
+                                          out_axis=out_axis, batch_axis=batch)
 
     return Spec(f"variance_scaling({scale:g}, {mode!r}, {distribution!r})", formula, make,
                 lambda layer: value)
@@ -121,9 +166,9 @@ def xavier(distribution: str, gain: float, formula: str, value: float, *,
     """
 
     def one(leaf: Leaf):
-        in_axis, out_axis = fan_axes(leaf)
+        in_axis, out_axis, batch = fan_axes(leaf)
         return _variance.variance_scaling(gain * gain, "fan_avg", distribution,
-                                          in_axis=in_axis, out_axis=out_axis)
+                                          in_axis=in_axis, out_axis=out_axis, batch_axis=batch)
 
     def make(leaf: Leaf):
         if fused == 1:
@@ -217,7 +262,7 @@ def unit_norm(cutoff: float | None, formula: str, *, over: str) -> Spec:
         if over == "last":
             axes: object = -1
         else:
-            in_axis, out_axis = fan_axes(leaf)
+            in_axis, out_axis, _ = fan_axes(leaf)
             axes = in_axis if over == "in" else out_axis
         axes = tuple(axes) if isinstance(axes, tuple) else (axes,)
         return UnitNorm(axes, cutoff)

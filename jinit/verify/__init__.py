@@ -1,7 +1,8 @@
 """The verification suite: proof that every initializer gives what it declares.
 
 ``jinit.verify.run()`` (and the console command ``jinit verify``) checks, for every public
-initializer, shape and dtype, the mean, variance, support and distribution shape against
+initializer, shape and dtype, the mean, variance, support, values at a bound (no point
+mass) and distribution shape against
 the closed forms declared in :mod:`jinit.verify._expectations`, orthogonality of the
 orthogonal schemes, and signal propagation through deep stacks next to mean-field theory.
 
@@ -10,7 +11,7 @@ Example:
   >>> report = verify.run(only=["he_normal"], samples=2 ** 14, dtypes=["float32"],
   ...                     signal=False)
   >>> report.passed, sorted({c.check for c in report.checks})[:3]
-  (True, ['cdf (DKW)', 'finite', 'mean'])
+  (True, ['cdf (DKW)', 'finite', 'mass at bounds'])
 """
 
 from ._expectations import Declaration as Declaration

@@ -187,6 +187,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["audit"]:
         return _audit(argv[1:])
+    if argv[:1] == ["compare"]:
+        from jinit.compare._cli import main as compare_main
+
+        return int(compare_main(argv[1:]) or 0)
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)

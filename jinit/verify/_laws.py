@@ -362,6 +362,28 @@ def for_dtype(law: RealLaw, dtype: np.dtype) -> RealLaw:
     return Rounded(law, np.dtype(dtype)) if is_rounded(dtype) else law
 
 
+def bound_edges(law: RealLaw, dtype: np.dtype) -> tuple[float, float]:
+    """Where a value counts as *at* a bound of ``law``: ``x <= lo_edge`` or ``x >= hi_edge``.
+
+    16/8-bit dtypes: the outermost representable values of the rounded law (outputs are
+    clipped to them); 32/64-bit: within 4 spacings of the bound, or beyond it (scaling a
+    draw may round across the bound). An unbounded side gives ``∓inf``.
+    """
+    if not law.lo < law.hi or not (math.isfinite(law.lo) or math.isfinite(law.hi)):
+        return -math.inf, math.inf
+    if is_rounded(dtype):
+        delivered = for_dtype(law, dtype)
+        lo_e, hi_e = delivered.lo, delivered.hi
+    else:
+        real = np.dtype(jnp.finfo(dtype).dtype)
+        lo_e = law.lo + 4 * float(np.spacing(np.asarray(abs(law.lo), real))) \
+            if math.isfinite(law.lo) else -math.inf
+        hi_e = law.hi - 4 * float(np.spacing(np.asarray(abs(law.hi), real))) \
+            if math.isfinite(law.hi) else math.inf
+    return (lo_e if math.isfinite(law.lo) else -math.inf,
+            hi_e if math.isfinite(law.hi) else math.inf)
+
+
 def unit_roundoff(dtype: np.dtype) -> float:
     """Half the spacing of ``dtype`` at 1: 2^-24 for float32, 2^-8 for bfloat16."""
     return float(jnp.finfo(dtype).eps) / 2

@@ -3,8 +3,8 @@ r"""Batched draws and their reductions, for every (initializer, shape, dtype) ta
 For each task :math:`M` independent arrays are drawn in one ``jax.vmap`` over split keys;
 the first :math:`n` values (``Task.values``, the run's sample size) are reduced to a few
 numbers: centred sums :math:`\sum (x - \mu)`, :math:`\sum (x - \mu)^2` (with :math:`\mu`
-the mean of the law as delivered in the dtype), extremes, counts of non-finite values and of
-zeros, and counts of values at or below 255 fixed test points :math:`e_j` (the quantiles of
+the mean of the law as delivered in the dtype), extremes, counts of non-finite values, of
+zeros and of values at the law's bounds, and counts of values at or below 255 fixed test points :math:`e_j` (the quantiles of
 the declared law). Orthogonal schemes reduce to the largest entry of
 :math:`|Q^\top Q/s^2 - I|` over the draws and one entry per draw. The host turns the numbers
 into checks in float64 (:mod:`jinit.verify._verdicts`, where the tolerances are derived).
@@ -167,10 +167,11 @@ def _gram_error(q: jax.Array, scale2: jax.Array) -> jax.Array:
 
 
 @jax.jit
-def _real_reduce(x: jax.Array, centre: jax.Array, edges: jax.Array) -> dict:
+def _real_reduce(x: jax.Array, centre: jax.Array, edges: jax.Array, ends: jax.Array) -> dict:
     d = x - centre
     return {"s1": _total(d), "s2": _total(d * d), "min": jnp.min(x), "max": jnp.max(x),
             "nonfinite": jnp.sum(~jnp.isfinite(x)), "zeros": jnp.sum(x == 0),
+            "at_lo": jnp.sum(x <= ends[0]), "at_hi": jnp.sum(x >= ends[1]),
             "hist": _hist(x, edges)}
 
 
@@ -254,7 +255,8 @@ def _stats(task: Task, x: jax.Array) -> dict:
     # Centre at the mean of the law as delivered in this dtype (the rounded law below 32 bits),
     # the same number the host adds back: the sums are then of x - centre exactly.
     centre = np.asarray(_laws.for_dtype(base, dtype).mean, cdt)
-    out = dict(_real_reduce(xf.reshape(-1)[:n], centre, edges))
+    ends = np.asarray(_laws.bound_edges(base, dtype), cdt)
+    out = dict(_real_reduce(xf.reshape(-1)[:n], centre, edges, ends))
     out["centre"] = centre
     zeros_per = getattr(base, "zeros_per", None)
     if zeros_per is not None:

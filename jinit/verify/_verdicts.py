@@ -10,6 +10,12 @@ Tolerances, each at false-failure rate :math:`\alpha` (default :math:`10^{-6}`, 
     |s^2 - \sigma^2| \le z\,\sigma^2\sqrt{\frac{\kappa - 1}{n} + \frac{2}{n(n-1)}}, \qquad
     \max_j |F_n(e_j) - F(e_j)| \le \sqrt{\frac{\ln(2/\alpha)}{2n}} \ \text{(DKW)}.
 
+Mass at a bound (:func:`bound_mass`): with :math:`p` the probability a correct draw puts a
+value at the bound (see there), the count :math:`C \sim \mathrm{Bin}(n, p)` obeys the Chernoff
+bound :math:`P(C \ge c) \le \exp(-\lambda h(c/\lambda))`, :math:`\lambda = np`,
+:math:`h(t) = t\ln t - t + 1`; the limit is the smallest :math:`c > \lambda` with
+:math:`\lambda h(c/\lambda) \ge \ln(2/\alpha)` (:math:`\alpha/2` per bound), minus one.
+
 Complex laws: :math:`2n|\bar w|^2/\mathbb{E}|w|^2 \sim \chi^2_2`, so
 :math:`|\bar w| \le \sqrt{\mathbb{E}|w|^2 \ln(1/\alpha)/n}`; the same for the circularity
 statistic :math:`|\overline{w^2}|` with :math:`\mathbb{E}|w|^4`. Support, finiteness,
@@ -91,6 +97,83 @@ def _dkw(counts: np.ndarray, points: np.ndarray, cdf: np.ndarray, n: int, alpha:
                  passed=d <= eps, info={"n": n, "alpha": alpha, "statistic": "DKW sup |F_n - F|"})
 
 
+def count_limit(n: int, p: float, alpha: float) -> int:
+    """Largest count of an event of probability ``<= p`` in ``n`` independent values that is
+    exceeded with probability ``<= alpha`` (Chernoff bound, see the module; 0 when ``p = 0``)."""
+    lam = n * min(max(p, 0.0), 1.0)
+    if lam <= 0.0:
+        return 0
+    need = math.log(1.0 / alpha)
+
+    def enough(c: int) -> bool:
+        return c * math.log(c / lam) - c + lam >= need
+
+    lo = math.floor(lam) + 1
+    hi = lo
+    while not enough(hi):
+        hi *= 2
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if enough(mid) else (mid + 1, hi)
+    return min(lo - 1, n)
+
+
+def _value(v: object) -> float:
+    """The first entry of a law's (array) answer as a float."""
+    return float(np.asarray(v, np.float64).reshape(-1)[0])
+
+
+def bound_mass(law: RealLaw, dtype: np.dtype, at_lo: int, at_hi: int, n: int, alpha: float,
+               row: dict) -> Check | None:
+    r"""Flags a point mass at a bound: more values at ``lo``/``hi`` than the law allows.
+
+    A continuous law puts no mass on a point; what a correct draw may put *at* a bound (the
+    values of :func:`jinit.verify._laws.bound_edges`) has probability
+
+    .. math::
+
+        p = P_\text{law}(\text{the values that round there})
+            + \min\bigl(\rho,\; P_\text{law}(|X - \text{bound}| \le s/2)\bigr),
+
+    the first term the rounding cell (the whole outermost bin of a 16/8-bit dtype, whose
+    values are clipped to it), the second one quantum :math:`\rho` of an inverse-CDF
+    sampler's uniform (:math:`2^{-23}` for float32 draws, :math:`2^{-52}` for float64), whose
+    lowest value lands on the bound: allowed only where the law has that much mass within
+    half its standard deviation :math:`s` of the bound. A quantum that stands for a tail far
+    away (the ``erf_inv(-1) = -inf`` of a ±100σ truncated normal, clipped to the bound) is
+    therefore flagged, the lowest value of a ±2σ or ±5σ draw is not. Counts above
+    :func:`count_limit` at :math:`\alpha/2` per side fail. ``None`` when the law is unbounded
+    or degenerate.
+    """
+    if not law.lo < law.hi or not (math.isfinite(law.lo) or math.isfinite(law.hi)):
+        return None
+    lo_e, hi_e = _laws.bound_edges(law, dtype)
+    delivered = _laws.for_dtype(law, dtype)
+    wide = np.dtype(jnp.finfo(dtype).dtype).itemsize == 8
+    rho = float(jnp.finfo(np.float64 if wide else np.float32).eps)
+    half = 0.5 * math.sqrt(max(law.variance, 0.0))
+    rows = []  # (side, count, limit, p)
+    for side, count, edge in (("lo", at_lo, lo_e), ("hi", at_hi, hi_e)):
+        if not math.isfinite(edge):
+            continue
+        if side == "lo":
+            cell = (_value(delivered.cdf(edge)) if _laws.is_rounded(dtype)
+                    else _value(law.cdf(edge + (edge - law.lo) / 4)))  # 5 spacings
+            near = _value(law.cdf(law.lo + half))
+        else:
+            cell = 1 - (_value(delivered.cdf_left(edge)) if _laws.is_rounded(dtype)
+                        else _value(law.cdf_left(edge - (law.hi - edge) / 4)))
+            near = 1 - _value(law.cdf_left(law.hi - half))
+        p = min(cell + min(rho, near), 1.0)
+        rows.append((side, int(count), count_limit(n, p, alpha / 2), p))
+    return Check(**row, check="mass at bounds", expected="no point mass",
+                 measured=", ".join(f"{c} at {side}" for side, c, _, _ in rows),
+                 bound="; ".join(f"{side} <= {lim}" for side, _, lim, _ in rows),
+                 passed=all(c <= lim for _, c, lim, _ in rows),
+                 info={"n": n, "alpha": alpha, "edges": [lo_e, hi_e],
+                       "allowed_probability": {side: p for side, _, _, p in rows}})
+
+
 def _real_checks(task: Task, st: dict, row: dict, alpha: float) -> list[Check]:
     law = _laws.for_dtype(task.law, task.dtype)
     base = task.law
@@ -117,6 +200,11 @@ def _real_checks(task: Task, st: dict, row: dict, alpha: float) -> list[Check]:
         checks.append(Check(**row, check="support", expected=f"[{_fmt(law.lo)}, {_fmt(law.hi)}]",
                             measured=f"[{_fmt(lo)}, {_fmt(hi)}]", bound="within",
                             passed=a <= lo and hi <= b, info={"lo": lo, "hi": hi}))
+    if "at_lo" in st:
+        atoms = bound_mass(base, task.dtype, int(np.sum(st["at_lo"])), int(np.sum(st["at_hi"])),
+                           n, alpha, row)
+        if atoms is not None:
+            checks.append(atoms)
     points = np.sort(np.asarray(base.ppf(np.arange(1, EDGES + 1) / (EDGES + 1)),
                                 compute_dtype(task.dtype))).astype(np.float64)
     counts = bin_counts(st["hist"])
