@@ -96,7 +96,7 @@ __all__ = [
 
 # Submodules that import more than the initializers need are loaded on first use, so
 # ``import jinit`` stays light and ``jinit.audit.check(...)`` still works without an import.
-_LAZY = ("audit", "compare", "verify")
+_LAZY = ("audit", "auto", "compare", "verify")
 
 
 def __getattr__(name: str):
