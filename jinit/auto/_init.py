@@ -180,7 +180,8 @@ def init(model: object, key: jax.Array, *args: object, use_data: bool = True,
     k_default, k_draw, k_lsuv = jax.random.split(key, 3)
     call, default_tree, finish, trace_args = _prepare(kind, model, k_default, args, params)
     struct = _trace(kind, model, trace_args, default_tree)
-    layout = _probe.read_layout(call, default_tree, args)
+    program = _probe.Program(call, default_tree, args)
+    layout = _probe.read_layout(program, default_tree, args)
     rows = _plan.plan(struct, layout)
     paths, leaves, _ = _probe.flat(default_tree)
     current = dict(zip(paths, leaves, strict=True))
@@ -197,7 +198,7 @@ def init(model: object, key: jax.Array, *args: object, use_data: bool = True,
     tree = _set(default_tree, values)
     factors: dict[str, float] = {}
     if use_data:
-        tree = _data_pass(call, tree, args, rows, layout, k_lsuv, tol, max_iters, factors,
+        tree = _data_pass(program, tree, args, rows, layout, k_lsuv, tol, max_iters, factors,
                           1 if kind == "equinox" else -1)
     for p, row in rows.items():
         if row.drawn and not row.data:
@@ -213,8 +214,12 @@ def init(model: object, key: jax.Array, *args: object, use_data: bool = True,
             row.init = _Fixed(final[p], "set from the data")
     sig = None
     if signal:
-        sig = {"before": _signal(call, default_tree, args), "after": _signal(call, tree, args)}
-    order = {p: k for k, p in enumerate(layout.order)}
+        sig = {"before": _signal(program, default_tree, args),
+               "after": _signal(program, tree, args)}
+    order = {p: float(k) for k, p in enumerate(layout.order)}
+    for p in layout.order:
+        if rows[p].bias is not None:
+            order[rows[p].bias] = order[p] + 0.5
     ordered = sorted(rows.values(), key=lambda r: (order.get(r.path, len(order)), r.path))
     return finish(tree), Report(ordered, sig, kind, use_data)
 
@@ -225,7 +230,7 @@ def _std_init(std: float):
     return _basic.normal(std)
 
 
-def _data_pass(call, tree, args, rows, layout, key, tol, max_iters, factors,
+def _data_pass(program, tree, args, rows, layout, key, tol, max_iters, factors,
                feature_axis) -> object:
     """The first layers centered and scaled exactly, then LSUV on the other kernels."""
     for p in layout.order:
@@ -240,13 +245,14 @@ def _data_pass(call, tree, args, rows, layout, key, tol, max_iters, factors,
                     hs.append(h)
                 return h
 
-            _probe.tapped(call, hook)(t, a)
+            _probe.tapped(program, hook)(t, a)
             return hs
 
         hs = jax.jit(grab)(tree, args)
         pre = jnp.concatenate([jnp.reshape(jnp.moveaxis(x, feature_axis, -1), (-1, x.shape[
             feature_axis])) for x in hs]).astype(jnp.float32)
-        mean = jnp.mean(pre, axis=0)
+        one = pre.shape[0] < 2  # a single example: no mean to take, scale only
+        mean = jnp.zeros(pre.shape[1:], pre.dtype) if one else jnp.mean(pre, axis=0)
         s = float(jnp.sqrt(jnp.mean(jnp.square(pre - mean))))
         if not math.isfinite(s) or s <= 0:
             raise _checks.fail(_FN, "args", "(batch)", f"gives the first layer {p!r} a "
@@ -257,7 +263,9 @@ def _data_pass(call, tree, args, rows, layout, key, tol, max_iters, factors,
         factors[p] = 1.0 / s
         note = f"data: first layer scaled by 1/{s:.4g}"
         b = rows[p].bias
-        if b is not None and vals[b].shape == mean.shape:
+        if one:
+            note += " (one example: not centered)"
+        elif b is not None and vals[b].shape == mean.shape:
             new[b] = (-mean / s).astype(vals[b].dtype)
             rows[b].data = True
             rows[b].scheme = "-mean (data)"
@@ -291,7 +299,7 @@ def _data_pass(call, tree, args, rows, layout, key, tol, max_iters, factors,
                 seen.append((path, h / math.sqrt(target[path])))
             return h
 
-        _probe.tapped(call, hook)(t, batch)
+        _probe.tapped(program, hook)(t, batch)
         return seen
 
     tree, report = _lsuv.run(_FN, "model", tree, args, run, lambda: list(layout.order), chosen,
@@ -303,10 +311,10 @@ def _data_pass(call, tree, args, rows, layout, key, tol, max_iters, factors,
     return tree
 
 
-def _signal(call, tree, args):
+def _signal(program, tree, args):
     from .. import audit
 
-    f = _probe.tapped(call, lambda path, h: audit.tap(h, path))
+    f = _probe.tapped(program, lambda path, h: audit.tap(h, path))
     return audit.signal(f, args, params=tree)
 
 

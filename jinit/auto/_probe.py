@@ -18,6 +18,7 @@ import dataclasses
 from collections.abc import Callable
 
 import jax
+import jax.numpy as jnp
 from jax.extend import core as jcore
 
 from ..tree import path_str
@@ -68,34 +69,39 @@ class _Walk:
         leaf: dict = {}      # var -> parameter index it is a view of
         raw: set = set()     # vars computed from the data alone, no kernel between
         origin: dict = {}    # var -> kernel path it comes from through elementwise ops only
+        const: set = set()   # vars computed from constants alone
         for v, c in zip(jaxpr.constvars, closed.consts, strict=True):
             env[v] = c
+            const.add(v)
         for k, (v, x) in enumerate(zip(jaxpr.invars, values, strict=True)):
             env[v] = x
             if k < self.n_params:
                 leaf[v] = k
             else:
                 raw.add(v)
-        self._eqns(jaxpr, env, leaf, raw, origin)
+        self._eqns(jaxpr, env, leaf, raw, origin, const)
         return [self._read(env, v) for v in jaxpr.outvars]
 
     @staticmethod
     def _read(env, v):
         return v.val if isinstance(v, jcore.Literal) else env[v]
 
-    def _eqns(self, jaxpr, env, leaf, raw, origin) -> None:
+    def _eqns(self, jaxpr, env, leaf, raw, origin, const) -> None:
         for eqn in jaxpr.eqns:
             ins = [self._read(env, v) for v in eqn.invars]
-            vars_in = [v for v in eqn.invars if not isinstance(v, jcore.Literal)]
+            vars_in = [v for v in eqn.invars if not isinstance(v, jcore.Literal)
+                       and v not in const]
             sub = _sub(eqn)
             if sub is not None and len(sub.jaxpr.invars) == len(ins):
                 inner_env: dict = {}
-                inner_leaf, inner_raw, inner_origin = {}, set(), {}
+                inner_leaf, inner_raw, inner_origin, inner_const = {}, set(), {}, set()
                 for v, c in zip(sub.jaxpr.constvars, sub.consts, strict=True):
                     inner_env[v] = c
+                    inner_const.add(v)
                 for outer, inner, x in zip(eqn.invars, sub.jaxpr.invars, ins, strict=True):
                     inner_env[inner] = x
-                    if isinstance(outer, jcore.Literal):
+                    if isinstance(outer, jcore.Literal) or outer in const:
+                        inner_const.add(inner)
                         continue
                     if outer in leaf:
                         inner_leaf[inner] = leaf[outer]
@@ -103,7 +109,7 @@ class _Walk:
                         inner_raw.add(inner)
                     if outer in origin:
                         inner_origin[inner] = origin[outer]
-                self._eqns(sub.jaxpr, inner_env, inner_leaf, inner_raw, inner_origin)
+                self._eqns(sub.jaxpr, inner_env, inner_leaf, inner_raw, inner_origin, inner_const)
                 for outer, inner in zip(eqn.outvars, sub.jaxpr.outvars, strict=True):
                     if isinstance(inner, jcore.Literal):
                         env[outer] = inner.val
@@ -114,12 +120,16 @@ class _Walk:
                             dst[outer] = src[inner]
                     if inner in inner_raw:
                         raw.add(outer)
+                    if inner in inner_const:
+                        const.add(outer)
                 continue
             outs = eqn.primitive.bind(*ins, **eqn.params)
             outs = list(outs) if eqn.primitive.multiple_results else [outs]
             name = eqn.primitive.name
             params_in = [leaf[v] for v in vars_in if v in leaf]
             data_in = [v for v in vars_in if v not in leaf]
+            if not vars_in and name not in ("rng_bit_generator", "random_bits"):
+                const.update(eqn.outvars)
             if name in _CONTRACT and len(params_in) == 1 and len(data_in) == 1 and \
                     len(set(params_in)) == 1:
                 path = self.paths[params_in[0]]
@@ -154,27 +164,42 @@ def flat(tree: object) -> tuple[list[str], list, object]:
     return [path_str(p) for p, _ in pairs], [x for _, x in pairs], treedef
 
 
-def tapped(call: Callable, hook: Callable | None, layout: Layout | None = None) -> Callable:
-    """``f(params, args)`` evaluating ``call(params, *args)`` with ``hook(path, h) -> h`` on
-    every kernel's pre-activation (and filling ``layout`` when given)."""
+class Program:
+    """The model's call as one closed jaxpr, made once (outside any tracing or recording)."""
 
-    def f(params, args):
-        paths, leaves, treedef = flat(params)
-        arg_leaves, arg_def = jax.tree.flatten(args)
+    def __init__(self, call: Callable, params: object, args: tuple):
+        self.paths, leaves, self.treedef = flat(params)
+        arg_leaves, self.arg_def = jax.tree.flatten(args)
 
         def plain(p_leaves, a_leaves):
-            return call(jax.tree.unflatten(treedef, p_leaves),
-                        *jax.tree.unflatten(arg_def, a_leaves))
+            return call(jax.tree.unflatten(self.treedef, p_leaves),
+                        *jax.tree.unflatten(self.arg_def, a_leaves))
 
-        closed, out_shape = jax.make_jaxpr(plain, return_shape=True)(leaves, arg_leaves)
-        outs = _Walk(paths, len(leaves), hook, layout).run(closed, [*leaves, *arg_leaves])
-        return jax.tree.unflatten(jax.tree.structure(out_shape), outs)
+        abstract = [jax.ShapeDtypeStruct(jnp.shape(x), x.dtype) for x in leaves]
+        abstract_args = [jax.ShapeDtypeStruct(jnp.shape(x), x.dtype)
+                         if hasattr(x, "dtype") else x for x in arg_leaves]
+        self.closed, out_shape = jax.make_jaxpr(plain, return_shape=True)(abstract,
+                                                                          abstract_args)
+        self.out_def = jax.tree.structure(out_shape)
+        self.n_params = len(leaves)
+
+
+def tapped(program: Program, hook: Callable | None, layout: Layout | None = None) -> Callable:
+    """``f(params, args)`` evaluating the program with ``hook(path, h) -> h`` on every
+    kernel's pre-activation (and filling ``layout`` when given)."""
+
+    def f(params, args):
+        leaves = jax.tree.leaves(params)
+        arg_leaves = jax.tree.leaves(args)
+        outs = _Walk(program.paths, program.n_params, hook, layout).run(
+            program.closed, [*leaves, *arg_leaves])
+        return jax.tree.unflatten(program.out_def, outs)
 
     return f
 
 
-def read_layout(call: Callable, params: object, args: tuple) -> Layout:
-    """The :class:`Layout` of ``call(params, *args)``, from one abstract walk."""
+def read_layout(program: Program, params: object, args: tuple) -> Layout:
+    """The :class:`Layout` of the program, from one abstract walk."""
     lay = Layout()
-    jax.eval_shape(tapped(call, None, lay), params, args)
+    jax.eval_shape(tapped(program, None, lay), params, args)
     return lay

@@ -62,7 +62,8 @@ class Report:
     def drift(self, which: str = "after") -> tuple[float, float]:
         """``(q_L/q_1, g_1/g_L)`` of ``signal[which]``: forward and backward drift."""
         s = self.signal[which]
-        return s.forward_factor, s.backward_factor
+        with np.errstate(all="ignore"):
+            return s.forward_factor, s.backward_factor
 
     def __str__(self) -> str:
         head = ("path", "fan_in", "fan_out", "input", "activation", "residual", "scheme",
@@ -79,6 +80,10 @@ class Report:
             lines = []
             for which in ("before", "after"):
                 s = self.signal[which]
+                if not (s.forward[0] > 0 and s.backward[-1] > 0):
+                    lines.append(f"  {which:6s} no signal at the first (or last) layer: the "
+                                 "values are zero")
+                    continue
                 lines.append(f"  {which:6s} forward q_L/q_1 = {s.forward_factor:.3g} "
                              f"({s.verdict['forward']}), backward g_1/g_L = "
                              f"{s.backward_factor:.3g} ({s.verdict['backward']}) over "
@@ -116,6 +121,8 @@ class Report:
                 s = self.signal[label]
                 values = np.asarray(getattr(s, which))
                 ref = values[0] if which == "forward" else values[-1]
+                if not ref > 0:
+                    continue
                 ax.semilogy(np.arange(len(values)), values / ref, style, ms=3,
                             label="framework default" if label == "before" else "jinit.auto")
             ax.set_xlabel("layer (execution order)")

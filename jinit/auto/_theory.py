@@ -27,9 +27,11 @@ On the line :math:`V(1) = 1`, :math:`\sigma_b^2 \ge 0`, :math:`\chi_1` grows lin
 :math:`\mathbb{E}[\phi'^2] < \mathbb{E}[\phi^2]`), or the layer has no bias (:math:`\sigma_b^2
 = 0` is forced), the nearest critical point on the line is its end
 :math:`\sigma_w^2 = 1/\mathbb{E}[\phi^2]`, :math:`\sigma_b^2 = 0`, and :math:`\chi_1` is
-reported. Stability of :math:`q^* = 1` (the slope :math:`V'(1) \le 1`) is
-:func:`jinit.theory.stability`'s verdict; every expectation is :mod:`jinit.theory`'s
-quadrature.
+reported. The fixed point must also be stable, :math:`V'(1) = \sigma_w^2\,\partial_q
+\mathbb{E}[\phi(\sqrt{q} z)^2]|_{q=1} \le 1` (:func:`jinit.theory.stability`'s slope): where
+the edge of chaos breaks it (GELU: :math:`V'(1) = 1.067`), the nearest stable point on the
+line, :math:`V'(1) = 1` (neutral, as ReLU's), is taken and its :math:`\chi_1` reported.
+Every expectation is :mod:`jinit.theory`'s quadrature.
 
 References:
   Poole, Lahiri, Raghu, Sohl-Dickstein & Ganguli, "Exponential expressivity in deep neural
@@ -95,14 +97,24 @@ def _cached(key: object, arg: object, bias: bool) -> Choice:
                       f"activation {label!r} has E phi^2 = {m2:.3g}, E phi'^2 = {d2:.3g}: no "
                       "unit fixed point; LeCun's sigma_w2 = 1 stated as the default",
                       understood=False)
-    sb2 = 1.0 - m2 / d2
-    if bias and sb2 >= -_ZERO:
-        sb2 = max(sb2, 0.0)
-        sw2 = 1.0 / d2
+    # V'(1) = sigma_w2 * dm2/dq(1); q* = 1 is stable while sigma_w2 <= 1 / dm2/dq(1).
+    dm2 = theory.stability(arg, sigma_w2=1.0, sigma_b2=max(1.0 - m2, 0.0)).slope \
+        if m2 <= 1.0 else 0.0
+    stable_max = 1.0 / dm2 if dm2 > 0 else float("inf")
+    edge = 1.0 / d2
+    if bias and edge <= 1.0 / m2 + _ZERO and edge <= stable_max:
+        sw2 = edge
+        sb2 = max(1.0 - sw2 * m2, 0.0)
         if sb2 < _ZERO:
             sb2 = 0.0
         note = (f"q*=1 and chi1=1 (edge of chaos): sigma_w2=1/E[phi'^2]={sw2:.4g}, "
                 f"sigma_b2=1-E[phi^2]/E[phi'^2]={sb2:.3g}")
+    elif bias and edge <= 1.0 / m2 + _ZERO:
+        sw2 = stable_max
+        sb2 = max(1.0 - sw2 * m2, 0.0)
+        note = (f"the edge of chaos (sigma_w2={edge:.4g}) makes q*=1 unstable (V'(1)="
+                f"{edge * dm2:.3g} > 1); nearest stable point, V'(1)=1: sigma_w2=1/V'="
+                f"{sw2:.4g}, sigma_b2={sb2:.3g}, chi1={sw2 * d2:.4g}")
     else:
         sw2, sb2 = 1.0 / m2, 0.0
         why = "the layer has no bias" if not bias else "E[phi'^2] < E[phi^2]"
