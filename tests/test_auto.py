@@ -352,3 +352,45 @@ def test_digits_training_at_least_as_good_as_classics():
         best = min(v for k, v in final.items() if k != "auto")
         # three seeds; a 5% margin on the mean final loss for the seeds' spread
         assert final["auto"] <= 1.05 * best, (act, final)
+
+
+BUILD = '''
+import jax, jax.numpy as jnp
+
+def mlp(p, x):
+    for w, b in p[:-1]:
+        x = jnp.tanh(x @ w + b)
+    return x @ p[-1][0]
+
+def build():
+    p = [(jnp.zeros((8, 16)), jnp.zeros(16)), (jnp.zeros((16, 16)), jnp.zeros(16)),
+         (jnp.zeros((16, 2)), jnp.zeros(2))]
+    return {"model": mlp, "x": jax.random.normal(jax.random.key(0), (32, 8)), "params": p}
+
+def wrong():
+    return 3
+'''
+
+
+def test_cli(tmp_path, capsys):
+    from jinit.verify._cli import main
+
+    target = tmp_path / "model.py"
+    target.write_text(BUILD)
+    assert main(["auto", f"{target}:build", "--json", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    assert "edge of chaos" in out and "signal (framework default" in out
+    assert (tmp_path / "r.json").read_text().startswith("{")
+    for argv, message in (
+            ([f"{target}:wrong"], "returned a int; expected a tuple"),
+            ([f"{target}:missing"], "has no function 'missing'"),
+            ([str(tmp_path / "nope.py") + ":build"], "no such file"),
+            ([f"{target}:build", "--plot", str(tmp_path / "x.txt")], "is not a .png"),
+            ([f"{target}:build", "--json", str(tmp_path / "no" / "r.json")],
+             "does not exist")):
+        assert main(["auto", *argv]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("jinit auto: error:") and message in err, err
+        assert err.count("\n") == 1 and "Traceback" not in err
+    assert main(["auto"]) == 2
+    assert "required" in capsys.readouterr().err

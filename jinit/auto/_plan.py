@@ -217,5 +217,8 @@ def _other(p, u, kernel, bias_var) -> Row:
                        _constant.zeros)
         return row("zeros", 0.0, "a shift not beside a kernel (a norm's bias, an additive "
                    "table): 0 leaves the signal as the layers before made it", _constant.zeros)
+    if u.op == "unused":
+        return row("framework default", None, "not read by the traced call: framework "
+                   "default kept", None, drawn=False)
     return row("framework default", None, f"op {u.op!r}: not understood, framework default "
                "kept", None, drawn=False)

@@ -80,7 +80,7 @@ class Report:
             lines = []
             for which in ("before", "after"):
                 s = self.signal[which]
-                if not (s.forward[0] > 0 and s.backward[-1] > 0):
+                if not (s.forward[0] > 0 and s.backward[-1] > 0 and s.backward[0] > 0):
                     lines.append(f"  {which:6s} no signal at the first (or last) layer: the "
                                  "values are zero")
                     continue
@@ -98,7 +98,8 @@ class Report:
     def as_dict(self) -> dict:
         out = {"kind": self.kind, "use_data": self.use_data, "rows": self.rows}
         if self.signal is not None:
-            out["signal"] = {k: v.as_dict() for k, v in self.signal.items()}
+            with np.errstate(all="ignore"):   # a zero 'before' (all-zero params) gives nan
+                out["signal"] = {k: v.as_dict() for k, v in self.signal.items()}
         return out
 
     def to_json(self, indent: int | None = 1) -> str:

@@ -191,6 +191,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from jinit.compare._cli import main as compare_main
 
         return int(compare_main(argv[1:]) or 0)
+    if argv[:1] == ["auto"]:
+        from jinit.auto._cli import main as auto_main
+
+        return int(auto_main(argv[1:]) or 0)
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
