@@ -98,7 +98,7 @@ __all__ = [
 # ``jinit.nnx.init(...)`` still works without an import of its own. The value is the extra
 # (``pip install "jinit[<extra>]"``, named as the package it installs) a submodule needs.
 _LAZY = {"audit": None, "equinox": "equinox", "keras": "keras", "nnx": "flax",
-         "recipes": None, "verify": None, "compare": None}
+         "recipes": None, "verify": None, "compare": None, "auto": None}
 
 
 def __getattr__(name: str):

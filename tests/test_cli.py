@@ -110,10 +110,10 @@ def test_flags_and_values():
         "you mean he_normal, normal? (names as after 'jinit.': he_normal, "
         f"presets.torch_linear_kernel, residual.fixup){HELP}")
     assert usage_error() == ("jinit: error: a command is required; expected 'verify', "
-                             "'audit' or 'compare' (see 'jinit --help')")
+                             "'audit', 'compare' or 'auto' (see 'jinit --help')")
     assert usage_error("frobnicate") == (
         "jinit: error: argument COMMAND: invalid choice: 'frobnicate' (choose from 'verify', "
-        "'audit', 'compare') (see 'jinit --help')")
+        "'audit', 'compare', 'auto') (see 'jinit --help')")
 
 
 def _in_process(capsys, *argv):

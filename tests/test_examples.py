@@ -276,3 +276,13 @@ def test_residual_fixup_smoke(capsys):
                                         "fixup"])
     assert "fixup" in capsys.readouterr().out
     assert np.isfinite(out["summary"]["fixup"]["final"])
+
+
+def test_auto_init_smoke(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    out = _load("auto_init").main(["--depth", "3", "--width", "16", "--batch", "16",
+                                   "--activations", "tanh", "--show", "--plot",
+                                   str(tmp_path / "auto.png")])
+    text = capsys.readouterr().out
+    assert "tanh" in text and "edge of chaos" in text and out["finite"]
+    assert (tmp_path / "auto.png").exists()

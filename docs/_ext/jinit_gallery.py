@@ -43,6 +43,8 @@ RUNS: dict[str, list[str]] = {
     "recipes": ["--layers", "2", "--width", "32", "--vocab", "64", "--plot", "recipes.png"],
     "depth_transfer": ["--depths", "4", "16", "--steps", "60", "--log2-lrs", "-10", "-9", "-8",
                        "-7", "--plot", "depth_transfer.png"],
+    "auto_init": ["--depth", "12", "--width", "64", "--batch", "64", "--show",
+                  "--plot", "auto_init.png"],
 }
 
 # The verifier's own plot (``jinit verify --plot``): a page of its own, run as a subprocess.

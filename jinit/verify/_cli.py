@@ -148,11 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("compare", add_help=False,
                    help="train a model from several inits and compare their training and "
                         "validation curves (see 'jinit compare --help')")
+    sub.add_parser("auto", add_help=False,
+                   help="choose each layer's init from the model's structure and a batch, "
+                        "with the proof (see 'jinit auto --help')")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``jinit``: dispatches to ``verify``, ``audit`` or ``compare``; returns the exit status."""
+    """Entry point of ``jinit``: dispatches to ``verify``, ``audit``, ``compare`` or ``auto``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["audit"]:
         return _audit(argv[1:])
@@ -160,6 +163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from jinit.compare._cli import main as compare_main
 
         return int(compare_main(argv[1:]) or 0)
+    if argv[:1] == ["auto"]:
+        from jinit.auto._cli import main as auto_main
+
+        return int(auto_main(argv[1:]) or 0)
     try:
         parser = build_parser()
         try:
@@ -168,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 getattr(args, "parser", parser).error(
                     f"unrecognized arguments: {' '.join(extra)}")
             if args.command is None:
-                parser.error("a command is required; expected 'verify', 'audit' or 'compare'")
+                parser.error("a command is required; expected 'verify', 'audit', 'compare' or 'auto'")
             return _verify(args)
         except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
             return exc.code if isinstance(exc.code, int) else _console.USAGE
