@@ -335,14 +335,11 @@ def test_bad_arguments(over, exc, match):
         _run(**over)
 
 
-def test_auto_is_refused_until_it_exists():
-    try:
-        import jinit.auto  # noqa: F401
-    except ImportError:
-        with pytest.raises(ValueError, match=r"inits\['auto'\]='auto' is not available yet"):
-            _run(inits={"auto": "auto"})
-    else:  # pragma: no cover - once jinit.auto exists
-        _run(inits={"auto": "auto"})
+def test_auto_is_an_init():
+    """``"auto"`` draws through jinit.auto.init on one training batch, and trains."""
+    res = _run(inits={"auto": "auto"})
+    loss = np.asarray(res.history["auto"]["train_loss"])
+    assert res.diverged["auto"] == 0 and np.all(np.isfinite(loss)), loss
 
 
 def test_import_jinit_stays_light():

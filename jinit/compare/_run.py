@@ -142,8 +142,8 @@ def run(model: object, inits: Mapping[str, object], *, train: tuple[Any, Any],
       initializer)`` pairs), or a recipe from :mod:`jinit.recipes`: matched leaves drawn
       from their rule, the others kept at the model's default as above; a rule that
       matches no leaf warns (:class:`jinit.tree.UnmatchedRuleWarning`).
-    * ``"auto"``: ``jinit.auto.init(model, key, x[:1])``, once that module exists (until
-      then a ``ValueError`` says so).
+    * ``"auto"``: ``jinit.auto.init(model, key, x[:batch_size])``: its data pass sees one
+      training batch, so the first layer is centred and scaled for the real inputs.
 
     Draws go through the library's adapters: :func:`jinit.tree.init_tree` (linen, functions),
     :func:`jinit.nnx.init`, :func:`jinit.equinox.init` (Equinox layouts handled).
@@ -276,7 +276,7 @@ def run(model: object, inits: Mapping[str, object], *, train: tuple[Any, Any],
     checked = False
     for name, init in resolved.items():
         per_seed = [
-            _models.draw_auto(model, m, jax.random.fold_in(k, 0), x[:1]) if init == "auto"
+            _models.draw_auto(model, m, jax.random.fold_in(k, 0), x[:batch_size]) if init == "auto"
             else m.draw(init, jax.random.fold_in(k, 0)) for k in seed_keys]
         if not checked:
             out = jax.eval_shape(m.apply, per_seed[0], x[:batch_size])
