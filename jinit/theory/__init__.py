@@ -54,9 +54,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from . import _checks, _meanfield
-from ._activations import Activation, resolve
-from ._meanfield import Stability
+from .. import _checks, _meanfield
+from .._activations import Activation, resolve
+from .._meanfield import Stability
 
 __all__ = ["Stability", "chi1", "correlation_depth", "correlation_map", "critical_sigma_w2",
            "depth_variance_curve", "fixed_point_c", "fixed_point_q", "stability", "variance_map"]

@@ -11,10 +11,10 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from . import _checks
-from ._orthogonal import orthogonal
-from ._typing import Array, KeyArray
-from .tree import leaf_key, path_str
+from .. import _checks
+from .._orthogonal import orthogonal
+from .._typing import Array, KeyArray
+from ..tree import leaf_key, path_str
 
 # A call that rescales a kernel and sees the output variance change by less than this
 # relative amount concludes the kernel does not reach the output (zero or constant input).

@@ -20,12 +20,12 @@ from typing import Any
 
 import jax
 
-from . import _checks, _rules
-from ._lsuv import LayerReport as LayerReport
-from ._lsuv import Report as Report
-from ._lsuv import Skipped as Skipped
-from ._lsuv import run as _run
-from ._typing import KeyArray
+from .. import _checks, _rules
+from .._typing import KeyArray
+from ._method import LayerReport as LayerReport
+from ._method import Report as Report
+from ._method import Skipped as Skipped
+from ._method import run as _run
 
 __all__ = ["LayerReport", "Report", "Skipped", "lsuv_linen", "lsuv_nnx"]
 
