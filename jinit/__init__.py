@@ -97,7 +97,7 @@ __all__ = [
 # first attribute access (PEP 562), so ``import jinit`` imports only jax and numpy and
 # ``jinit.nnx.init(...)`` still works without an import of its own. The value is the extra
 # (``pip install "jinit[<extra>]"``, named as the package it installs) a submodule needs.
-_LAZY = {"audit": None, "equinox": "equinox", "keras": "keras", "nnx": "flax",
+_LAZY = {"audit": None, "equinox": "equinox", "keras": "keras", "linen": "flax", "nnx": "flax",
          "recipes": None, "verify": None, "compare": None}
 
 

@@ -40,9 +40,9 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec, Sharding
 
 from . import _checks, _constant, _fastbits, _programs, _rules
 from . import structure as _structure
-from ._linen import rules_from as rules_from
 from ._rules import UnmatchedRuleWarning, path_str
 from ._typing import Array, DTypeLike, KeyArray
+from .linen import rules_from as rules_from
 
 __all__ = ["UnmatchedRuleWarning", "init_tree", "leaf_key", "path_str", "rules_from"]
 

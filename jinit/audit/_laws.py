@@ -32,7 +32,8 @@ from collections.abc import Callable
 import numpy as np
 
 from jinit._base import Init, public_name
-from jinit._linen import _Flattened, _Unboxed
+from jinit.linen import Flattened as _Flattened
+from jinit.linen import Unboxed as _Unboxed
 from jinit.verify import Check as Check
 from jinit.verify import declarations as declarations
 from jinit.verify._complex_laws import ComplexLaw as ComplexLaw
