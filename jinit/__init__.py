@@ -25,14 +25,14 @@ from ._gain import InitStabilityWarning as InitStabilityWarning
 from ._gain import calculate_gain as calculate_gain
 from ._gain import for_activation as for_activation
 from ._gain import gain as gain
+from ._identity import dirac as dirac
+from ._identity import hadamard_identity as hadamard_identity
+from ._identity import identity as identity
 from ._orthoconv import conv_orthogonal as conv_orthogonal
 from ._orthogonal import delta_orthogonal as delta_orthogonal
 from ._orthogonal import orthogonal as orthogonal
 from ._sparse import sparse_incoming as sparse_incoming
 from ._sparse import sparse_outgoing as sparse_outgoing
-from ._structured import dirac as dirac
-from ._structured import hadamard_identity as hadamard_identity
-from ._structured import identity as identity
 from ._typing import Initializer as Initializer
 from ._variance import glorot_normal as glorot_normal
 from ._variance import glorot_uniform as glorot_uniform
