@@ -40,6 +40,7 @@ import jax
 import numpy as np
 
 from . import _checks
+from ._base import public
 from ._typing import Array, KeyArray
 
 __all__ = ["Flattened", "Unboxed"]
@@ -135,6 +136,7 @@ class Unboxed:
         return repr(getattr(self.init, "__wrapped__", self.init))
 
 
+@public("jinit.tree")  # documented with init_tree, where users look for it
 def rules_from(model: Any, *inputs: Any, method: Any = None, **init_kwargs: Any
                ) -> dict[str, Callable[..., Array]]:
     r"""The initializers a ``flax.linen`` model declares, as rules keyed by exact paths.
@@ -240,6 +242,3 @@ def rules_from(model: Any, *inputs: Any, method: Any = None, **init_kwargs: Any
             pattern = "^" + "/".join(re.escape(p) for p in ("params", *path, field[:-5])) + "$"
             rules[pattern] = init
     return rules
-
-
-rules_from.__module__ = "jinit.tree"

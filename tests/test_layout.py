@@ -29,7 +29,6 @@ SHARED = frozenset({"jinit._checks", "jinit._sampling", "jinit._typing", "jinit.
 ALLOWED_PRIVATE: frozenset[tuple[str, str, str]] = frozenset({
     ("jinit.audit._check", "jinit.equinox", "_audit_layouts"),
     ("jinit.audit._check", "jinit.equinox", "_audit_view"),
-    ("jinit.structure._fit", "jinit._variance", "_DEFAULT_AXES"),
     ("jinit.structure._walk", "jinit._activations", "_NAMED"),
     ("jinit.structure._walk", "jinit._activations", "_sigmoid"),
 })

@@ -4,8 +4,8 @@ initializer object is mapped to the law it promises.
 Every name the audit takes from :mod:`jinit.verify` is imported here and nowhere else, so a
 reorganisation of the verifier changes this file only.
 
-An initializer built by a jinit factory is a :class:`jinit._base.Init` whose ``_name`` is
-the public name (``"he_normal"``, ``"presets.torch_linear_kernel"``) and whose ``_params``
+An initializer built by a jinit factory is a :class:`jinit._base.Init` whose ``name`` is
+the public name (``"he_normal"``, ``"presets.torch_linear_kernel"``) and whose ``params``
 are the factory arguments; the declaration registered under that name turns
 ``(shape, dtype, params)`` into a law. Aliases share their object, so ``xavier_uniform``
 resolves like ``glorot_uniform``. A public initializer that is a plain function
@@ -95,9 +95,9 @@ def label_of(init: Callable) -> str:
     if other is not None:
         return other[0]
     if isinstance(init, Init):
-        args = ", ".join(f"{k}={_arg(v)}" for k, v in init._params.items()
+        args = ", ".join(f"{k}={_arg(v)}" for k, v in init.params.items()
                          if not (k == "dtype" and v is None))
-        return f"jinit.{init._name}({args})"
+        return f"jinit.{init.name}({args})"
     name = getattr(init, "__qualname__", None) or type(init).__name__
     module = getattr(init, "__module__", "") or ""
     if module.startswith("jinit"):
@@ -212,10 +212,10 @@ def resolve(init: Callable, shape: tuple[int, ...], dtype: np.dtype) -> Resolved
         return dataclasses.replace(resolved, label=other[0])
     if isinstance(init, Init):
         try:
-            decl = lookup(init._name)
+            decl = lookup(init.name)
         except ValueError:
-            return Resolved(label, None, f"{init._name} has no declared law")
-        args = {k: v for k, v in init._params.items() if k != "dtype"}
+            return Resolved(label, None, f"{init.name} has no declared law")
+        args = {k: v for k, v in init.params.items() if k != "dtype"}
     else:
         decl = _by_object().get(id(init))
         if decl is None:

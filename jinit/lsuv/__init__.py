@@ -362,8 +362,3 @@ def lsuv_nnx(model: Any, batch: Any, key: KeyArray, *, tol: float = 0.1, max_ite
     new_state, report = _run(fn, type(model).__name__, state, batch, run, discover, chosen,
                               skipped, key, tol, max_iters, orthogonal_first, target)
     return nnx.merge(graphdef, new_state), report
-
-
-for _obj in (LayerReport, Report, Skipped, lsuv_linen, lsuv_nnx):
-    _obj.__module__ = "jinit.lsuv"
-del _obj

@@ -6,9 +6,11 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping
 
 from .. import _checks, _fans, _variance
+from .._base import public
 from ._use import Use
 
 
+@public("jinit.structure")
 class AmbiguousFanWarning(UserWarning):
     """Leaves whose fans a shape cannot settle were given fans from their shape alone.
 
@@ -21,12 +23,9 @@ class AmbiguousFanWarning(UserWarning):
     """
 
 
-AmbiguousFanWarning.__module__ = "jinit.structure"
-
-
 def _default_axes(init: object) -> bool:
     axes = _variance.fan_axes(init)
-    return axes is not None and _same_axes(axes, _variance._DEFAULT_AXES)
+    return axes is not None and _same_axes(axes, _variance.DEFAULT_AXES)
 
 
 def _same_axes(a: tuple, b: tuple) -> bool:
@@ -35,6 +34,7 @@ def _same_axes(a: tuple, b: tuple) -> bool:
     return all(norm(x) == norm(y) for x, y in zip(a, b, strict=True))
 
 
+@public("jinit.structure")
 def fit(init: Callable, use: Use | None, shape: tuple[int, ...] | None = None) -> Callable:
     """``init`` with the fan axes of ``use``, when it reads fans and was left at its defaults.
 
