@@ -25,14 +25,14 @@ from ._gain import InitStabilityWarning as InitStabilityWarning
 from ._gain import calculate_gain as calculate_gain
 from ._gain import for_activation as for_activation
 from ._gain import gain as gain
+from ._identity import dirac as dirac
+from ._identity import hadamard_identity as hadamard_identity
+from ._identity import identity as identity
 from ._orthoconv import conv_orthogonal as conv_orthogonal
 from ._orthogonal import delta_orthogonal as delta_orthogonal
 from ._orthogonal import orthogonal as orthogonal
 from ._sparse import sparse_incoming as sparse_incoming
 from ._sparse import sparse_outgoing as sparse_outgoing
-from ._structured import dirac as dirac
-from ._structured import hadamard_identity as hadamard_identity
-from ._structured import identity as identity
 from ._typing import Initializer as Initializer
 from ._variance import glorot_normal as glorot_normal
 from ._variance import glorot_uniform as glorot_uniform
@@ -97,7 +97,7 @@ __all__ = [
 # first attribute access (PEP 562), so ``import jinit`` imports only jax and numpy and
 # ``jinit.nnx.init(...)`` still works without an import of its own. The value is the extra
 # (``pip install "jinit[<extra>]"``, named as the package it installs) a submodule needs.
-_LAZY = {"audit": None, "equinox": "equinox", "keras": "keras", "nnx": "flax",
+_LAZY = {"audit": None, "equinox": "equinox", "keras": "keras", "linen": "flax", "nnx": "flax",
          "recipes": None, "verify": None, "compare": None, "auto": None}
 
 

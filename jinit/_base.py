@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 import jax
 import numpy as np
@@ -14,6 +16,29 @@ from . import _checks, _sampling
 from ._typing import Array, DTypeLike, KeyArray, OutSharding, Shape
 
 _FACTORY_DTYPE = object()  # sentinel: "dtype not passed", i.e. use the factory's dtype
+
+_T = TypeVar("_T")
+
+
+def public(obj: _T | str) -> _T | Callable[[_T], _T]:
+    """Marks a public object as living at its public path (for reprs, pickles and docs).
+
+    ``@public`` marks a top-level object as ``jinit.<name>``; ``@public("jinit.theory")``
+    marks an object as living in a public submodule, wherever the code defining it is. A
+    package whose ``__init__`` re-exports names from private modules marks them with
+    ``public("jinit.presets")(obj)``. ``tests/test_smoke.py`` checks that every name in a
+    public module's ``__all__`` says it lives there.
+    """
+    if isinstance(obj, str):
+        module = obj
+
+        def mark(target: _T) -> _T:
+            target.__module__ = module
+            return target
+
+        return mark
+    obj.__module__ = "jinit"
+    return obj
 
 
 class _CallSignature:
@@ -31,6 +56,7 @@ class _CallSignature:
         return sig.replace(parameters=params)
 
 
+@public
 class Init:
     """An initializer built by a jinit factory: ``init(key, shape, dtype=..., out_sharding=None)``.
 
@@ -44,6 +70,8 @@ class Init:
     at least one element, and optionally ``check(shape, dtype)``, which validates the shape
     (rank, divisibility, overflow of a fill value) for every shape, empty ones included. A
     zero-size shape then gets an empty array of its shape and dtype, here and nowhere else.
+
+    :attr:`name` and :attr:`params` say which factory built it and with what, read-only.
     """
 
     __slots__ = ("_name", "_body", "_check", "_params", "_dtype", "_complex_ok", "_keyed",
@@ -76,6 +104,34 @@ class Init:
                 return _sampling.empty(shape, dt, out_sharding)
             return self._body(key, shape, dt, out_sharding)
 
+    @property
+    def name(self) -> str:
+        """The factory's public name below ``jinit``: ``'he_normal'``,
+        ``'presets.torch_linear_kernel'``.
+
+        Example:
+          >>> import jinit
+          >>> jinit.he_normal().name, jinit.presets.torch_linear_kernel().name
+          ('he_normal', 'presets.torch_linear_kernel')
+        """
+        return self._name
+
+    @property
+    def params(self) -> Mapping[str, object]:
+        """The factory's arguments, as its ``repr`` shows them: a read-only mapping.
+
+        Example:
+          >>> import jinit
+          >>> init = jinit.variance_scaling(2.0, "fan_in", "normal")
+          >>> init.params["scale"], init.params["mode"]
+          (2.0, 'fan_in')
+          >>> init.params["scale"] = 1.0
+          Traceback (most recent call last):
+          ...
+          TypeError: 'mappingproxy' object does not support item assignment
+        """
+        return types.MappingProxyType(self._params)
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._params.items())
         return f"jinit.{self._name}({args})"
@@ -84,15 +140,6 @@ class Init:
         if hasattr(self, "_body"):
             raise AttributeError(f"jinit initializers are immutable; cannot set {name!r}")
         object.__setattr__(self, name, value)
-
-
-Init.__module__ = "jinit"
-
-
-def public(obj):
-    """Marks a public object as living at ``jinit.<name>`` (for reprs and docs)."""
-    obj.__module__ = "jinit"
-    return obj
 
 
 def _called_as_initializer(args: tuple) -> bool:

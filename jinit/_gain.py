@@ -18,6 +18,7 @@ GainDefinition = Literal["forward", "variance", "backward"]
 DEFINITIONS: tuple[str, ...] = get_args(GainDefinition)
 
 
+@public
 class InitStabilityWarning(UserWarning):
     r"""Warns that a deep stack's forward variance cannot stay at the initializer's fixed point.
 
@@ -31,8 +32,6 @@ class InitStabilityWarning(UserWarning):
       >>> issubclass(jinit.InitStabilityWarning, UserWarning)
       True
     """
-
-    __module__ = "jinit"
 
 
 _TORCH_LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",

@@ -20,6 +20,7 @@ import numpy as np
 
 from . import _quadrature
 from ._activations import Activation
+from ._base import public
 
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
@@ -239,6 +240,7 @@ def chi1(act: Activation, q: float, sigma_w2: float) -> float:
     return sigma_w2 * d2(act, Q_MAX if math.isinf(q) else q)
 
 
+@public("jinit.theory")
 class Stability(NamedTuple):
     r"""Forward-variance stability of a deep stack, as :func:`jinit.theory.stability` returns it.
 
@@ -260,8 +262,6 @@ class Stability(NamedTuple):
       >>> theory.stability("relu")
       Stability(sigma_w2=2.0, sigma_b2=0.0, q_star=1.0, slope=1.0, chi1=1.0, verdict='neutral')
     """
-
-    __module__ = "jinit.theory"
 
     sigma_w2: float
     sigma_b2: float

@@ -18,7 +18,7 @@ import jax
 import numpy as np
 
 from . import _checks
-from ._base import Init, is_factory, public_name
+from ._base import Init, is_factory, public, public_name
 
 # Attribute names under which Flax boxes (``nnx.Variable``, ``nnx.State`` entries) hold their
 # array: a trailing one is not part of the leaf's name.
@@ -28,13 +28,12 @@ RULES_EXPECTED = ("a mapping {regex: initializer}, a sequence of (regex, initial
                   "or a function (path, shape, dtype) -> initializer")
 
 
+@public("jinit.tree")
 class UnmatchedRuleWarning(UserWarning):
     """A rule's pattern matched no leaf: a typo, or rules written for another naming."""
 
 
-UnmatchedRuleWarning.__module__ = "jinit.tree"
-
-
+@public("jinit.tree")
 def path_str(path: Sequence[object]) -> str:
     """Renders a jax key path as the ``/``-separated string that rules match against.
 

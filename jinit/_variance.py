@@ -92,7 +92,7 @@ def variance_scaling_init(name: str, scale: float, mode: str, distribution: str,
 # How each variance-scaling initializer was built, so :func:`with_axes` can rebuild it with
 # the fan axes a model's computation implies (jinit.structure). Weak: no initializer is kept.
 _FAMILY: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-DEFAULT_AXES = (-2, -1, ())
+DEFAULT_AXES = (-2, -1, ())  # jax's in_axis, out_axis, batch_axis
 
 
 def fan_axes(init: object) -> tuple[object, object, object] | None:

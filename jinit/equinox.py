@@ -140,13 +140,13 @@ def _layouts(eqx: Any, model: Any) -> tuple[dict[str, tuple[str, str]], set[str]
 
 
 def _explicit_axes(init: object) -> bool:
-    params = getattr(init, "_params", None) if isinstance(init, Init) else None
+    params = init.params if isinstance(init, Init) else None
     return bool(params) and any(
         name in params and params[name] != default for name, default in _AXIS_DEFAULTS.items())
 
 
 def _layout_free(init: object) -> bool:
-    return init is zeros or init is ones or (isinstance(init, Init) and init._name in _LAYOUT_FREE)
+    return init is zeros or init is ones or (isinstance(init, Init) and init.name in _LAYOUT_FREE)
 
 
 def _to_flax(layout: str, shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -314,8 +314,3 @@ def init(model: Any, rules: object, key: KeyArray, *, default: Callable[..., Arr
         return [leaves[i] for i in indices]
 
     return eqx.tree_at(where, model, new)
-
-
-for _obj in (as_is, init):
-    _obj.__module__ = "jinit.equinox"
-del _obj

@@ -58,7 +58,7 @@ def _from_json(value: object) -> object:
 def _describe(fn: str, init: object) -> tuple[str, dict[str, object] | None]:
     """``(public name, factory params or None)``, checked to rebuild ``init`` exactly."""
     if isinstance(init, Init):
-        name, params = init._name, {k: _to_json(v) for k, v in init._params.items()}
+        name, params = init.name, {k: _to_json(v) for k, v in init.params.items()}
     else:
         name, params = public_name(init).removeprefix("jinit."), None
     try:
@@ -162,9 +162,6 @@ if _MISSING is None:
 
         def __repr__(self) -> str:
             return f"jinit.keras.Initializer({self.init!r}, seed={self._seed!r})"
-
-    Initializer.__module__ = "jinit.keras"
-
 else:
 
     def __getattr__(name: str) -> Any:

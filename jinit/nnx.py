@@ -202,6 +202,3 @@ def init(model_or_abstract: Any, rules: object, key: KeyArray, *,
         value = _fresh(nnx, key, path, var, leaf, batchnorm, mesh) if _abstract(leaf) else leaf
         new_rest.append(jax.tree.unflatten(jax.tree.structure(var), [value]))
     return nnx.merge(graphdef, new_params, jax.tree.unflatten(rest_def, new_rest))
-
-
-init.__module__ = "jinit.nnx"

@@ -46,9 +46,9 @@ from ._keys import leaf_key as leaf_key
 from ._keys import leaf_key_data as _leaf_key_data
 from ._keys import leaf_keys as _leaf_keys
 from ._keys import wrap as _wrap
-from ._linen import rules_from as rules_from
 from ._rules import UnmatchedRuleWarning, path_str
 from ._typing import Array, DTypeLike, KeyArray
+from .linen import rules_from as rules_from
 
 __all__ = ["UnmatchedRuleWarning", "init_tree", "leaf_key", "path_str", "rules_from"]
 

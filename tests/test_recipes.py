@@ -832,9 +832,9 @@ def test_torchtitan_and_olmo_core_namings_get_their_roles():
     assert list(roles.values()) == [
         "token_embedding", "q", "attn_out", "mlp_gate", "mlp_up", "mlp_out", "norm", "norm",
         "norm", "lm_head", "qkv", "token_embedding", "qkv", "lm_head"]
-    assert r.initializer_for("layers/3/feed_forward/w3/kernel", (8, 8))._params["std"] == \
+    assert r.initializer_for("layers/3/feed_forward/w3/kernel", (8, 8)).params["std"] == \
         pytest.approx(0.02 / math.sqrt(8))
-    assert r.initializer_for("layers/3/feed_forward/w1/kernel", (8, 8))._params["std"] == 0.02
+    assert r.initializer_for("layers/3/feed_forward/w1/kernel", (8, 8)).params["std"] == 0.02
 
 
 def test_encoder_outputs_and_routers_are_not_mistaken():
@@ -850,7 +850,7 @@ def test_torch_layout_weight_is_refused_where_fans_matter():
     with pytest.raises(ValueError, match=r"names a 'weight'.*layout='out_in'"):
         r.initializer_for("h/0/mlp/c_fc/weight", (256, 64))
     out_in = recipes.nanochat(2, 64, layout="out_in")
-    assert out_in.initializer_for("h/0/mlp/c_fc/weight", (256, 64))._params["stddev"] == \
+    assert out_in.initializer_for("h/0/mlp/c_fc/weight", (256, 64)).params["stddev"] == \
         pytest.approx(1 / 8)
     assert r.initializer_for("wte/weight", (10, 64)) is not None   # no fans: no layout
 

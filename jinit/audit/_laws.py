@@ -1,8 +1,8 @@
 """How an initializer object is mapped to the law it promises (the declarations of
 :mod:`jinit.laws`, the registry the verifier checks too).
 
-An initializer built by a jinit factory is a :class:`jinit._base.Init` whose ``_name`` is
-the public name (``"he_normal"``, ``"presets.torch_linear_kernel"``) and whose ``_params``
+An initializer built by a jinit factory is a :class:`jinit._base.Init` whose ``name`` is
+the public name (``"he_normal"``, ``"presets.torch_linear_kernel"``) and whose ``params``
 are the factory arguments; the declaration registered under that name turns
 ``(shape, dtype, params)`` into a law. Aliases share their object, so ``xavier_uniform``
 resolves like ``glorot_uniform``. A public initializer that is a plain function
@@ -29,8 +29,8 @@ from collections.abc import Callable
 import numpy as np
 
 from jinit._base import Init, public_name
-from jinit._linen import Flattened, Unboxed
 from jinit.laws import ConvIsometry, DeltaOrthogonal, Orthogonal, declarations, lookup
+from jinit.linen import Flattened, Unboxed
 
 STRUCTURED = (Orthogonal, DeltaOrthogonal, ConvIsometry)
 
@@ -72,9 +72,9 @@ def label_of(init: Callable) -> str:
     if other is not None:
         return other[0]
     if isinstance(init, Init):
-        args = ", ".join(f"{k}={_arg(v)}" for k, v in init._params.items()
+        args = ", ".join(f"{k}={_arg(v)}" for k, v in init.params.items()
                          if not (k == "dtype" and v is None))
-        return f"jinit.{init._name}({args})"
+        return f"jinit.{init.name}({args})"
     name = getattr(init, "__qualname__", None) or type(init).__name__
     module = getattr(init, "__module__", "") or ""
     if module.startswith("jinit"):
@@ -189,10 +189,10 @@ def resolve(init: Callable, shape: tuple[int, ...], dtype: np.dtype) -> Resolved
         return dataclasses.replace(resolved, label=other[0])
     if isinstance(init, Init):
         try:
-            decl = lookup(init._name)
+            decl = lookup(init.name)
         except ValueError:
-            return Resolved(label, None, f"{init._name} has no declared law")
-        args = {k: v for k, v in init._params.items() if k != "dtype"}
+            return Resolved(label, None, f"{init.name} has no declared law")
+        args = {k: v for k, v in init.params.items() if k != "dtype"}
     else:
         decl = _by_object().get(id(init))
         if decl is None:

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _checks, _lsuv, structure
+from .. import _checks, lsuv, structure
 from ..tree import leaf_key
 from . import _plan, _probe
 from ._report import Report
@@ -302,7 +302,7 @@ def _data_pass(program, tree, args, rows, layout, key, tol, max_iters, factors,
         _probe.tapped(program, hook)(t, batch)
         return seen
 
-    tree, report = _lsuv.run(_FN, "model", tree, args, run, lambda: list(layout.order), chosen,
+    tree, report = lsuv.run(_FN, "model", tree, args, run, lambda: list(layout.order), chosen,
                              [], key, tol, max_iters, False, 1.0)
     for layer in report:
         factors[layer.layer] = layer.scale

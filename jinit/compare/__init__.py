@@ -9,6 +9,7 @@ Needs optax (and flax, equinox or matplotlib where the model or ``plot`` does); 
 only by ``import jinit.compare``, never by ``import jinit``.
 """
 
+from .._base import public
 from ._models import is_kernel as is_kernel
 from ._result import Result as Result
 from ._run import run as run
@@ -16,5 +17,5 @@ from ._run import run as run
 __all__ = ["Result", "is_kernel", "run"]
 
 for _obj in (Result, is_kernel, run):
-    _obj.__module__ = "jinit.compare"
+    public("jinit.compare")(_obj)
 del _obj

@@ -43,6 +43,7 @@ Example:
   (0.125, 1.0)
 """
 
+from .._base import public
 from . import unit as unit
 from ._build import plan as plan
 from ._init import attention_scale as attention_scale
@@ -57,7 +58,7 @@ from ._plan import Plan as Plan
 from ._plan import depth_exponents as depth_exponents
 
 for _obj in (plan, attention_scale, initializer, Leaf, Plan, depth_exponents):
-    _obj.__module__ = __name__
+    public(__name__)(_obj)
 del _obj
 
 __all__ = ["ALPHAS", "DEPTH_ROLES", "FORMULATIONS", "OPTIMIZERS", "ROLES", "Leaf", "Plan",

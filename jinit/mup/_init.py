@@ -82,7 +82,7 @@ def initializer(role: str, *, base_fan_in: int | None = None, scale: float = 1.0
         factor = float(base_fan_in) / fan_in if fan_in else 1.0
         inner = _variance_scaling(fn, scale * factor, "fan_in", distribution, in_axis,
                                   out_axis, batch_axis, None, params)
-        return inner._body(key, shape, dt, out_sharding)
+        return inner(key, shape, dt, out_sharding)
 
     return Init(fn, body, params, dtype)
 

@@ -69,6 +69,7 @@ import jax
 import jax.numpy as jnp
 
 from .. import _checks
+from .._base import public
 from .._rules import compile_rules, path_str
 from ._build import _blocks, _leaves
 
@@ -391,7 +392,7 @@ def _dense_class():
             return linear(x, w.astype(x.dtype), None if b is None else b.astype(x.dtype),
                           readout=self.readout)
 
-    Dense.__module__ = __name__
+    public(__name__)(Dense)
     return Dense
 
 

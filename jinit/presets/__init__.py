@@ -57,6 +57,7 @@ Identical presets are one object under two names: ``torch_conv_kernel`` is
 ``jinit.sparse_outgoing``.
 """
 
+from .._base import public
 from ._keras import keras_bias as keras_bias
 from ._keras import keras_conv_kernel as keras_conv_kernel
 from ._keras import keras_dense_kernel as keras_dense_kernel
@@ -122,5 +123,5 @@ __all__ = [
 for _name in __all__:
     _obj = globals()[_name]
     if _obj.__module__.startswith("jinit.presets."):
-        _obj.__module__ = "jinit.presets"
+        public("jinit.presets")(_obj)
 del _name, _obj

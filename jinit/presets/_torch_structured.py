@@ -6,9 +6,9 @@ from __future__ import annotations
 from .. import _checks
 from .._base import Init, factory
 from .._constant import constant
+from .._identity import dirac, identity
 from .._orthogonal import orthogonal
 from .._sparse import sparse_outgoing
-from .._structured import dirac, identity
 from .._typing import DTypeLike
 from ._fills import PREFIX, filled
 

@@ -51,6 +51,7 @@ recipe                     source                                      what dist
 =========================  ==========================================  ========================================================================
 """
 
+from .._base import public
 from ._deepnet import deepnet as deepnet
 from ._google import maxtext as maxtext
 from ._google import vit as vit
@@ -75,5 +76,5 @@ __all__ = ["DEFAULT_LAYER", "DEFAULT_ROLES", "ROLES", "Pieces", "Recipe", "deepn
 for _name in __all__:
     _obj = globals()[_name]
     if callable(_obj) and getattr(_obj, "__module__", "").startswith("jinit.recipes."):
-        _obj.__module__ = "jinit.recipes"
+        public("jinit.recipes")(_obj)
 del _name, _obj

@@ -27,7 +27,3 @@ from ._use import After as After
 from ._use import Use as Use
 
 __all__ = ["After", "AmbiguousFanWarning", "Structure", "Use", "fit", "trace"]
-
-for _obj in (fit, trace):
-    _obj.__module__ = "jinit.structure"
-del _obj

@@ -6,9 +6,11 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping
 
 from .. import _checks, _fans, _variance
+from .._base import public
 from ._use import Use
 
 
+@public("jinit.structure")
 class AmbiguousFanWarning(UserWarning):
     """Leaves whose fans a shape cannot settle were given fans from their shape alone.
 
@@ -19,9 +21,6 @@ class AmbiguousFanWarning(UserWarning):
     right only for the first. Pass ``structure=jinit.structure.trace(model, x)``, or give
     the initializer its axes (``in_axis=``, ``out_axis=``, ``batch_axis=``).
     """
-
-
-AmbiguousFanWarning.__module__ = "jinit.structure"
 
 
 def _default_axes(init: object) -> bool:
@@ -35,6 +34,7 @@ def _same_axes(a: tuple, b: tuple) -> bool:
     return all(norm(x) == norm(y) for x, y in zip(a, b, strict=True))
 
 
+@public("jinit.structure")
 def fit(init: Callable, use: Use | None, shape: tuple[int, ...] | None = None) -> Callable:
     """``init`` with the fan axes of ``use``, when it reads fans and was left at its defaults.
 

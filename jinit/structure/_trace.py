@@ -9,12 +9,14 @@ import jax
 import numpy as np
 
 from .. import _checks, _rules
+from .._base import public
 from . import _graph, _walk
 from ._use import Use
 
 _FN = "structure.trace"
 
 
+@public("jinit.structure")
 class Structure(Mapping[str, Use]):
     """What :func:`trace` read: a mapping ``path -> Use`` for every parameter leaf.
 
@@ -50,9 +52,6 @@ class Structure(Mapping[str, Use]):
 
     def __str__(self) -> str:
         return table(self.values())
-
-
-Structure.__module__ = "jinit.structure"
 
 
 def _axes(t: tuple[int, ...]) -> str:
@@ -225,6 +224,7 @@ def _box_pred():
     return is_box
 
 
+@public("jinit.structure")
 def trace(model: object, *args: object, params: object = None, **kwargs: object) -> Structure:
     r"""Traces a model once, abstractly, and reads how it uses every parameter.
 

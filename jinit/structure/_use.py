@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Literal, get_args
 
 from .. import _checks, _fans
+from .._base import public
 
 Op = Literal["dot_general", "conv", "gather", "scale", "shift", "other", "unused"]
 OPS: tuple[str, ...] = get_args(Op)
@@ -17,6 +18,7 @@ LAYOUTS: tuple[str, ...] = get_args(Layout)
 CONTRACTIONS = ("dot_general", "conv", "gather")
 
 
+@public("jinit.structure")
 @dataclasses.dataclass(frozen=True, eq=False)
 class After:
     """The elementwise function a model applies to a parameter's output, up to the next
@@ -57,6 +59,7 @@ def _identity(x):
 IDENTITY = After("identity", _identity)
 
 
+@public("jinit.structure")
 @dataclasses.dataclass(frozen=True)
 class Use:
     r"""How a model uses one parameter, read from its computation (or guessed from its shape).
@@ -161,6 +164,3 @@ class Use:
         receptive = math.prod(d for k, d in enumerate(shape) if k not in (i, o))
         return cls(path, shape, str(dtype), "dot_general" if rank == 2 else "conv",
                    fan_in, fan_out, (i,), (o,), (), receptive, source="shape", layout=layout)
-
-
-Use.__module__ = After.__module__ = "jinit.structure"

@@ -20,12 +20,12 @@ from typing import Any
 
 import jax
 
-from . import _checks, _rules
-from ._lsuv import LayerReport as LayerReport
-from ._lsuv import Report as Report
-from ._lsuv import Skipped as Skipped
-from ._lsuv import run as _run
-from ._typing import KeyArray
+from .. import _checks, _rules
+from .._typing import KeyArray
+from ._method import LayerReport as LayerReport
+from ._method import Report as Report
+from ._method import Skipped as Skipped
+from ._method import run as run  # the engine, for jinit.auto (not in __all__)
 
 __all__ = ["LayerReport", "Report", "Skipped", "lsuv_linen", "lsuv_nnx"]
 
@@ -239,7 +239,7 @@ def lsuv_linen(model: Any, variables: Mapping[str, Any], batch: Any, key: KeyArr
             model.apply(tree, x, **kwargs)
         return [r for r in recorded if r is not None]
 
-    return _run(fn, type(model).__name__, variables, batch, run, lambda: order, chosen,
+    return run(fn, type(model).__name__, variables, batch, run, lambda: order, chosen,
                  skipped, key, tol, max_iters, orthogonal_first, target)
 
 
@@ -359,11 +359,6 @@ def lsuv_nnx(model: Any, batch: Any, key: KeyArray, *, tol: float = 0.1, max_ite
         jax.eval_shape(lambda t, x: names.extend(n for n, _ in run(t, x)), state, batch)
         return names
 
-    new_state, report = _run(fn, type(model).__name__, state, batch, run, discover, chosen,
+    new_state, report = run(fn, type(model).__name__, state, batch, run, discover, chosen,
                               skipped, key, tol, max_iters, orthogonal_first, target)
     return nnx.merge(graphdef, new_state), report
-
-
-for _obj in (LayerReport, Report, Skipped, lsuv_linen, lsuv_nnx):
-    _obj.__module__ = "jinit.lsuv"
-del _obj

@@ -1,4 +1,4 @@
-"""Deterministic structured schemes: identity, dirac, and ZerO's identity/Hadamard matrices."""
+"""Identity-like deterministic schemes: identity, dirac, and ZerO's identity/Hadamard matrices."""
 
 from __future__ import annotations
 

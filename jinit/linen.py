@@ -1,4 +1,34 @@
-"""A ``flax.linen`` model's own initializer declarations, as rules for ``init_tree``."""
+"""Flax linen: a model's own initializer declarations, as rules for ``init_tree``.
+
+A ``flax.linen`` module declares its initializers as dataclass fields (``kernel_init``,
+``bias_init``, ``embedding_init`` …). :func:`jinit.tree.rules_from` (defined here, documented
+with :mod:`jinit.tree`) traces the model abstractly and turns every field into a rule keyed by
+the exact path of the parameter it draws, so ``jinit.tree.init_tree`` draws each leaf from the
+distribution the model declares. Two Flax conventions need a wrapper around the declared
+initializer, and both are public so that other tools (:mod:`jinit.audit`) can see through
+them:
+
+* :class:`Flattened`: ``DenseGeneral`` draws its kernel on a flattened 2-D shape and
+  reshapes it, so its fans are those of the 2-D matrix;
+* :class:`Unboxed`: an initializer wrapped by ``nn.with_partitioning`` returns a boxed
+  array; the wrapper returns the plain array (``init_tree`` keeps the box from the abstract
+  tree).
+
+Importing this module needs only jax and numpy; :func:`jinit.tree.rules_from` imports Flax
+when it is called (``pip install "jinit[flax]"``).
+
+References:
+  Flax, ``flax/linen/linear.py`` (the ``*_init`` fields of ``Dense``, ``DenseGeneral``,
+  ``Conv``, ``Embed``; ``DenseGeneral.__call__.kernel_init_wrap``), ``flax/core/meta.py``
+  (``with_partitioning``) (google/flax).
+
+Example:
+  >>> import jax, jax.numpy as jnp, flax.linen as nn, jinit
+  >>> model = nn.DenseGeneral((4, 8), kernel_init=jinit.lecun_normal())
+  >>> rules = jinit.tree.rules_from(model, jnp.ones((1, 16)))
+  >>> isinstance(rules["^params/kernel$"], jinit.linen.Flattened)
+  True
+"""
 
 from __future__ import annotations
 
@@ -10,13 +40,42 @@ import jax
 import numpy as np
 
 from . import _checks
+from ._base import public
 from ._typing import Array, KeyArray
+
+__all__ = ["Flattened", "Unboxed"]
 
 
 class Flattened:
-    """``DenseGeneral``'s convention: the initializer sees the kernel as a 2-D matrix
-    ``(prod(batch and contracted axes), prod(feature axes))`` and the draw is reshaped
-    (``flax/linen/linear.py``, ``DenseGeneral.__call__.kernel_init_wrap``)."""
+    """An initializer drawn on ``DenseGeneral``'s flattened kernel, then reshaped.
+
+    ``DenseGeneral`` hands its ``kernel_init`` the 2-D shape
+    ``(prod(batch and contracted axes), prod(feature axes))`` and reshapes the draw to the
+    kernel's shape, so the fans are those of that matrix. ``Flattened(init, n_features)``
+    does the same for a kernel whose last ``n_features`` axes are the feature axes.
+
+    Args:
+      init: the declared initializer, ``init(key, shape, dtype)``.
+      n_features: how many trailing axes of the kernel are feature axes (``>= 1``).
+
+    Attributes:
+      init: the wrapped initializer.
+      n_features: the number of trailing feature axes.
+
+    References:
+      Flax, ``flax/linen/linear.py``, ``DenseGeneral.__call__.kernel_init_wrap``
+      (google/flax).
+
+    Example:
+      >>> import jax, jinit
+      >>> init = jinit.linen.Flattened(jinit.lecun_normal(), n_features=2)
+      >>> w = init(jax.random.key(0), (16, 4, 8))
+      >>> w.shape
+      (16, 4, 8)
+      >>> flat = jinit.lecun_normal()(jax.random.key(0), (16, 32))
+      >>> bool((w == flat.reshape(16, 4, 8)).all())
+      True
+    """
 
     __slots__ = ("init", "n_features")
 
@@ -33,8 +92,35 @@ class Flattened:
 
 
 class Unboxed:
-    """A declared initializer wrapped by ``nn.with_partitioning``: returns the plain array
-    (``init_tree`` keeps the box from the abstract tree)."""
+    """An initializer wrapped by ``nn.with_partitioning``, returning the plain array.
+
+    ``nn.with_partitioning(init, names)`` returns an initializer whose arrays come boxed
+    with their partitioning names. ``Unboxed(boxed)`` returns the array inside the box
+    (anything without an ``unbox`` method is returned as it is); ``init_tree`` keeps the box
+    of the abstract tree, so the names are not lost. Its ``repr`` is the declared
+    initializer's.
+
+    Args:
+      init: the boxed initializer, ``init(key, shape, dtype)``.
+
+    Attributes:
+      init: the wrapped initializer.
+
+    References:
+      Flax, ``flax/core/meta.py`` (``with_partitioning``, ``Partitioned.unbox``)
+      (google/flax).
+
+    Example:
+      >>> import jax, flax.linen as nn, jinit
+      >>> boxed = nn.with_partitioning(jinit.he_normal(), (None, "model"))
+      >>> type(boxed(jax.random.key(0), (8, 4))).__name__
+      'Partitioned'
+      >>> w = jinit.linen.Unboxed(boxed)(jax.random.key(0), (8, 4))
+      >>> type(w).__name__, w.shape
+      ('ArrayImpl', (8, 4))
+      >>> jinit.linen.Unboxed(boxed)
+      jinit.he_normal(...)
+    """
 
     __slots__ = ("init",)
 
@@ -50,6 +136,7 @@ class Unboxed:
         return repr(getattr(self.init, "__wrapped__", self.init))
 
 
+@public("jinit.tree")  # documented with init_tree, where users look for it
 def rules_from(model: Any, *inputs: Any, method: Any = None, **init_kwargs: Any
                ) -> dict[str, Callable[..., Array]]:
     r"""The initializers a ``flax.linen`` model declares, as rules keyed by exact paths.
@@ -155,6 +242,3 @@ def rules_from(model: Any, *inputs: Any, method: Any = None, **init_kwargs: Any
             pattern = "^" + "/".join(re.escape(p) for p in ("params", *path, field[:-5])) + "$"
             rules[pattern] = init
     return rules
-
-
-rules_from.__module__ = "jinit.tree"

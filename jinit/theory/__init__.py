@@ -54,19 +54,15 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from . import _checks, _meanfield
-from ._activations import Activation, resolve
-from ._meanfield import Stability
+from .. import _checks, _meanfield
+from .._activations import Activation, resolve
+from .._base import public
+from .._meanfield import Stability
 
 __all__ = ["Stability", "chi1", "correlation_depth", "correlation_map", "critical_sigma_w2",
            "depth_variance_curve", "fixed_point_c", "fixed_point_q", "stability", "variance_map"]
 
 ActivationLike = str | Callable
-
-
-def _public(fn):
-    fn.__module__ = "jinit.theory"
-    return fn
 
 
 def _args(fn: str, activation: object, param: object, breakpoints: object, sigma_w2: object,
@@ -91,7 +87,7 @@ def _finite(fn: str, q: float, sw2: float, sb2: float) -> float:
     return q
 
 
-@_public
+@public("jinit.theory")
 def variance_map(activation: ActivationLike, q: float | np.ndarray, *,
                  sigma_w2: float | None = None, sigma_b2: float = 0.0,
                  param: float | None = None, breakpoints: Sequence[float] = ()
@@ -129,7 +125,7 @@ def variance_map(activation: ActivationLike, q: float | np.ndarray, *,
     return float(out) if scalar else out
 
 
-@_public
+@public("jinit.theory")
 def fixed_point_q(activation: ActivationLike, *, sigma_w2: float | None = None,
                   sigma_b2: float = 0.0, q0: float = 1.0, param: float | None = None,
                   breakpoints: Sequence[float] = ()) -> float:
@@ -170,7 +166,7 @@ def fixed_point_q(activation: ActivationLike, *, sigma_w2: float | None = None,
     return _meanfield.fixed_point_q(act, sw2, sb2, _q0(fn, q0))
 
 
-@_public
+@public("jinit.theory")
 def depth_variance_curve(activation: ActivationLike, depth: int, *,
                          sigma_w2: float | None = None, sigma_b2: float = 0.0, q0: float = 1.0,
                          param: float | None = None, breakpoints: Sequence[float] = ()
@@ -213,7 +209,7 @@ def depth_variance_curve(activation: ActivationLike, depth: int, *,
     return np.asarray(out, np.float64)
 
 
-@_public
+@public("jinit.theory")
 def stability(activation: ActivationLike, *, sigma_w2: float | None = None,
               sigma_b2: float = 0.0, q0: float = 1.0, param: float | None = None,
               breakpoints: Sequence[float] = ()) -> Stability:
@@ -256,7 +252,7 @@ def stability(activation: ActivationLike, *, sigma_w2: float | None = None,
     return _meanfield.stability(act, sw2, sb2, _q0(fn, q0))
 
 
-@_public
+@public("jinit.theory")
 def correlation_map(activation: ActivationLike, c: float | np.ndarray, *,
                     sigma_w2: float | None = None, sigma_b2: float = 0.0,
                     q_star: float | None = None, q0: float = 1.0, param: float | None = None,
@@ -313,7 +309,7 @@ def correlation_map(activation: ActivationLike, c: float | np.ndarray, *,
     return float(out) if scalar else out
 
 
-@_public
+@public("jinit.theory")
 def fixed_point_c(activation: ActivationLike, *, sigma_w2: float | None = None,
                   sigma_b2: float = 0.0, q0: float = 1.0, param: float | None = None,
                   breakpoints: Sequence[float] = ()) -> float:
@@ -360,7 +356,7 @@ def fixed_point_c(activation: ActivationLike, *, sigma_w2: float | None = None,
     return c
 
 
-@_public
+@public("jinit.theory")
 def chi1(activation: ActivationLike, *, sigma_w2: float | None = None, sigma_b2: float = 0.0,
          q_star: float | None = None, q0: float = 1.0, param: float | None = None,
          breakpoints: Sequence[float] = ()) -> float:
@@ -401,7 +397,7 @@ def chi1(activation: ActivationLike, *, sigma_w2: float | None = None, sigma_b2:
     return _meanfield.chi1(act, q, sw2)
 
 
-@_public
+@public("jinit.theory")
 def critical_sigma_w2(activation: ActivationLike, *, sigma_b2: float = 0.0, q0: float = 1.0,
                       param: float | None = None, breakpoints: Sequence[float] = ()) -> float:
     r"""The edge of chaos: the weight variance where :math:`\chi_1 = 1` for a bias variance.
@@ -455,7 +451,7 @@ def critical_sigma_w2(activation: ActivationLike, *, sigma_b2: float = 0.0, q0: 
     return root
 
 
-@_public
+@public("jinit.theory")
 def correlation_depth(activation: ActivationLike, *, sigma_w2: float | None = None,
                       sigma_b2: float = 0.0, q0: float = 1.0, param: float | None = None,
                       breakpoints: Sequence[float] = ()) -> float:

@@ -11,16 +11,18 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from . import _checks
-from ._orthogonal import orthogonal
-from ._typing import Array, KeyArray
-from .tree import leaf_key, path_str
+from .. import _checks
+from .._base import public
+from .._orthogonal import orthogonal
+from .._typing import Array, KeyArray
+from ..tree import leaf_key, path_str
 
 # A call that rescales a kernel and sees the output variance change by less than this
 # relative amount concludes the kernel does not reach the output (zero or constant input).
 _NO_RESPONSE = 1e-6
 
 
+@public("jinit.lsuv")
 class LayerReport(NamedTuple):
     """What LSUV did to one layer, in forward order.
 
@@ -42,6 +44,7 @@ class LayerReport(NamedTuple):
     scale: float
 
 
+@public("jinit.lsuv")
 class Skipped(NamedTuple):
     """A layer with parameters that LSUV left as it was, and why.
 
@@ -56,6 +59,7 @@ class Skipped(NamedTuple):
     reason: str
 
 
+@public("jinit.lsuv")
 class Report(tuple):
     """The :class:`LayerReport` of every rescaled layer, in forward order (a tuple), and
     ``skipped``: a :class:`Skipped` for every other layer that owns parameters."""
