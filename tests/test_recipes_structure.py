@@ -1,0 +1,175 @@
+"""Recipes fitted to a traced model: ``Recipe.fit`` and ``structure=`` with recipes.
+
+Every expected number is computed by hand from the layer's definition (the einsum string,
+the kernel layout, the recipe's published formula), never read back from jinit.
+"""
+
+import math
+import re
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jinit
+import jinit.nnx
+from jinit import audit, recipes, structure
+
+nn = pytest.importorskip("flax.linen")
+nnx = pytest.importorskip("flax.nnx")
+
+D, H, HD, V = 32, 4, 8, 50
+
+
+class OnePlusRMSNorm(nn.Module):
+    """Gemma's RMSNorm: ``x · (1 + scale)``, so its scale starts at 0."""
+
+    @nn.compact
+    def __call__(self, x):
+        scale = self.param("scale", nn.initializers.zeros, (x.shape[-1],))
+        var = jnp.mean(x * x, axis=-1, keepdims=True)
+        return x * jax.lax.rsqrt(var + 1e-6) * (1 + scale)
+
+
+class Block(nn.Module):
+    """A pre-norm attention block with a DenseGeneral query and an untied head."""
+
+    @nn.compact
+    def __call__(self, x):
+        h = OnePlusRMSNorm(name="pre_attention_norm")(x)
+        q = nn.DenseGeneral((H, HD), name="query")(h)          # (D, H, HD): fan-in D
+        x = x + nn.DenseGeneral(D, axis=(-2, -1), name="attn_out")(q)   # fan-in H·HD
+        return nn.Dense(V, name="lm_head")(x)
+
+
+def _block():
+    model, x = Block(), jnp.zeros((2, 5, D))
+    return model, x, structure.trace(model, x), jax.eval_shape(model.init, jax.random.key(0), x)
+
+
+def test_one_plus_scale_norm_gets_zeros_and_the_table_says_so():
+    _, _, s, shapes = _block()
+    r = recipes.olmo_megatron(2, D)
+    fitted = r.fit(s)
+    assert fitted is not r and r.structure is None            # the recipe itself is unchanged
+    path = "params/pre_attention_norm/scale"
+    assert fitted.initializer_for(path, (D,)) is jinit.zeros
+    assert r.initializer_for(path, (D,)) is jinit.ones
+    assert re.search(r"pre_attention_norm/scale \(norm\): ones → zeros.*1 \+ scale", str(fitted))
+    p = jinit.tree.init_tree(jax.random.key(1), shapes, r, structure=s)
+    assert float(jnp.abs(p["params"]["pre_attention_norm"]["scale"]).max()) == 0.0
+    assert audit.check(p, r, structure=s).ok
+    # negative control: without the structure the recipe's ones are drawn, and the audit
+    # that knows the model flags them
+    q = jinit.tree.init_tree(jax.random.key(1), shapes, r)
+    assert float(q["params"]["pre_attention_norm"]["scale"].min()) == 1.0
+    assert path in audit.check(q, r, structure=s).flagged
+
+
+def test_a_scale_given_one_by_overrides_under_one_plus_scale_is_an_error():
+    _, _, s, _ = _block()
+    r = recipes.olmo_megatron(2, D, overrides={"norm": jinit.ones})
+    with pytest.raises(ValueError, match=r"pre_attention_norm/scale.*overrides=.*starts at 2"):
+        r.fit(s)
+    # an override of zeros is what such a norm wants: nothing to adapt, nothing to refuse
+    assert recipes.olmo_megatron(2, D, overrides={"norm": jinit.zeros}).fit(s).initializer_for(
+        "params/pre_attention_norm/scale", (D,)) is jinit.zeros
+
+
+def test_a_wrong_d_model_is_one_error_listing_every_leaf():
+    _, _, s, shapes = _block()
+    wrong = 2 * D
+    with pytest.raises(ValueError, match=r"at 3 leaf path\(s\)") as e:
+        recipes.olmo_mitchell(2, wrong).fit(s)
+    text = str(e.value)
+    # OLMo computes the query's, the output projection's (H·HD = D here) and the head's std
+    # from d_model; the norm and the biases read no size and are not named
+    for path in ("params/query/kernel", "params/attn_out/kernel", "params/lm_head/kernel"):
+        assert f"'{path}'" in text and f"fan-in of {wrong}, but the model contracts {D}" in text
+    assert "bias" not in text and "norm" not in text
+    # the same error comes from init_tree's hook
+    with pytest.raises(ValueError, match=r"olmo_mitchell\.fit\(\).*at 3 leaf path"):
+        jinit.tree.init_tree(jax.random.key(0), shapes, recipes.olmo_mitchell(2, wrong),
+                             structure=s)
+    assert recipes.olmo_mitchell(2, D).fit(s).fitted[-1].startswith(
+        "params/pre_attention_norm/scale")
+
+
+def test_a_kernel_layout_other_than_the_guess_takes_the_traced_fans():
+    # A Gemma-named q_einsum whose layout is (D, H, HD), not Gemma's (H, D, HD): the name
+    # says "contract axis 1", the einsum contracts axis 0.
+    class Einsum(nnx.Module):
+        def __init__(self, rngs):
+            self.q_einsum = nnx.Einsum("BTD,DNH->BTNH", (D, H, HD), rngs=rngs)
+
+        def __call__(self, x):
+            return self.q_einsum(x)
+
+    model = nnx.eval_shape(lambda: Einsum(nnx.Rngs(0)))
+    s = structure.trace(model, jax.ShapeDtypeStruct((2, 5, D), jnp.float32))
+    path = "q_einsum/kernel"
+    r = recipes.maxtext(1, D, HD)
+    guessed = r.initializer_for(path, (D, H, HD))
+    assert guessed._params["in_axis"] == 1                     # heads: the name's layout
+    fitted = r.fit(s)
+    init = fitted.initializer_for(path, (D, H, HD))
+    assert (init._params["in_axis"], init._params["out_axis"]) == (0, (1, 2))
+    assert re.search(r"q_einsum/kernel \(q\): fans 32, 32 from the trace.*guessed in \(1,\)",
+                     str(fitted))
+    # the draw: maxtext's query is N(0, 1/(D·HD)) (fan-in D, divided by head_dim)
+    net = jinit.nnx.init(model, r, jax.random.key(3), structure=s)
+    w = np.asarray(net.q_einsum.kernel[...], np.float64)
+    want = 1 / math.sqrt(D * HD)
+    n = w.size
+    tol = 4.42 * math.sqrt(2 / (n - 1))          # |s/σ - 1| at a 1e-5 false-failure rate
+    assert abs(w.std() / want - 1) < tol
+    # negative control: the guess's fan-in H gives σ = 1/√(H·HD), twice as large here
+    assert abs(w.std() / (1 / math.sqrt(H * HD)) - 1) > tol
+    assert audit.check(nnx.state(net, nnx.Param), r, structure=s).ok
+
+
+def test_a_slice_whose_fans_no_axes_express_is_refused_when_the_guess_disagrees():
+    def fn(p, x):
+        return x @ p["q_proj"]["kernel"][:D]      # only the first D rows are contracted
+
+    params = {"q_proj": {"kernel": jax.ShapeDtypeStruct((2 * D, D), jnp.float32)}}
+    s = structure.trace(fn, jax.ShapeDtypeStruct((3, D), jnp.float32), params=params)
+    assert not s["q_proj/kernel"].expressible
+    with pytest.raises(ValueError, match=r"'q_proj/kernel' \(q\): contracted over a slice"):
+        recipes.olmo_core("fan_in", 1, D).fit(s)
+    # a recipe whose std reads no fans has nothing to contradict there
+    assert recipes.llama_hf(1).fit(s).fitted == ()
+
+
+def test_structure_is_checked_and_nothing_changes_for_a_model_used_as_assumed():
+    with pytest.raises(TypeError, match=r"recipes\.gpt2\.fit\(\): structure=.*Structure"):
+        recipes.gpt2().fit({"a": 1})
+    model = nn.Sequential([nn.Dense(D, name="c_fc"), nn.gelu])
+    s = structure.trace(model, jnp.zeros((2, D)))
+    fitted = recipes.nanogpt(2).fit(s)
+    assert fitted.fitted == () and "every leaf is used as assumed" in str(fitted)
+
+
+def test_without_structure_audit_and_nnx_init_warn_once_for_rank3_kernels():
+    class Net(nnx.Module):  # 12 heads: not a window of at most 7, so not taken for a conv
+        def __init__(self, rngs):
+            self.w = nnx.Einsum("BTD,NDH->BTNH", (12, D, HD), rngs=rngs)
+
+        def __call__(self, x):
+            return self.w(x)
+
+    model = nnx.eval_shape(lambda: Net(nnx.Rngs(0)))
+    rules = {"kernel": jinit.lecun_normal()}
+    with pytest.warns(structure.AmbiguousFanWarning, match=r"nnx\.init\(\).*'w/kernel'") as w:
+        net = jinit.nnx.init(model, rules, jax.random.key(0))
+    assert len([x for x in w if x.category is structure.AmbiguousFanWarning]) == 1
+    with pytest.warns(structure.AmbiguousFanWarning, match=r"audit\.check\(\).*'w/kernel'") as w:
+        audit.check(nnx.state(net, nnx.Param), rules)
+    assert len([x for x in w if x.category is structure.AmbiguousFanWarning]) == 1
+    s = structure.trace(model, jax.ShapeDtypeStruct((2, 5, D), jnp.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        net = jinit.nnx.init(model, rules, jax.random.key(0), structure=s)
+        assert audit.check(nnx.state(net, nnx.Param), rules, structure=s).ok
