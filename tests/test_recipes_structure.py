@@ -173,3 +173,101 @@ def test_without_structure_audit_and_nnx_init_warn_once_for_rank3_kernels():
         warnings.simplefilter("error")
         net = jinit.nnx.init(model, rules, jax.random.key(0), structure=s)
         assert audit.check(nnx.state(net, nnx.Param), rules, structure=s).ok
+
+
+# ------------------------------------------- a transformer in the shape of Flax's lm1b example
+
+# The shape of google/flax examples/lm1b/models.py (a decoder-only TransformerLM: a
+# ``shared_embedding``, ``encoderdecoderblock_<i>`` blocks of pre-LayerNorm self-attention and
+# an ``MlpBlock``, a final ``encoderdecoder_norm`` and a ``logitdense`` head), written here
+# with NNX and per-head ``nnx.Einsum`` projections in Gemma's layout ``(heads, d, head_dim)``.
+L1B = dict(vocab=64, d=32, heads=4, head_dim=8, d_ff=64, n_layer=2)
+
+
+class EinsumAttention(nnx.Module):
+    def __init__(self, d, heads, head_dim, rngs):
+        self.query = nnx.Einsum("BTD,NDH->BTNH", (heads, d, head_dim), rngs=rngs)
+        self.key = nnx.Einsum("BTD,NDH->BTNH", (heads, d, head_dim), rngs=rngs)
+        self.value = nnx.Einsum("BTD,NDH->BTNH", (heads, d, head_dim), rngs=rngs)
+        self.out = nnx.Einsum("BTNH,NHD->BTD", (heads, head_dim, d), rngs=rngs)
+        self.scale = head_dim ** -0.5
+
+    def __call__(self, x):
+        q, k, v = self.query(x) * self.scale, self.key(x), self.value(x)
+        t = x.shape[1]
+        logits = jnp.einsum("BTNH,BSNH->BNTS", q, k)
+        logits = jnp.where(jnp.tril(jnp.ones((t, t), bool)), logits, -1e9)
+        return self.out(jnp.einsum("BNTS,BSNH->BTNH", jax.nn.softmax(logits), v))
+
+
+class MlpBlock(nnx.Module):
+    def __init__(self, d, d_ff, rngs):
+        self.Dense_0 = nnx.Linear(d, d_ff, rngs=rngs)
+        self.Dense_1 = nnx.Linear(d_ff, d, rngs=rngs)
+
+    def __call__(self, x):
+        return self.Dense_1(nnx.relu(self.Dense_0(x)))
+
+
+class EncoderDecoder1DBlock(nnx.Module):
+    def __init__(self, c, rngs):
+        self.LayerNorm_0 = nnx.LayerNorm(c["d"], rngs=rngs)
+        self.attention = EinsumAttention(c["d"], c["heads"], c["head_dim"], rngs)
+        self.LayerNorm_1 = nnx.LayerNorm(c["d"], rngs=rngs)
+        self.MlpBlock_0 = MlpBlock(c["d"], c["d_ff"], rngs)
+
+    def __call__(self, x):
+        x = x + self.attention(self.LayerNorm_0(x))
+        return x + self.MlpBlock_0(self.LayerNorm_1(x))
+
+
+class TransformerLM(nnx.Module):
+    def __init__(self, c, rngs):
+        self.shared_embedding = nnx.Embed(c["vocab"], c["d"], rngs=rngs)
+        for i in range(c["n_layer"]):
+            setattr(self, f"encoderdecoderblock_{i}", EncoderDecoder1DBlock(c, rngs))
+        self.encoderdecoder_norm = nnx.LayerNorm(c["d"], rngs=rngs)
+        self.logitdense = nnx.Linear(c["d"], c["vocab"], rngs=rngs)
+        self.n_layer = c["n_layer"]
+
+    def __call__(self, tokens):
+        x = self.shared_embedding(tokens)
+        for i in range(self.n_layer):
+            x = getattr(self, f"encoderdecoderblock_{i}")(x)
+        return self.logitdense(self.encoderdecoder_norm(x))
+
+
+def test_lm1b_shaped_transformer_query_std_is_the_d_model_one_only_with_structure():
+    c = L1B
+    model = nnx.eval_shape(lambda: TransformerLM(c, nnx.Rngs(0)))
+    s = structure.trace(model, jax.ShapeDtypeStruct((2, 8), jnp.int32))
+    query = "encoderdecoderblock_1/attention/query/kernel"
+    assert (s[query].in_axes, s[query].fan_in) == ((1,), c["d"])
+    r = recipes.maxtext(c["n_layer"], c["d"], c["head_dim"], c["d_ff"])
+    # MaxText's query: fan-in variance scaling divided by head_dim, σ = 1/√(d·head_dim); the
+    # name-and-rank guess for a 3-axis query kernel contracts axis 0, the heads
+    want = 1 / math.sqrt(c["d"] * c["head_dim"])
+    guess = 1 / math.sqrt(c["heads"] * c["head_dim"])
+    fitted = r.fit(s)
+    assert re.search(re.escape(query) + r" \(q\): fans 32, 32 from the trace \(in \(1,\)",
+                     str(fitted))
+    net = jinit.nnx.init(model, r, jax.random.key(5), structure=s)
+    qs = np.concatenate([np.asarray(getattr(net, f"encoderdecoderblock_{i}").attention.query
+                                    .kernel[...], np.float64).ravel() for i in range(2)])
+    tol = 4.42 * math.sqrt(2 / (qs.size - 1))   # |s/σ - 1| at a 1e-5 false-failure rate
+    assert abs(qs.std() / want - 1) < tol
+    assert abs(qs.std() / guess - 1) > tol        # negative control: the guess's σ is 2x
+    for name, fan_in in (("key", c["d"]), ("value", c["d"]),
+                         ("out", c["heads"] * c["head_dim"])):
+        w = np.asarray(getattr(net.encoderdecoderblock_0.attention, name).kernel[...])
+        init = fitted.initializer_for(f"encoderdecoderblock_0/attention/{name}/kernel", w.shape)
+        assert init._params["in_axis"] == ((0, 1) if name == "out" else 1)
+        assert abs(w.std() * math.sqrt(fan_in) - 1) < 4.42 * math.sqrt(2 / (w.size - 1))
+    assert audit.check(nnx.state(net, nnx.Param), r, structure=s).ok
+    # without the structure the recipe draws the guess (its axes are explicit, from the
+    # names: no ambiguity warning), and the audit that knows the model flags every query,
+    # key and value
+    plain = jinit.nnx.init(model, r, jax.random.key(5))
+    flagged = audit.check(nnx.state(plain, nnx.Param), r, structure=s).flagged
+    assert set(flagged) == {f"encoderdecoderblock_{i}/attention/{n}/kernel"
+                                     for i in range(2) for n in ("query", "key", "value")}
