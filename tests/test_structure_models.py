@@ -155,3 +155,43 @@ def test_resnet18_rules_with_structure_draw_the_models_own_stds_and_audit_clean(
                                                            r"scale$": jinit.ones}, structure=s)
     assert not _same_stds(he, {"params": own["params"]})
     assert "params/Conv_0/kernel" in audit.check(he, rules, structure=s).flagged
+
+
+def test_penzai_llamalike_traced_through_a_function_of_its_unbound_params():
+    """A penzai model is a pytree of named-axis layers: unbind its parameters, bind them
+    back inside a function of ``(params, tokens)``, and trace that function."""
+    pz = pytest.importorskip("penzai.pz")
+    ll = pytest.importorskip("penzai.models.transformer.variants.llamalike_common")
+    d, kv_heads, proj, hidden, vocab = 32, 2, 8, 64, 50
+    cfg = ll.LlamalikeTransformerConfig(
+        num_kv_heads=kv_heads, query_head_multiplier=1, embedding_dim=d, projection_dim=proj,
+        mlp_hidden_dim=hidden, num_decoder_blocks=2, vocab_size=vocab, mlp_variant="swiglu",
+        tie_embedder_and_logits=False)
+    unbound, params = pz.unbind_params(
+        ll.build_llamalike_transformer(cfg, init_base_rng=jax.random.key(0)))
+    values = {p.label: p.value for p in params}
+
+    def fn(v, tokens):
+        return pz.bind_variables(unbound, [pz.Parameter(value=x, label=k)
+                                           for k, x in v.items()])(tokens)
+
+    tokens = pz.nx.wrap(jnp.zeros((2, 6), jnp.int32)).tag("batch", "seq")
+    with jax.numpy_dtype_promotion("standard"):  # penzai's RoPE mixes int and float
+        s = structure.trace(fn, tokens, params=values)
+    at = "transformer/block_1/attention/"
+    # query/key/value {embedding, heads, projection}: fan-in d; output {heads, projection,
+    # embedding}: fan-in heads·projection, in the NamedArray's positional order
+    for name in ("query", "key", "value"):
+        u = s[at + name + ".weights/data_array"]
+        assert (u.shape, u.in_axes, u.fan_in, u.fan_out) == ((d, kv_heads, proj), (0,), d,
+                                                              kv_heads * proj)
+    out = s[at + "output.weights/data_array"]
+    assert (out.in_axes, out.fan_in, out.fan_out) == ((0, 1), kv_heads * proj, d)
+    gate = s["transformer/block_1/mlp/gating_linear.weights/data_array"]
+    assert (gate.fan_in, gate.fan_out, gate.after.name) == (d, hidden, "silu")
+    emb = s["transformer/embedder.embeddings/data_array"]
+    assert (emb.op, emb.fan_in) == ("gather", vocab)
+    # penzai scales by a named-axis contraction whose every axis is a batch axis: the trace
+    # sees a dot_general without fans to read, which jinit.structure.fit leaves alone
+    scale = s["transformer/block_1/pre_attention_norm/scale.weights/data_array"]
+    assert (scale.op, scale.batch_axes, scale.expressible) == ("dot_general", (0,), False)
