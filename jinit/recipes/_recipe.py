@@ -129,7 +129,8 @@ class Recipe:
 
     Accepted wherever rules are (:func:`jinit.tree.init_tree`, the audit): it stands for the
     rule function it builds. ``str(recipe)`` is its table: role → initializer → standard
-    deviation formula → value.
+    deviation formula → value. :meth:`fit` checks it against a traced model (also done by
+    ``structure=`` wherever rules are taken) and lists what it adapted in the table.
     """
 
     def __init__(self, name: str, source: str, specs: Mapping[tuple[str, str], Spec], *,
