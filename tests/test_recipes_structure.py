@@ -271,3 +271,28 @@ def test_lm1b_shaped_transformer_query_std_is_the_d_model_one_only_with_structur
     flagged = audit.check(nnx.state(plain, nnx.Param), r, structure=s).flagged
     assert set(flagged) == {f"encoderdecoderblock_{i}/attention/{n}/kernel"
                                      for i in range(2) for n in ("query", "key", "value")}
+
+
+def test_a_scanned_stack_gets_each_slice_its_traced_fans():
+    n_layer, heads, d = 3, 4, 16          # per layer (heads, d, d): Gemma's q layout
+
+    def fn(p, x):
+        def body(h, w):
+            return h + jnp.einsum("btd,ndh->btnh", h, w).mean(axis=2), None
+        return jax.lax.scan(body, x, p["layers"]["attention"]["query"]["kernel"])[0]
+
+    shape = (n_layer, heads, d, d)
+    params = {"layers": {"attention": {"query": {"kernel": jax.ShapeDtypeStruct(shape,
+                                                                                jnp.float32)}}}}
+    s = structure.trace(fn, jax.ShapeDtypeStruct((2, 5, d), jnp.float32), params=params)
+    path = "layers/attention/query/kernel"
+    assert (s[path].in_axes, s[path].batch_axes) == ((2,), (0,))
+    r = recipes.maxtext(n_layer, d, d, scan_axis=0)
+    plain = r.initializer_for(path, shape).pieces[1][0]
+    fitted = r.fit(s).initializer_for(path, shape).pieces[1][0]
+    assert (plain._params["in_axis"], fitted._params["in_axis"]) == (0, 1)   # heads vs d
+    w = np.asarray(jinit.tree.init_tree(jax.random.key(0), params, r, structure=s)[
+        "layers"]["attention"]["query"]["kernel"], np.float64)
+    tol = 4.42 * math.sqrt(2 / (w.size - 1))
+    assert abs(w.std() * math.sqrt(d * d) - 1) < tol                # 1/√d / √head_dim
+    assert abs(w.std() * math.sqrt(heads * d) - 1) > tol            # control: the guess's
