@@ -134,7 +134,10 @@ def warn_unfitted(fn: str, rules: object, default: Callable | None,
     ``rules`` (``default`` for the unmatched), as :func:`jinit.tree.init_tree` draws them."""
     found = []
     for path, shape, dtype in leaves:
-        hit = rules.match(path, shape, dtype)
+        try:
+            hit = rules.match(path, shape, dtype)
+        except (ValueError, TypeError):  # the caller raises it where it draws or audits
+            continue
         init = default if hit is None else hit[1]
         if init is not None:
             found.append((path, shape, init))
