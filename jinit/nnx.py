@@ -21,6 +21,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from . import _checks, _rules
 from ._typing import Array, KeyArray
+from .structure import _fit
 from .tree import init_tree, leaf_key
 
 __all__ = ["init"]
@@ -185,8 +186,10 @@ def init(model_or_abstract: Any, rules: object, key: KeyArray, *,
         shardings = {p: jax.tree.leaves(v)[0].sharding for p, v in selected.items()}
     else:
         shardings = None
-    drawn = init_tree(key, selected, rules, default=default, shardings=shardings, strict=strict,
-                      structure=structure)
+    with _fit.warn_once(_FN, structure, rules, default,
+                        [(p, *_shape_dtype(v)) for p, v in selected.items()]):
+        drawn = init_tree(key, selected, rules, default=default, shardings=shardings,
+                          strict=strict, structure=structure)
     new_params = jax.tree.unflatten(treedef, [drawn.get(p, v) for p, (_, v)
                                               in zip(paths, flat, strict=True)])
     if not abstract:

@@ -17,6 +17,7 @@ import numpy as np
 from jinit import _checks, _rules
 from jinit.laws import Check, Exact, RealLaw
 from jinit.structure import fit_rules
+from jinit.structure._fit import warn_unfitted
 
 from . import _laws, _leaves, _stats, _tests
 from ._report import Leaf, Report
@@ -295,6 +296,9 @@ def check(params: object, rules: object, *, default: Callable | None = None,
     eqx = _equinox_leaves(params)
     flat, view = eqx if eqx is not None else (_leaves.flatten(fn, "params", params), None)
     compiled.check_paths([p for p, _ in flat])
+    if structure is None and eqx is None:  # Equinox leaves are read in their layouts
+        warn_unfitted(fn, compiled, default, [(p, tuple(x.shape), np.dtype(x.dtype))
+                                              for p, x in flat if _leaves.is_floating(x)])
     leaves = []
     for path, leaf in flat:
         shape = tuple(int(d) for d in leaf.shape)

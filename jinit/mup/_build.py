@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import _checks, _fans
 from .._rules import compile_rules, path_str
+from ..structure._fit import warn_ambiguous
 from ._plan import ALPHAS, DEPTH_ROLES, FORMULATIONS, OPTIMIZERS, ROLES, Leaf, Plan
 
 FN = "mup.plan"
@@ -105,7 +106,8 @@ def plan(params: object, base: object, *, width: float | None = None,
          alpha: float | None = None,
          roles: Mapping[str, object] | Sequence[tuple[str, object]] | None = None,
          optimizer: str = "adam", formulation: str = "init",
-         fan_axes: Mapping[str, tuple[object, object]] | None = None) -> Plan:
+         fan_axes: Mapping[str, tuple[object, object]] | None = None,
+         structure: object = None) -> Plan:
     r"""Builds the μP (and depth-μP / CompleteP) :class:`Plan` of a parameter tree.
 
     **Width** (Tensor Programs V, Table 3). The base is the base model's parameter tree (any
@@ -126,7 +128,15 @@ def plan(params: object, base: object, *, width: float | None = None,
     ``nnx.MultiHeadAttention``) has fan-in ``d_model`` and fan-out ``heads·head_dim``, the
     3-axis ``out`` kernel ``(heads, head_dim, d_model)`` fan-in ``heads·head_dim`` (all
     contracted axes) and fan-out ``d_model``, and a 2-axis ``query``/``key``/``value`` bias
-    ``(heads, head_dim)`` is a bias of ``heads·head_dim`` entries.
+    ``(heads, head_dim)`` is a bias of ``heads·head_dim`` entries. With ``structure``
+    (:func:`jinit.structure.trace` of the model ``params`` belongs to) the fans of every
+    leaf the model contracts over whole axes come from the traced ``in_axes``,
+    ``out_axes`` and ``batch_axes`` instead, whatever its name or layout; a ``fan_axes``
+    rule for such a leaf gives way to the trace, and a leaf that is not such a contraction
+    (a bias, a norm scale, a slice of a fused kernel) keeps the rules above. Without a
+    structure, leaves of 3 or more axes that take the last two axes as their fans and are
+    not shaped like a convolution are listed in one
+    :class:`jinit.structure.AmbiguousFanWarning`.
 
     **Depth** (with ``alpha``). Residual blocks are found from the paths: a sequence index
     (``layers/3/mlp/kernel``) or a numbered module with submodules (``Block_3/Dense_0/kernel``),
@@ -177,6 +187,10 @@ def plan(params: object, base: object, *, width: float | None = None,
       fan_axes: ``{regex: (in_axis, out_axis)}`` for parameters whose fans are not on the
         last two axes (Flax attention's ``query``/``key``/``value``/``out`` kernels are
         guessed from their names, as above; a rule here overrides the guess).
+      structure: ``jinit.structure.trace(model, *args)`` of the model ``params`` belongs
+        to (the base model has the same layout, so its fans are read on the same axes);
+        ``params`` may be the ``params`` collection of a linen variables dict the trace
+        names ``params/...``.
 
     Returns:
       A :class:`Plan`.
@@ -228,6 +242,13 @@ def plan(params: object, base: object, *, width: float | None = None,
     axis_rules = compile_rules(fn, fan_axes, arg="fan_axes", check=_check_axes,
                                expected="a mapping {regex: (in_axis, out_axis)}",
                                allow_function=False)
+    if structure is not None:
+        from ..structure import Structure
+
+        if not isinstance(structure, Structure):
+            raise _checks.fail(fn, "structure", structure, "is not a jinit.structure.Structure",
+                               "what jinit.structure.trace(model, *args) returns, or None",
+                               exc=TypeError)
     leaves = _leaves(params)
     numeric = isinstance(base, (int, float, np.integer, np.floating)) and not isinstance(base, bool)
     family, templates, n_blocks = _blocks(leaves)
@@ -254,6 +275,7 @@ def plan(params: object, base: object, *, width: float | None = None,
           else base_blocks or (n_blocks if not numeric else 0))
     stack_known = depth is not None and base_depth is not None and L != L0
     out: dict[str, Leaf] = {}
+    unsure: list[tuple[str, tuple[int, ...], None]] = []
     for name, shape in leaves:
         axis_hit = axis_rules.match(name, shape)
         hit = role_rules.match(name, shape)
@@ -273,14 +295,22 @@ def plan(params: object, base: object, *, width: float | None = None,
             else:
                 where = "trunk"
         batch = (0,) if where == "stacked" else ()
-        in_axis, out_axis = (axis_hit[1] if axis_hit is not None
-                             else _default_axes(name, len(shape) - len(batch)))
+        traced = _traced(structure, name, shape)
+        if traced is not None:
+            in_axis, out_axis = traced[0], traced[1]
+            batch = tuple(sorted(set(batch) | set(traced[2])))
+        else:
+            in_axis, out_axis = (axis_hit[1] if axis_hit is not None
+                                 else _default_axes(name, len(shape) - len(batch)))
+            if structure is None and axis_hit is None and (in_axis, out_axis) == (-2, -1):
+                unsure.append((name, shape[len(batch):], None))
         if bshape is not None:
             fi, fo = _leaf_fans(fn, shape, in_axis, out_axis, batch)
             bi, bo = _leaf_fans(fn, bshape, in_axis, out_axis, batch)
             m_in, m_out = _ratio(fi, bi), _ratio(fo, bo)
             if role is None:
-                vector = in_axis == () and axis_hit is None  # a bias over several axes
+                # a bias over several axes
+                vector = in_axis == () and axis_hit is None and traced is None
                 role = _infer(m_in, m_out, 1 if vector else len(shape) - len(batch))
         else:
             if role is None:
@@ -295,6 +325,7 @@ def plan(params: object, base: object, *, width: float | None = None,
         in_block = where != "trunk"
         out[name] = Leaf(str(role), shape, float(m_in), float(m_out), in_block,
                          float(L) / float(L0) if in_block and L0 else 1.0)
+    warn_ambiguous(fn, unsure, fix="give them fan_axes={regex: (in_axis, out_axis)}")
     role_rules.report_unmatched([n for n, _ in leaves], arg="roles")
     axis_rules.report_unmatched([n for n, _ in leaves], arg="fan_axes")
     if alpha is None:
@@ -329,6 +360,19 @@ def _default_axes(name: str, rank: int) -> tuple[object, object]:
     if leaf == "bias" and module in _QKV and rank == 2:
         return (), (-2, -1)
     return -2, -1
+
+
+def _traced(structure: object, name: str, shape: tuple[int, ...]
+            ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]] | None:
+    """``(in_axes, out_axes, batch_axes)`` the trace read for ``name``, when the model
+    contracts it over whole axes (:attr:`jinit.structure.Use.expressible`), else ``None``."""
+    if structure is None:
+        return None
+    use = structure.lookup(name)
+    if (use is None or use.source != "trace" or not use.expressible
+            or tuple(use.shape) != tuple(shape)):
+        return None
+    return tuple(use.in_axes), tuple(use.out_axes), tuple(use.batch_axes)
 
 
 def _infer(m_in: float, m_out: float, ndim: int) -> str:

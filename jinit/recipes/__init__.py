@@ -32,7 +32,12 @@ from the computation, and are a guess: a DenseGeneral kernel ``(d, heads, head_d
 contracts axis 0, an output kernel ``(heads, head_dim, d)`` all but its last axis, Gemma's
 einsum kernels are read by module name (``q_einsum`` ``(heads, d, head_dim)`` contracts
 axis 1; ``kv_einsum``/``qkv_einsum`` stack their parts on axis 0), and any other einsum
-kernel of 3 or more axes is refused there (its layout is in its einsum string).
+kernel of 3 or more axes is refused there (its layout is in its einsum string). With
+``structure=jinit.structure.trace(model, x)`` (in :func:`jinit.tree.init_tree`,
+:func:`jinit.audit.check`, :func:`jinit.nnx.init`, or :meth:`Recipe.fit`) they come from the
+computation instead; a ``1 + scale`` norm gets scale 0, and a size the recipe was given that
+the model contradicts (``d_model`` against a traced fan-in) is one error naming every such
+leaf.
 
 =========================  ==========================================  ========================================================================
 recipe                     source                                      what distinguishes it

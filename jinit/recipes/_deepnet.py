@@ -86,8 +86,9 @@ def deepnet(n_layer: int, *, embedding: object = None, lm_head: object = None,
     specs: dict[tuple[str, str], Spec] = {
         ("q", "weight"): one, ("k", "weight"): one,
         ("qkv", "weight"): Spec("xavier_normal(q, k: 1; v: β)", "per part",
-                                fused((1.0, 1.0, beta))),
-        ("kv", "weight"): Spec("xavier_normal(k: 1; v: β)", "per part", fused((1.0, beta))),
+                                fused((1.0, 1.0, beta)), fans=True),
+        ("kv", "weight"): Spec("xavier_normal(k: 1; v: β)", "per part", fused((1.0, beta)),
+                               fans=True),
         ("*", "bias"): zeros(), ("norm", "scale"): ones(),
     }
     for role in ("v", "attn_out", "mlp_gate", "mlp_up", "mlp_out"):

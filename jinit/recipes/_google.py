@@ -82,19 +82,21 @@ def maxtext(n_layer: int, d_model: int, head_dim: int, d_ff: int | None = None, 
         ("position_embedding", "weight"): normal(1.0, "1"),
         ("q", "weight"): variance_scaling(q_scale, "fan_in", "normal",
                                           "1/√d / √head_dim" if query_scaling else "1/√d",
-                                          root * math.sqrt(q_scale)),
+                                          root * math.sqrt(q_scale), fan_in=d),
         ("lm_head", "weight"): variance_scaling(1.0, "fan_in", "truncated_normal", "1/√d",
-                                                root),
+                                                root, fan_in=d),
         ("mlp_out", "weight"): variance_scaling(1.0, "fan_in", "truncated_normal", "1/√d_ff",
-                                                1 / math.sqrt(ff)),
+                                                1 / math.sqrt(ff),
+                                                fan_in=None if d_ff is None else ff),
         ("*", "bias"): zeros(),
         ("norm", "scale"): ones(),
     }
     for role in ("qkv", "k", "v", "kv", "attn_out"):
-        specs[(role, "weight")] = variance_scaling(1.0, "fan_in", "normal", "1/√n_in", root)
+        specs[(role, "weight")] = variance_scaling(1.0, "fan_in", "normal", "1/√n_in", root,
+                                                   fan_in=None if role == "attn_out" else d)
     for role in ("mlp_gate", "mlp_up"):
         specs[(role, "weight")] = variance_scaling(1.0, "fan_in", "truncated_normal", "1/√d",
-                                                   root)
+                                                   root, fan_in=d)
     return Recipe("maxtext", "AI-Hypercomputer/maxtext src/maxtext/layers", specs, n_layer=n,
                   roles=roles, layer=layer, scan_axis=scan_axis, stack=stack, layout=layout, overrides=overrides)
 

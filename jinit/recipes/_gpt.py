@@ -193,7 +193,7 @@ def nanochat(n_layer: int, d_model: int, *, roles: object = None,
         ("attn_out", "weight"): zeros("0 (attn.c_proj)"),
         ("mlp_out", "weight"): zeros("0 (mlp.c_proj)"),
         ("mlp_up", "weight"): Spec("normal", law, _nanochat_linear,
-                                   lambda layer: 1 / math.sqrt(d)),
+                                   lambda layer: 1 / math.sqrt(d), fan_in=d, fans=True),
         ("*", "bias"): zeros(),
         ("norm", "scale"): ones(),
     }
@@ -201,6 +201,6 @@ def nanochat(n_layer: int, d_model: int, *, roles: object = None,
     # min(1, .) = 1 and σ = 1/√d_model; grouped-query k/v projections get less.
     for role in ("qkv", "q", "k", "v", "kv"):
         specs[(role, "weight")] = Spec("normal", law, _nanochat_linear,
-                                       lambda layer: 1 / math.sqrt(d))
+                                       lambda layer: 1 / math.sqrt(d), fan_in=d, fans=True)
     return Recipe("nanochat", "karpathy/nanochat nanochat/gpt.py (3a5e0bc)", specs, n_layer=n,
                   roles=roles, layer=layer, scan_axis=scan_axis, stack=stack, layout=layout, overrides=overrides)

@@ -141,7 +141,7 @@ def llama_torchtitan(n_layer: int, d_model: int, *, depth_init: bool = True,
             return 0.02 / math.sqrt(2 * n)
         formula = "0.02/√(2·n_layers)"
     out_std = d ** -0.5
-    head = truncated(out_std, 3.0, "dim^-0.5, ±3σ")
+    head = truncated(out_std, 3.0, "dim^-0.5, ±3σ", fan_in=d)
     specs: dict[tuple[str, str], Spec] = {
         ("token_embedding", "weight"): truncated(out_std, 3.0, "dim^-0.5, ±3σ (tied: the head's)")
         if enable_weight_tying else normal(1.0, "1 (normal_)"),

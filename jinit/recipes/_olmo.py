@@ -88,14 +88,15 @@ def olmo_mitchell(n_layer: int, d_model: int, d_ff: int | None = None, *,
         ("token_embedding", "weight"): truncated(root, 3.0, "1/√d, ±3σ") if wte is None
         else truncated(wte, 3.0, "emb_init_std, ±3σ"),
         ("position_embedding", "weight"): truncated(root, 3.0, "1/√d, ±3σ"),
-        ("lm_head", "weight"): fan_in_truncated(3.0, "1/√d, ±3σ", root),
+        ("lm_head", "weight"): fan_in_truncated(3.0, "1/√d, ±3σ", root, fan_in=d),
         ("attn_out", "weight"): fan_in_truncated(3.0, "1/√(2·d·(layer+1)), ±3σ", root, depth,
-                                                 per_layer=True),
+                                                 per_layer=True, fan_in=d),
         ("mlp_out", "weight"): fan_in_truncated(3.0, "1/√(2·d_ff·(layer+1)), ±3σ",
-                                                1 / math.sqrt(ff), depth, per_layer=True),
+                                                1 / math.sqrt(ff), depth, per_layer=True,
+                                                fan_in=None if d_ff is None else ff),
     }
     for role in _IN:
-        specs[(role, "weight")] = fan_in_truncated(3.0, "1/√d, ±3σ", root)
+        specs[(role, "weight")] = fan_in_truncated(3.0, "1/√d, ±3σ", root, fan_in=d)
     return Recipe("olmo_mitchell", "allenai/OLMo olmo/model.py", _norms(specs), n_layer=n,
                   roles=roles, layer=layer, scan_axis=scan_axis, stack=stack, layout=layout, overrides=overrides)
 
@@ -162,7 +163,7 @@ def olmo_megatron(n_layer: int, d_model: int, *, init_std: float = 0.02,
             emb if wte is None else wte, 3.0, "emb_init_std, ±3σ" if wte is not None
             else "init_std·√d, ±3σ" if scale_emb_init else "init_std, ±3σ"),
         ("position_embedding", "weight"): truncated(s0, 3.0, "init_std, ±3σ"),
-        ("lm_head", "weight"): truncated(d ** -0.5, 3.0, "1/√d, ±3σ"),
+        ("lm_head", "weight"): truncated(d ** -0.5, 3.0, "1/√d, ±3σ", fan_in=d),
     }
     for role in _IN:
         specs[(role, "weight")] = truncated(s0, 3.0, "init_std, ±3σ")
@@ -290,7 +291,7 @@ def olmo_core(method: str, n_layer: int, d_model: int, *, std: float = 0.02,
         specs: dict[tuple[str, str], Spec] = {
             ("token_embedding", "weight"): normal(1.0, "1") if scale is None
             else normal(1.0 / scale, "1/embed_scale"),
-            ("lm_head", "weight"): truncated(root, 3.0, "d^-1/2, ±3σ"),
+            ("lm_head", "weight"): truncated(root, 3.0, "d^-1/2, ±3σ", fan_in=d),
         }
         for role in ("qkv", "q", "k", "v", "kv", "attn_out", "attn_gate", "mlp_gate",
                      "mlp_up", "mlp_out"):
@@ -318,7 +319,8 @@ def olmo_core(method: str, n_layer: int, d_model: int, *, std: float = 0.02,
             out_text = "std/√(2(layer+1))"
     specs = {
         ("token_embedding", "weight"): emb,
-        ("lm_head", "weight"): truncated(head[0], 3.0, head[1] + ", ±3σ"),
+        ("lm_head", "weight"): truncated(head[0], 3.0, head[1] + ", ±3σ",
+                                         fan_in=None if method == "normal" else d),
     }
     for role in ("qkv", "q", "k", "v", "kv", "attn_gate", "mlp_gate"):
         specs[(role, "weight")] = truncated(s0, 3.0, "std, ±3σ")

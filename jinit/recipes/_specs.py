@@ -52,7 +52,15 @@ def fan_axes(leaf: Leaf) -> tuple[object, object, tuple[int, ...]]:
 
     A leaf named ``weight`` in the Flax layout is refused: that is PyTorch's and Equinox's
     name for an ``(out, in)`` matrix, whose fans would silently swap.
+
+    All of the above is a guess. A leaf fitted to a traced model (:meth:`Recipe.fit`, or
+    ``structure=`` in :func:`jinit.tree.init_tree`) whose use is a contraction over whole
+    axes takes the traced ``in_axes``, ``out_axes`` and ``batch_axes`` instead, whatever its
+    name, layout or rank.
     """
+    traced = _traced_axes(leaf)
+    if traced is not None:
+        return traced
     rank = len(leaf.shape)
     if leaf.layout == "out_in":
         if rank != 2:
@@ -94,6 +102,18 @@ def fan_axes(leaf: Leaf) -> tuple[object, object, tuple[int, ...]]:
     return -2, -1, ()
 
 
+def _traced_axes(leaf: Leaf) -> tuple[object, object, tuple[int, ...]] | None:
+    use = leaf.use
+    if (use is None or use.op == "gather" or not use.expressible
+            or tuple(use.shape) != tuple(leaf.shape)):
+        return None
+
+    def one(axes):
+        return axes[0] if len(axes) == 1 else tuple(axes)
+
+    return one(use.in_axes), one(use.out_axes), tuple(use.batch_axes)
+
+
 def fans(leaf: Leaf) -> tuple[float, float]:
     if len(leaf.shape) < 2:
         return float(leaf.shape[0]) if leaf.shape else 1.0, 1.0
@@ -102,15 +122,16 @@ def fans(leaf: Leaf) -> tuple[float, float]:
 
 
 def normal(std: float | Callable[[int | None], float], formula: str, *,
-           per_layer: bool = False) -> Spec:
-    """N(0, σ²) with σ a constant or a function of the layer index."""
+           per_layer: bool = False, fan_in: float | None = None) -> Spec:
+    """N(0, σ²) with σ a constant or a function of the layer index (computed for a fan-in
+    of ``fan_in``, when it depends on one)."""
     sd = std if callable(std) else (lambda layer, s=float(std): s)
     return Spec("normal", formula, lambda leaf: _basic.normal(sd(leaf.layer)), sd,
-                per_layer=per_layer)
+                per_layer=per_layer, fan_in=fan_in)
 
 
 def truncated(std: float | Callable[[int | None], float], cutoff: float, formula: str, *,
-              per_layer: bool = False) -> Spec:
+              per_layer: bool = False, fan_in: float | None = None) -> Spec:
     """N(0, σ²) truncated to ±cutoff·σ (PyTorch ``trunc_normal_(std=σ, a=-cσ, b=cσ)``).
 
     σ is the standard deviation before truncation, as in PyTorch; the result's standard
@@ -119,7 +140,7 @@ def truncated(std: float | Callable[[int | None], float], cutoff: float, formula
     sd = std if callable(std) else (lambda layer, s=float(std): s)
     return Spec(f"truncated_normal(±{cutoff:g}σ)", formula,
                 lambda leaf: _basic.truncated_normal(sd(leaf.layer), lower=-cutoff, upper=cutoff),
-                sd, per_layer=per_layer)
+                sd, per_layer=per_layer, fan_in=fan_in)
 
 
 def torch_trunc(std: float | Callable[[int | None], float], a: float, b: float, formula: str,
@@ -133,7 +154,7 @@ def torch_trunc(std: float | Callable[[int | None], float], a: float, b: float, 
 
 def fan_in_truncated(cutoff: float, formula: str, value: float,
                      factor: Callable[[int | None], float] = lambda layer: 1.0, *,
-                     per_layer: bool = False) -> Spec:
+                     per_layer: bool = False, fan_in: float | None = None) -> Spec:
     """σ = factor(layer)/√fan_in, truncated to ±cutoff·σ (OLMo's "mitchell")."""
 
     def make(leaf: Leaf):
@@ -142,11 +163,12 @@ def fan_in_truncated(cutoff: float, formula: str, value: float,
         return _basic.truncated_normal(std, lower=-cutoff, upper=cutoff)
 
     return Spec(f"truncated_normal(±{cutoff:g}σ)", formula, make,
-                lambda layer: value * factor(layer), per_layer=per_layer)
+                lambda layer: value * factor(layer), per_layer=per_layer, fan_in=fan_in,
+                fans=True)
 
 
 def variance_scaling(scale: float, mode: str, distribution: str, formula: str,
-                     value: float) -> Spec:
+                     value: float, *, fan_in: float | None = None) -> Spec:
     """``jinit.variance_scaling`` with the recipe's multi-axis fans."""
 
     def make(leaf: Leaf):
@@ -155,7 +177,7 @@ def variance_scaling(scale: float, mode: str, distribution: str, formula: str,
                                           out_axis=out_axis, batch_axis=batch)
 
     return Spec(f"variance_scaling({scale:g}, {mode!r}, {distribution!r})", formula, make,
-                lambda layer: value)
+                lambda layer: value, fan_in=fan_in, fans=True)
 
 
 def xavier(distribution: str, gain: float, formula: str, value: float, *,
@@ -176,7 +198,7 @@ def xavier(distribution: str, gain: float, formula: str, value: float, *,
         return split(f"xavier_{distribution}(fused={fused})", -1, [one(leaf)] * fused)
 
     name = f"xavier_{distribution}" + (f"(gain={gain:.4g})" if gain != 1 else "")
-    return Spec(name, formula, make, lambda layer: value)
+    return Spec(name, formula, make, lambda layer: value, fans=True)
 
 
 def lecun_normal(formula: str, value: float) -> Spec:
@@ -268,4 +290,4 @@ def unit_norm(cutoff: float | None, formula: str, *, over: str) -> Spec:
         return UnitNorm(axes, cutoff)
 
     name = "unit_norm" + (f"(±{cutoff:g}σ)" if cutoff is not None else "")
-    return Spec(name, formula, make, lambda layer: "1/√n (unit vectors)")
+    return Spec(name, formula, make, lambda layer: "1/√n (unit vectors)", fans=over != "last")

@@ -13,7 +13,9 @@ branch, and whether it is ``tied`` to another use.
 ``structure=`` is accepted where a fan is decided (:func:`jinit.tree.init_tree`,
 :func:`jinit.nnx.init`, :func:`jinit.equinox.init`, :func:`jinit.audit.check`): every
 variance-scaling initializer left at its default axes is rebuilt with the axes the trace
-read (:func:`fit`), so draws and audits agree with the computation.
+read (:func:`fit`), so draws and audits agree with the computation. A recipe given a
+structure is fitted to it (:meth:`jinit.recipes.Recipe.fit`: ``1 + scale`` norms, fans from
+the trace, sizes checked), and :func:`jinit.mup.plan` takes ``structure=`` for its fan axes.
 """
 
 from ._fit import AmbiguousFanWarning as AmbiguousFanWarning

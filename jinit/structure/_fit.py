@@ -85,7 +85,13 @@ class FittedRules:
 
 def fit_rules(fn: str, rules: object, structure: Mapping[str, Use] | None,
               default: Callable | None = None) -> object:
-    """``rules`` (compiled) fitted to ``structure``; ``rules`` itself when there is none."""
+    """``rules`` (compiled) fitted to ``structure``; ``rules`` itself when there is none.
+
+    A rule set that knows more than fan axes receives the structure first: a rules function
+    with a ``__jinit_fit__(structure)`` method (what a :class:`jinit.recipes.Recipe` stands
+    for) is replaced by the rules that method returns (the recipe :meth:`fitted
+    <jinit.recipes.Recipe.fit>` to the model, or its error listing every misfit leaf).
+    """
     if structure is None:
         return rules
     from ._trace import Structure
@@ -94,6 +100,11 @@ def fit_rules(fn: str, rules: object, structure: Mapping[str, Use] | None,
         raise _checks.fail(fn, "structure", structure, "is not a jinit.structure.Structure",
                            "what jinit.structure.trace(model, *args) returns, or None",
                            exc=TypeError)
+    hook = getattr(getattr(rules, "function", None), "__jinit_fit__", None)
+    if callable(hook):
+        from .._rules import compile_rules
+
+        rules = compile_rules(fn, hook(structure))
     return FittedRules(rules, structure, default)
 
 
@@ -103,16 +114,65 @@ def _looks_like_conv(shape: tuple[int, ...]) -> bool:
     return all(d <= 7 for d in window) and len(set(window)) == 1
 
 
-def ambiguous(leaves: Iterable[tuple[str, tuple[int, ...], Callable]]) -> list[str]:
-    """Paths of rank ≥ 3 leaves, not shaped like a convolution, given default-axis fans."""
+DEFAULT = None
+"""In :func:`ambiguous`'s leaves, in place of an initializer: fans taken on jax's default
+axes (the last two) by a caller without initializers (:func:`jinit.mup.plan`)."""
+
+
+def ambiguous(leaves: Iterable[tuple[str, tuple[int, ...], Callable | None]]) -> list[str]:
+    """Paths of rank ≥ 3 leaves, not shaped like a convolution, given default-axis fans
+    (an initializer left at its default axes, or :data:`DEFAULT`)."""
     return [path for path, shape, init in leaves
-            if len(shape) >= 3 and not _looks_like_conv(shape) and _default_axes(init)]
+            if len(shape) >= 3 and not _looks_like_conv(shape)
+            and (init is DEFAULT or _default_axes(init))]
 
 
-def warn_ambiguous(fn: str, leaves: Iterable[tuple[str, tuple[int, ...], Callable]],
-                   stacklevel: int = 3) -> None:
+def warn_unfitted(fn: str, rules: object, default: Callable | None,
+                  leaves: Iterable[tuple[str, tuple[int, ...], object]],
+                  stacklevel: int = 4) -> None:
+    """:func:`warn_ambiguous` for ``(path, shape, dtype)`` leaves matched by compiled
+    ``rules`` (``default`` for the unmatched), as :func:`jinit.tree.init_tree` draws them."""
+    found = []
+    for path, shape, dtype in leaves:
+        try:
+            hit = rules.match(path, shape, dtype)
+        except (ValueError, TypeError):  # the caller raises it where it draws or audits
+            continue
+        init = default if hit is None else hit[1]
+        if init is not None:
+            found.append((path, shape, init))
+    warn_ambiguous(fn, found, stacklevel=stacklevel)
+
+
+class _Quiet:
+    """Silences :class:`AmbiguousFanWarning` inside (a callee that would warn again)."""
+
+    def __enter__(self) -> None:
+        self._saved = warnings.catch_warnings()
+        self._saved.__enter__()
+        warnings.simplefilter("ignore", AmbiguousFanWarning)
+
+    def __exit__(self, *exc: object) -> None:
+        self._saved.__exit__(*exc)
+
+
+def warn_once(fn: str, structure: object, rules: object, default: Callable | None,
+              leaves: Iterable[tuple[str, tuple[int, ...], object]]) -> _Quiet:
+    """Warns as ``fn`` (without a structure: :func:`warn_unfitted`) and returns a context
+    in which the function ``fn`` delegates to (:func:`jinit.tree.init_tree`) does not warn
+    again, so one call gives one warning named after the function the user called."""
+    if structure is None:
+        from .._rules import compile_rules
+
+        warn_unfitted(fn, compile_rules(fn, rules), default, leaves, stacklevel=5)
+    return _Quiet()
+
+
+def warn_ambiguous(fn: str, leaves: Iterable[tuple[str, tuple[int, ...], Callable | None]],
+                   stacklevel: int = 3, fix: str = "give the initializers "
+                   "in_axis=/out_axis=/batch_axis=") -> None:
     """One :class:`AmbiguousFanWarning` listing the leaves :func:`ambiguous` finds."""
-    leaves = list(leaves)
+    leaves = [(p, tuple(s), i) for p, s, i in leaves]
     found = ambiguous(leaves)
     if not found:
         return
@@ -121,7 +181,7 @@ def warn_ambiguous(fn: str, leaves: Iterable[tuple[str, tuple[int, ...], Callabl
     more = f" and {len(found) - 8} more" if len(found) > 8 else ""
     warnings.warn(
         f"{fn}(): the fans of {len(found)} leaves come from their shape alone, which cannot "
-        f"settle them: {shown}{more}. Their initializers take the last two axes as (in, out) "
+        f"settle them: {shown}{more}. Their fans take the last two axes as (in, out) "
         "and the others as a convolution window. Pass structure=jinit.structure.trace(model, "
-        "*args) to read the fans from the model's computation, or give the initializers "
-        "in_axis=/out_axis=/batch_axis=.", AmbiguousFanWarning, stacklevel=stacklevel)
+        f"*args) to read the fans from the model's computation, or {fix}.",
+        AmbiguousFanWarning, stacklevel=stacklevel)
