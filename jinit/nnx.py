@@ -20,8 +20,8 @@ import jax.numpy as jnp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from . import _checks, _rules
+from . import structure as _structure
 from ._typing import Array, KeyArray
-from .structure import _fit
 from .tree import init_tree, leaf_key
 
 __all__ = ["init"]
@@ -186,7 +186,7 @@ def init(model_or_abstract: Any, rules: object, key: KeyArray, *,
         shardings = {p: jax.tree.leaves(v)[0].sharding for p, v in selected.items()}
     else:
         shardings = None
-    with _fit.warn_once(_FN, structure, rules, default,
+    with _structure.warn_once(_FN, structure, rules, default,
                         [(p, *_shape_dtype(v)) for p, v in selected.items()]):
         drawn = init_tree(key, selected, rules, default=default, shardings=shardings,
                           strict=strict, structure=structure)

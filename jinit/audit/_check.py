@@ -16,8 +16,7 @@ import numpy as np
 
 from jinit import _checks, _rules
 from jinit.laws import Check, Exact, RealLaw
-from jinit.structure import fit_rules
-from jinit.structure._fit import warn_unfitted
+from jinit.structure import fit_rules, warn_unfitted
 
 from . import _laws, _leaves, _stats, _tests
 from ._report import Leaf, Report

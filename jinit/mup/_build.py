@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import _checks, _fans
 from .._rules import compile_rules, path_str
-from ..structure._fit import warn_ambiguous
+from ..structure import warn_ambiguous
 from ._plan import ALPHAS, DEPTH_ROLES, FORMULATIONS, OPTIMIZERS, ROLES, Leaf, Plan
 
 FN = "mup.plan"

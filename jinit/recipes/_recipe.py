@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -239,7 +238,9 @@ class Recipe:
     # ------------------------------------------------------------------- rules
 
     def __jinit_rules__(self) -> Callable[[str, tuple[int, ...], np.dtype], Callable[..., Array]]:
-        return _RecipeRules(self)
+        from . import _fit
+
+        return _fit.RecipeRules(self)
 
     def fit(self, structure: object) -> Recipe:
         """This recipe fitted to how a traced model uses its leaves; raises on a contradiction.
@@ -265,46 +266,17 @@ class Recipe:
         :func:`jinit.tree.init_tree`, :func:`jinit.audit.check` and :func:`jinit.nnx.init`
         call it when given the recipe with ``structure=``.
         """
-        from ..structure import Structure
+        from . import _fit
 
-        fn = f"{self._fn}.fit"
-        if not isinstance(structure, Structure):
-            raise _checks.fail(fn, "structure", structure, "is not a jinit.structure.Structure",
-                               "what jinit.structure.trace(model, *args) returns",
-                               exc=TypeError)
-        out = copy.copy(self)
-        out._made = {}
-        out.structure = structure
-        changes, misfits = [], []
-        for path, use in structure.items():
-            found = self.role_of(path)
-            if found is None:
-                continue
-            role, kind = found
-            try:
-                spec = self._spec(role, kind, path)
-            except ValueError:
-                continue
-            change, why = _fit_one(self, spec, path, use, role, kind)
-            if why:
-                misfits.append(f"{path!r} ({role}): {why}")
-            elif change:
-                changes.append(f"{path} ({role}): {change}")
-        if misfits:
-            raise ValueError(_checks.message(
-                fn, "structure", structure, f"contradicts this recipe at {len(misfits)} "
-                "leaf path(s)", "a model whose leaves are used as the recipe assumes",
-                "Fix the recipe's sizes (d_model=, d_ff=), map the leaves to another role "
-                "with roles={regex: role}, or give them an initializer with "
-                "overrides={role: initializer}. The leaves:\n  " + "\n  ".join(misfits)))
-        out.fitted = tuple(changes)
-        return out
+        return _fit.fit(self, structure)
 
     __jinit_fit__ = fit
 
     def initializer_for(self, path: str, shape: tuple[int, ...], dtype: object = None
                         ) -> Callable[..., Array]:
         """The initializer this recipe gives the leaf at ``path`` with ``shape``."""
+        from . import _fit
+
         found = self.role_of(path)
         if found is None:
             raise self._no_role([path])
@@ -312,11 +284,11 @@ class Recipe:
         spec = self._spec(role, kind, path)
         layer = self.layer_of(path)
         stacked = layer is None and self.scan_axis is not None and bool(self._stack.search(path))
-        use = _use_for(self.structure, path, tuple(shape))
+        use = _fit.use_for(self.structure, path, tuple(shape))
         if use is not None and use.offset == 1.0 and spec.init == "ones":
-            spec = _ZERO_FOR_OFFSET
+            spec = _fit.ZERO_FOR_OFFSET
         memo = (role, kind, layer if spec.per_layer else None, tuple(shape), stacked,
-                _use_key(use))
+                _fit.use_key(use))
         if memo not in self._made:
             self._made[memo] = self._make(spec, path, tuple(shape), role, kind, layer, stacked,
                                           use)
@@ -478,7 +450,9 @@ def _stacked(recipe: Recipe, spec: Spec, path: str, shape: tuple[int, ...], role
             f"{path!r} with shape {shape}", f"an axis of size n_layer={n_layer}"))
     axis %= rank
     sliced = shape[:axis] + shape[axis + 1:]
-    part_use = _slice_use(use, axis)
+    from . import _fit
+
+    part_use = _fit.slice_use(use, axis)
     inits = [spec.make(Leaf(path, sliced, role, kind, i, n_layer, recipe.layout, part_use))
              for i in range(n_layer)]
 
@@ -524,122 +498,3 @@ class Pieces(Init):
                  axis: int, inits: tuple[Callable[..., Array], ...], mode: str):
         object.__setattr__(self, "pieces", (axis, inits, mode))
         super().__init__(name, body, params, None)
-
-
-# -------------------------------------------------------------- fitting to a structure
-
-
-class _RecipeRules:
-    """The rule function a recipe stands for, carrying the recipe's ``__jinit_fit__``."""
-
-    __slots__ = ("recipe",)
-
-    def __init__(self, recipe: Recipe):
-        self.recipe = recipe
-
-    def __call__(self, path: str, shape: tuple[int, ...], dtype: object = None
-                 ) -> Callable[..., Array]:
-        return self.recipe.initializer_for(path, shape, dtype)
-
-    def __jinit_fit__(self, structure: object) -> Recipe:
-        return self.recipe.fit(structure)
-
-    def __repr__(self) -> str:
-        return f"{self.recipe!r}.initializer_for"
-
-
-_ZERO_FOR_OFFSET = Spec("zeros", "0 (the model computes x·(1 + scale); recipe: 1)",
-                        lambda leaf: _zeros(), lambda layer: None)
-
-
-def _zeros() -> Callable[..., Array]:
-    from .. import _constant
-
-    return _constant.zeros
-
-
-def _use_for(structure: object, path: str, shape: tuple[int, ...]) -> object:
-    """The traced use of ``path`` when ``structure`` has one for a leaf of this shape."""
-    if structure is None:
-        return None
-    use = structure.lookup(path)
-    if use is None or use.source != "trace" or tuple(use.shape) != tuple(shape):
-        return None
-    return use
-
-
-def _use_key(use: object) -> tuple[object, ...] | None:
-    if use is None:
-        return None
-    return (use.op, use.in_axes, use.out_axes, use.batch_axes, use.fan_in, use.fan_out,
-            use.offset)
-
-
-def _slice_use(use: object, axis: int) -> object:
-    """``use`` for one slice along a scanned stack's ``axis`` (a batch axis of the use)."""
-    if use is None or axis not in use.batch_axes:
-        return None
-
-    def renum(axes):
-        return tuple(a - (a > axis) for a in axes if a != axis)
-
-    shape = tuple(d for k, d in enumerate(use.shape) if k != axis)
-    return dataclasses.replace(use, shape=shape, in_axes=renum(use.in_axes),
-                               out_axes=renum(use.out_axes), batch_axes=renum(use.batch_axes))
-
-
-def _axes_text(axes: object) -> str:
-    return str(tuple(axes)) if isinstance(axes, (tuple, list)) else f"({axes},)"
-
-
-def _fit_one(recipe: Recipe, spec: Spec, path: str, use: object, role: str, kind: str
-             ) -> tuple[str | None, str | None]:
-    """``(change, misfit)`` of one leaf against its traced use (either may be ``None``)."""
-    from .. import _constant
-    from ._specs import fan_axes, fans
-
-    layer = recipe.layer_of(path)
-    stacked = layer is None and recipe.scan_axis is not None and bool(recipe._stack.search(path))
-    shape = tuple(use.shape)
-    if stacked and -len(shape) <= recipe.scan_axis < len(shape):
-        axis = recipe.scan_axis % len(shape)
-        use = _slice_use(use, axis) or use
-        shape = tuple(use.shape)
-    if use.offset:
-        if spec.init == "ones" and use.offset == 1.0:
-            return "ones → zeros: the model computes x·(1 + scale)", None
-        if spec.init == "ones":
-            return None, (f"the model computes x·({use.offset:g} + scale), so the recipe's "
-                          f"scale of 1 starts the layer at {use.offset + 1:g}, not 1")
-        if use.offset == 1.0 and "[overridden]" in spec.init:
-            made = spec.make(Leaf(path, shape, role, kind, layer, recipe.n_layer,
-                                  recipe.layout, use))
-            if made is _constant.ones:
-                return None, ("given ones by overrides=, but the model computes "
-                              "x·(1 + scale), which then starts at 2, not 1")
-    if not use.contraction or use.op == "gather" or len(shape) < 2:
-        return None, None
-    if spec.fan_in is not None and use.fan_in is not None and use.fan_in != spec.fan_in:
-        return None, (f"its std ({spec.formula}) is computed for a fan-in of "
-                      f"{spec.fan_in:g}, but the model contracts {use.fan_in:g} (axes "
-                      f"{_axes_text(use.in_axes)} of {shape})")
-    if not spec.fans:
-        return None, None
-    bare = Leaf(path, shape, role, kind, layer, recipe.n_layer, recipe.layout)
-    try:
-        guess_axes = fan_axes(bare)
-        guess = fans(bare)
-    except ValueError:
-        guess_axes = guess = None
-    traced = (use.fan_in, use.fan_out)
-    if guess is not None and tuple(float(f) for f in guess) == traced:
-        return None, None
-    was = "refused by name and shape" if guess is None else (
-        f"guessed in {_axes_text(guess_axes[0])}, out {_axes_text(guess_axes[1])}: "
-        f"fans {guess[0]:g}, {guess[1]:g}")
-    if use.expressible:
-        return (f"fans {traced[0]:g}, {traced[1]:g} from the trace (in "
-                f"{_axes_text(use.in_axes)}, out {_axes_text(use.out_axes)}, batch "
-                f"{_axes_text(use.batch_axes)}); {was}"), None
-    return None, (f"contracted over a slice with fans {traced[0]:g}, {traced[1]:g}, which no "
-                  f"choice of whole axes expresses, and the layout is {was}")

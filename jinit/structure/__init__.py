@@ -23,6 +23,8 @@ from ._fit import ambiguous as ambiguous
 from ._fit import fit as fit
 from ._fit import fit_rules as fit_rules
 from ._fit import warn_ambiguous as warn_ambiguous
+from ._fit import warn_once as warn_once
+from ._fit import warn_unfitted as warn_unfitted
 from ._trace import Structure as Structure
 from ._trace import trace as trace
 from ._use import After as After
