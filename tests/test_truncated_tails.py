@@ -28,7 +28,7 @@ Z_LOW = -5.419983  # √2 erf_inv(nextafter(-1, 0)) in float32: the lowest value
 
 def _zero_bits(monkeypatch, fill: int = 0):
     """Every random word ``fill``: ``u`` is the lowest uniform value (all zeros) or the highest."""
-    def bits(k0, k1, shape, width):
+    def bits(k0, k1, shape, width, counter=None):
         return jnp.full(shape, fill, np.dtype(f"uint{width}"))
     monkeypatch.setattr(_fastbits, "_bits", bits)
 
