@@ -222,7 +222,7 @@ def lsuv_linen(model: Any, variables: Mapping[str, Any], batch: Any, key: KeyArr
     skipped += [Skipped(name, "not called on the batch") for name in owners if name not in classes]
     order = [name for name, _, method in calls if method == "__call__" and name in chosen]
 
-    def run(tree, x):
+    def forward(tree, x):
         recorded: list[tuple[str, object] | None] = []
 
         def interceptor(next_fun, args, kw, context):
@@ -239,8 +239,8 @@ def lsuv_linen(model: Any, variables: Mapping[str, Any], batch: Any, key: KeyArr
             model.apply(tree, x, **kwargs)
         return [r for r in recorded if r is not None]
 
-    return run(fn, type(model).__name__, variables, batch, run, lambda: order, chosen,
-                 skipped, key, tol, max_iters, orthogonal_first, target)
+    return run(fn, type(model).__name__, variables, batch, forward, lambda: order, chosen,
+               skipped, key, tol, max_iters, orthogonal_first, target)
 
 
 _RECORDING: contextvars.ContextVar[list | None] = contextvars.ContextVar("jinit_lsuv", default=None)
@@ -345,7 +345,7 @@ def lsuv_nnx(model: Any, batch: Any, key: KeyArray, *, tol: float = 0.1, max_ite
             module.__class__ = _probe_class(type(module), name)
     probe_graphdef, _ = nnx.split(probe)
 
-    def run(tree, x):
+    def forward(tree, x):
         recording: list[tuple[str, object]] = []
         token = _RECORDING.set(recording)
         try:
@@ -356,9 +356,9 @@ def lsuv_nnx(model: Any, batch: Any, key: KeyArray, *, tol: float = 0.1, max_ite
 
     def discover():
         names: list[str] = []
-        jax.eval_shape(lambda t, x: names.extend(n for n, _ in run(t, x)), state, batch)
+        jax.eval_shape(lambda t, x: names.extend(n for n, _ in forward(t, x)), state, batch)
         return names
 
-    new_state, report = run(fn, type(model).__name__, state, batch, run, discover, chosen,
-                              skipped, key, tol, max_iters, orthogonal_first, target)
+    new_state, report = run(fn, type(model).__name__, state, batch, forward, discover, chosen,
+                             skipped, key, tol, max_iters, orthogonal_first, target)
     return nnx.merge(graphdef, new_state), report
