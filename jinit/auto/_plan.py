@@ -3,7 +3,7 @@ r"""From the model's structure to one choice per parameter (no data).
 Per leaf (:class:`jinit.structure.Use` and the execution layout of :mod:`jinit.auto._probe`):
 
 * **Kernel** (``dot_general``/``conv``): :math:`W \sim \mathcal{N}(0,
-  \sigma_w^2/\text{fan\_in})`, fans from the trace (a convolution's window included). A first
+  \sigma_w^2/\text{fan}_\text{in})`, fans from the trace (a convolution's window included). A first
   layer (its input is the data) takes :math:`\sigma_w^2 = 1`, bias 0: LeCun's choice for
   standardized inputs (LeCun et al., "Efficient BackProp", 1998), whose real scale the data
   pass then corrects. Any other takes :mod:`jinit.auto._theory`'s :math:`(\sigma_w^2,

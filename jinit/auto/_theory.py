@@ -1,7 +1,7 @@
 r"""The mean-field choice of one layer's weight and bias variances.
 
 For a layer :math:`h = W\,\phi(h_{\text{in}}) + b` with :math:`W_{ij} \sim
-\mathcal{N}(0, \sigma_w^2/\text{fan\_in})`, :math:`b_i \sim \mathcal{N}(0, \sigma_b^2)`, and
+\mathcal{N}(0, \sigma_w^2/\text{fan}_\text{in})`, :math:`b_i \sim \mathcal{N}(0, \sigma_b^2)`, and
 an input pre-activation of unit second moment, the variance map and the order-to-chaos
 parameter at :math:`q = 1` are (Poole et al. 2016, eq. 3 and 7; Schoenholz et al. 2017,
 eq. 8)
