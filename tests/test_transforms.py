@@ -111,7 +111,7 @@ CATALOG: list[tuple[str, object, tuple[int, ...]]] = [
 # Public names that are not initializers (or not factories of one).
 NOT_INITIALIZERS = {
     "Initializer", "compute_fans", "calculate_gain", "gain", "InitStabilityWarning",
-    "layouts", "lsuv", "mup", "presets", "recipes", "residual", "theory", "tree",
+    "layouts", "lsuv", "mup", "presets", "recipes", "residual", "structure", "theory", "tree",
     "presets.torch_fans",
 }
 
