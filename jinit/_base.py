@@ -105,6 +105,20 @@ class Init:
             return self._body(key, shape, dt, out_sharding)
 
     @property
+    def draw(self) -> tuple[str, Callable[..., object], object, bool, bool]:
+        """What decides this initializer's values: ``(name, body, default dtype, keyed,
+        complex_ok)``, ``body(key, shape, dtype, out_sharding)`` being the checked draw
+        (what a compiled-program cache describes the initializer by).
+
+        Example:
+          >>> import jinit
+          >>> name, body, dtype, keyed, complex_ok = jinit.normal(0.02).draw
+          >>> name, dtype, keyed
+          ('normal', None, True)
+        """
+        return self._name, self._body, self._dtype, self._keyed, self._complex_ok
+
+    @property
     def name(self) -> str:
         """The factory's public name below ``jinit``: ``'he_normal'``,
         ``'presets.torch_linear_kernel'``.

@@ -5,7 +5,7 @@ normal, with its dtype: :func:`packed`) for every leaf that is one such draw on 
 whatever the leaves' shapes, and one program per distinct (initializer, shape, dtype,
 sharding) for the rest (shape-structured schemes such as orthogonal, initializers that are
 not jinit's, leaves sharded over several devices). Compiling is most of a model's
-first-call time, so this room
+first-call time, so this module
 
 * keeps every compiled program in a process-wide cache keyed by a *stable description* of
   the initializer (:func:`describe`: its code and the values it closes over, not its
@@ -97,9 +97,10 @@ def describe(obj: object, depth: int = 0) -> object | None:
         value = np.asarray(obj)
         return (np.ndarray, value.dtype.str, value.shape, value.tobytes())
     if isinstance(obj, Init):
-        body = describe(obj._body, d)
-        return None if body is None else (Init, obj._name, body, describe(obj._dtype, d),
-                                          obj._keyed, obj._complex_ok)
+        name, fn, dtype, keyed, complex_ok = obj.draw
+        body = describe(fn, d)
+        return None if body is None else (Init, name, body, describe(dtype, d), keyed,
+                                          complex_ok)
     if isinstance(obj, functools.partial):
         parts = (describe(obj.func, d), describe(obj.args, d), describe(obj.keywords, d))
         return None if None in parts else (functools.partial, parts)
