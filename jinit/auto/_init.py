@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-import sys
 from collections.abc import Callable
 
 import jax
@@ -32,26 +31,6 @@ class _Fixed:
 
     def __repr__(self) -> str:
         return f"jinit.auto.fixed({self.label})"
-
-
-def _kind(model: object, params: object) -> str:
-    linen = sys.modules.get("flax.linen")
-    if linen is not None and isinstance(model, linen.Module):
-        return "linen"
-    nnx = sys.modules.get("flax.nnx")
-    if nnx is not None and isinstance(model, nnx.Module):
-        return "nnx"
-    eqx = sys.modules.get("equinox")
-    if eqx is not None and isinstance(model, eqx.Module):
-        return "equinox"
-    if callable(model) and params is not None:
-        return "function"
-    if callable(model):
-        raise _checks.fail(_FN, "params", params, "is missing for a function model",
-                           "the parameters of fn(params, *args) (arrays)", exc=TypeError)
-    raise _checks.fail(_FN, "model", model, "is not a model jinit.auto can initialize",
-                       "a flax.linen Module, a flax.nnx Module, an equinox Module, or a "
-                       "function fn(params, *args) with params=", exc=TypeError)
 
 
 def _prepare(kind: str, model: object, key, args: tuple, params: object):
@@ -176,7 +155,7 @@ def init(model: object, key: jax.Array, *args: object, use_data: bool = True,
     if not args:
         raise _checks.fail(_FN, "args", args, "is empty", "the model's example input(s)",
                            exc=TypeError)
-    kind = _kind(model, params)
+    kind = structure.model_kind(model, params, _FN, "jinit.auto can initialize")
     k_default, k_draw, k_lsuv = jax.random.split(key, 3)
     call, default_tree, finish, trace_args = _prepare(kind, model, k_default, args, params)
     struct = _trace(kind, model, trace_args, default_tree)

@@ -26,6 +26,7 @@ from ._fit import warn_ambiguous as warn_ambiguous
 from ._fit import warn_once as warn_once
 from ._fit import warn_unfitted as warn_unfitted
 from ._trace import Structure as Structure
+from ._trace import model_kind as model_kind
 from ._trace import trace as trace
 from ._use import After as After
 from ._use import Use as Use

@@ -105,7 +105,10 @@ def _is_array(x: object) -> bool:
     return isinstance(x, jax.ShapeDtypeStruct) or isinstance(x, (jax.Array, np.ndarray))
 
 
-def _kind(model: object, params: object) -> str:
+def model_kind(model: object, params: object, fn: str = _FN, does: str = "jinit can trace"
+               ) -> str:
+    """``'linen'``, ``'nnx'``, ``'equinox'`` or ``'function'`` (given ``params``); a
+    ``TypeError`` from ``fn`` otherwise (``does`` says what ``fn`` does with a model)."""
     linen = sys.modules.get("flax.linen")
     if linen is not None and isinstance(model, linen.Module):
         return "linen"
@@ -118,10 +121,10 @@ def _kind(model: object, params: object) -> str:
     if callable(model) and params is not None:
         return "function"
     if callable(model):
-        raise _checks.fail(_FN, "params", params, f"is missing for the function {_name(model)}",
+        raise _checks.fail(fn, "params", params, f"is missing for the function {_name(model)}",
                            "the parameters a function model fn(params, *args) takes (arrays "
                            "or jax.ShapeDtypeStruct)", exc=TypeError)
-    raise _checks.fail(_FN, "model", model, "is not a model jinit can trace",
+    raise _checks.fail(fn, "model", model, f"is not a model {does}",
                        "a flax.linen Module, a flax.nnx Module, an equinox Module, or a "
                        "function fn(params, *args) with params=", exc=TypeError)
 
@@ -283,7 +286,7 @@ def trace(model: object, *args: object, params: object = None, **kwargs: object)
       >>> u.op, u.fan_in, u.fan_out, u.after.name
       ('dot_general', 16.0, 64.0, 'relu')
     """
-    kind = _kind(model, params)
+    kind = model_kind(model, params)
     label = f"{type(model).__name__} ({kind})" if kind != "function" else _name(model)
     dyn_args, rebuild_args = _split_dynamic((args, kwargs))
     try:
