@@ -37,6 +37,11 @@ EXTRAS = {"flax": "flax", "optax": "flax", "equinox": "equinox", "keras": "keras
           "matplotlib": "plot", "torch": "torch"}
 
 
+# Package rooms that are not public API (no __all__, no page): the statistics engine that
+# jinit.verify and jinit.audit share (tests/test_smoke.py skips the same rooms).
+INTERNAL = frozenset({f"{PACKAGE}.laws"})
+
+
 def public_modules() -> list[str]:
     """Every public module name under the package, the package first, sorted."""
     root = importlib.import_module(PACKAGE)
@@ -44,7 +49,7 @@ def public_modules() -> list[str]:
     for info in pkgutil.walk_packages(root.__path__, prefix=PACKAGE + ".",
                                       onerror=lambda name: None):
         parts = info.name.split(".")
-        if any(p.startswith("_") for p in parts[1:]):
+        if any(p.startswith("_") for p in parts[1:]) or ".".join(parts[:2]) in INTERNAL:
             continue
         names.add(info.name)
     for name in getattr(root, "__all__", ()):
