@@ -73,9 +73,15 @@ def _expected_names() -> dict[str, list[str]]:
     """``{module: __all__}`` for jinit and every importable public submodule."""
     import jinit
 
+    sys.path.insert(0, str(DOCS / "_ext"))
+    try:
+        from jinit_api import INTERNAL  # rooms that are not public API (jinit.laws)
+    finally:
+        sys.path.remove(str(DOCS / "_ext"))
     found = {"jinit": jinit}
     for info in pkgutil.walk_packages(jinit.__path__, prefix="jinit.", onerror=lambda n: None):
-        if any(p.startswith("_") for p in info.name.split(".")[1:]):
+        parts = info.name.split(".")
+        if any(p.startswith("_") for p in parts[1:]) or ".".join(parts[:2]) in INTERNAL:
             continue
         try:
             found[info.name] = importlib.import_module(info.name)
