@@ -1,18 +1,26 @@
-"""What the ``jinit`` console commands share: the usage-error line, value checks, Ctrl-C.
+"""What the ``jinit`` console commands share: the usage-error line, value checks, targets, Ctrl-C.
 
-``jinit verify`` (:mod:`jinit.verify._cli`) and ``jinit audit`` (:mod:`jinit.audit._cli`)
-build their parsers from :class:`Parser` and check flag values with the types made here, so a
-usage error reads the same in both::
+``jinit`` (:mod:`jinit._cli`) dispatches to its subcommands, each of which builds its parser
+from :class:`Parser` and checks flag values with the types made here (``jinit verify``:
+:mod:`jinit.verify._cli`, ``jinit audit``: :mod:`jinit.audit._cli`, ``jinit compare``:
+:mod:`jinit.compare._cli`, ``jinit auto``: :mod:`jinit.auto._cli`), so a usage error reads the
+same in all of them::
 
     jinit <command>: error: argument --flag: <value> <problem>; expected <allowed> (see 'jinit <command> --help')
 
-one line on stderr, exit status 2, before any long work. Ctrl-C ends either command with exit
-status 130 and one line, no traceback. Only the standard library is imported here.
+one line on stderr, exit status 2, before any long work. The commands that run a user's
+function load it with :func:`load` and call it through :func:`guarded`, so a target that is
+missing, raises or calls ``sys.exit`` is one such line (a :class:`Usage` error) in each of them.
+Ctrl-C ends every command with exit status 130 and one line, no traceback. Only the standard
+library is imported here.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
+import inspect
 import math
 import os
 import sys
@@ -168,3 +176,79 @@ def size(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.3g} {unit}"
         n /= 1024
     raise AssertionError  # pragma: no cover
+
+
+# ------------------------------------------------------------------- a user's function
+
+
+class Usage(Exception):
+    """A usage error: its message is one line on stderr (:func:`usage`), exit status 2."""
+
+
+def first_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` (or the type alone) of an exception."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def guarded(what: str, action: Callable[[], object]) -> object:
+    """``action()``; where the user's code raises or calls ``sys.exit``, a :class:`Usage`
+    saying so after ``what``. Ctrl-C (KeyboardInterrupt) passes through."""
+    try:
+        return action()
+    except KeyboardInterrupt:
+        raise
+    except SystemExit as e:
+        raise Usage(f"{what} called sys.exit({e.code!r}); expected it to return") from None
+    except BaseException as e:  # noqa: BLE001 - the user's code failed
+        raise Usage(f"{what} raised {first_line(e)}") from None
+
+
+def load(target: str) -> Callable:
+    """The function TARGET names (``file.py:fn`` or ``pkg.mod:fn``), or :class:`Usage`.
+
+    Importing it runs through :func:`guarded`; the function must be callable without
+    arguments.
+    """
+    where, sep, name = target.rpartition(":")
+    if not sep or not where or not name:
+        raise Usage(f"TARGET {target!r} is not FILE.py:FUNCTION or MODULE:FUNCTION")
+    if where.endswith(".py") or os.sep in where or "/" in where:
+        if not os.path.isfile(where):
+            raise Usage(f"TARGET {target!r}: no such file {where!r}")
+        spec = importlib.util.spec_from_file_location(
+            f"_jinit_audit_target_{abs(hash(os.path.abspath(where)))}", where)
+        if spec is None or spec.loader is None:
+            raise Usage(f"TARGET {target!r}: {where!r} is not a Python file")
+        module = importlib.util.module_from_spec(spec)
+        sys.path.insert(0, os.path.dirname(os.path.abspath(where)))
+        try:
+            guarded(f"TARGET {target!r}: importing {where!r}",
+                    lambda: spec.loader.exec_module(module))
+        finally:
+            sys.path.pop(0)
+    else:
+        module = guarded(f"TARGET {target!r}: importing module {where!r}",
+                         lambda: importlib.import_module(where))
+    fn = getattr(module, name, None)
+    if fn is None:
+        raise Usage(f"TARGET {target!r}: {where!r} has no function {name!r}")
+    if not callable(fn):
+        raise Usage(f"TARGET {target!r}: {name!r} is a {type(fn).__name__}, not a function")
+    try:
+        inspect.signature(fn).bind()
+    except TypeError as e:
+        raise Usage(f"TARGET {target!r}: {name}{inspect.signature(fn)} cannot be called "
+                    f"without arguments ({e}); expected a function of no arguments") from None
+    except ValueError:  # no signature to read (a builtin): calling it will tell
+        pass
+    return fn
+
+
+def needs_matplotlib() -> None:
+    """A :class:`Usage` error unless matplotlib, which ``--plot`` draws with, is installed."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise Usage("--plot needs matplotlib; install it with pip install 'jinit[plot]'") \
+            from None

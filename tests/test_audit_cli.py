@@ -251,7 +251,7 @@ def test_ctrl_c_exits_130(capsys, tmp_path):
     path.write_text("raise KeyboardInterrupt\n")
     assert main([f"{path}:build"]) == 130  # while importing: was a usage error (exit 2)
     assert capsys.readouterr().err == "jinit audit: interrupted\n"
-    from jinit.verify import _cli
+    from jinit import _cli
 
     assert _cli.main(["audit", f"{path}:build"]) == 130  # through the jinit dispatcher
     assert capsys.readouterr().err == "jinit audit: interrupted\n"

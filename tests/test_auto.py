@@ -381,7 +381,7 @@ def wrong():
 
 
 def test_cli(tmp_path, capsys):
-    from jinit.verify._cli import main
+    from jinit._cli import main
 
     target = tmp_path / "model.py"
     target.write_text(BUILD)

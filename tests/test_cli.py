@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from jinit.verify import _cli, _report, _suite  # noqa: F401 - imported before the timed calls
+from jinit import _cli
+from jinit.verify import _cli as verify_cli  # noqa: F401 - imported before the timed calls
+from jinit.verify import _report, _suite  # noqa: F401
 
 _SCRIPT = shutil.which("jinit", path=os.path.dirname(sys.executable))
 COMMAND = [_SCRIPT] if _SCRIPT else [sys.executable, "-m", "jinit"]
@@ -171,16 +173,16 @@ def test_memory_estimate_against_a_small_machine(capsys, monkeypatch):
         f"machine has; expected --samples <= 2**26{HELP}")
     line = _in_process(capsys, "verify", "--width", "8192", "--depth", "8")
     fit = int(re.search(r"expected --width <= (\d+) at --depth 8", line).group(1))
-    room = 8 * 2 ** 30 - _cli._RUNTIME
-    assert _cli.signal_bytes(8, fit) <= room < _cli.signal_bytes(8, fit + 1)
+    room = 8 * 2 ** 30 - verify_cli._RUNTIME
+    assert verify_cli.signal_bytes(8, fit) <= room < verify_cli.signal_bytes(8, fit + 1)
     line = _in_process(capsys, "verify", "--depth", "40000", "--width", "64")
     assert "argument --depth: 40000 at --width 64 needs about" in line
     # the default run is estimated well inside 8 GiB: kernels 4 x 32 x 256 x 256 float32
     # (32 MiB) five times over, activations 4 x 33 x 64 x 256 float32 (8.25 MiB) eight times
-    assert _cli.signal_bytes(32, 256) == 5 * 2 ** 25 + 8 * 33 * 2 ** 18 + 32 * 2 ** 14
+    assert verify_cli.signal_bytes(32, 256) == 5 * 2 ** 25 + 8 * 33 * 2 ** 18 + 32 * 2 ** 14
     tasks = _suite.plan(None)
     largest = max(t.arrays * math.prod(t.shape) for t in tasks)
-    assert 2 ** 20 <= largest < 2 ** 21 and _cli.moment_bytes(tasks) == 80 * largest
+    assert 2 ** 20 <= largest < 2 ** 21 and verify_cli.moment_bytes(tasks) == 80 * largest
 
 
 def test_an_accelerators_memory_is_the_limit_when_smaller(capsys, monkeypatch):
@@ -204,7 +206,7 @@ def test_ctrl_c_exits_130_without_a_traceback(capsys, monkeypatch):
     def interrupted(args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_cli, "_verify", interrupted)
+    monkeypatch.setattr(verify_cli, "_verify", interrupted)
     assert _cli.main(["verify"]) == 130
     assert capsys.readouterr().err == "jinit verify: interrupted\n"
 
@@ -259,11 +261,11 @@ def test_help_lists_both_commands_and_every_default():
                  "(default: 0)", "an int in [2, 2**31)", "an int in [0, 2**32)",
                  "depth, an int >= 1", "width, an int >= 1", "130 interrupted"):
         assert text in sub.stdout, text
-    actions = [a for a in _cli.build_parser()._subparsers._group_actions[0].choices[
-        "verify"]._actions if a.dest not in ("help", "parser")]
+    actions = [a for a in verify_cli.build_parser()._actions
+               if a.dest not in ("help", "parser")]
     assert all("(default: " in a.help for a in actions), [a.dest for a in actions
                                                           if "(default: " not in a.help]
-    assert _cli.DEFAULT_SAMPLES == _suite.DEFAULT_SAMPLES == 2 ** 20
+    assert verify_cli.DEFAULT_SAMPLES == _suite.DEFAULT_SAMPLES == 2 ** 20
 
 
 # ----------------------------------------------------------------------------- audit

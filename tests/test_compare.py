@@ -380,7 +380,7 @@ def target(tmp_path):
 
 
 def test_cli_runs_and_writes(target, tmp_path, capsys):
-    from jinit.verify._cli import main
+    from jinit._cli import main
 
     js, png = tmp_path / "c.json", tmp_path / "c.png"
     rc = main(["compare", f"{target}:build", "--steps", "20", "--seeds", "2", "--json", str(js),

@@ -20,22 +20,15 @@ target is imported; 130 after Ctrl-C.
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
-import inspect
-import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from .. import _console
+from .._console import Usage, guarded, load
 
 PROG = "jinit audit"
 KEYS = ("params", "rules", "default", "model", "batch", "init", "keys")
-
-
-class _Usage(Exception):
-    """A usage error: one line on stderr, exit status 2."""
 
 
 # alpha is split over a leaf's checks (and pieces) and halved for a two-sided bound before
@@ -81,99 +74,35 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _check_outputs(args: argparse.Namespace) -> None:
-    if args.plot is not None:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise _Usage("--plot needs matplotlib; install it with pip install "
-                         "'jinit[plot]'") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
-def _guarded(what: str, action: Callable[[], object]) -> object:
-    """``action()``; where the user's code raises or calls ``sys.exit``, a :class:`_Usage`
-    saying so after ``what``. Ctrl-C (KeyboardInterrupt) passes through."""
-    try:
-        return action()
-    except KeyboardInterrupt:
-        raise
-    except SystemExit as e:
-        raise _Usage(f"{what} called sys.exit({e.code!r}); expected it to return") from None
-    except BaseException as e:  # noqa: BLE001 - the user's code failed
-        raise _Usage(f"{what} raised {_first_line(e)}") from None
-
-
-def load(target: str) -> Callable:
-    """The function TARGET names (``file.py:fn`` or ``pkg.mod:fn``), or :class:`_Usage`."""
-    where, sep, name = target.rpartition(":")
-    if not sep or not where or not name:
-        raise _Usage(f"TARGET {target!r} is not FILE.py:FUNCTION or MODULE:FUNCTION")
-    if where.endswith(".py") or os.sep in where or "/" in where:
-        if not os.path.isfile(where):
-            raise _Usage(f"TARGET {target!r}: no such file {where!r}")
-        spec = importlib.util.spec_from_file_location(
-            f"_jinit_audit_target_{abs(hash(os.path.abspath(where)))}", where)
-        if spec is None or spec.loader is None:
-            raise _Usage(f"TARGET {target!r}: {where!r} is not a Python file")
-        module = importlib.util.module_from_spec(spec)
-        sys.path.insert(0, os.path.dirname(os.path.abspath(where)))
-        try:
-            _guarded(f"TARGET {target!r}: importing {where!r}",
-                     lambda: spec.loader.exec_module(module))
-        finally:
-            sys.path.pop(0)
-    else:
-        module = _guarded(f"TARGET {target!r}: importing module {where!r}",
-                          lambda: importlib.import_module(where))
-    fn = getattr(module, name, None)
-    if fn is None:
-        raise _Usage(f"TARGET {target!r}: {where!r} has no function {name!r}")
-    if not callable(fn):
-        raise _Usage(f"TARGET {target!r}: {name!r} is a {type(fn).__name__}, not a function")
-    try:
-        inspect.signature(fn).bind()
-    except TypeError as e:
-        raise _Usage(f"TARGET {target!r}: {name}{inspect.signature(fn)} cannot be called "
-                     f"without arguments ({e}); expected a function of no arguments") from None
-    except ValueError:  # no signature to read (a builtin): calling it will tell
-        pass
-    return fn
-
-
 EXPECTED = ("a dict with 'params' and 'rules' (optional: 'default', 'model', 'batch', 'init', "
             "'keys') or a pair (params, rules)")
 
 
 def contract(target: str, value: object) -> dict:
-    """The returned value as a dict of :data:`KEYS`, or :class:`_Usage`."""
+    """The returned value as a dict of :data:`KEYS`, or :class:`Usage`."""
     if isinstance(value, tuple) and len(value) == 2:
         value = {"params": value[0], "rules": value[1]}
     if value is None:
-        raise _Usage(f"TARGET {target!r} returned None (no return statement?); expected "
+        raise Usage(f"TARGET {target!r} returned None (no return statement?); expected "
                      f"{EXPECTED}")
     if not isinstance(value, dict):
         what = (f"a tuple of {len(value)}" if isinstance(value, tuple) else
                 f"a {type(value).__name__}")
-        raise _Usage(f"TARGET {target!r} returned {what}; expected {EXPECTED}")
+        raise Usage(f"TARGET {target!r} returned {what}; expected {EXPECTED}")
     unknown = [k for k in value if k not in KEYS]
     if unknown:
-        raise _Usage(f"TARGET {target!r} returned unknown key(s) {', '.join(map(repr, unknown))}; "
+        raise Usage(f"TARGET {target!r} returned unknown key(s) {', '.join(map(repr, unknown))}; "
                      f"expected {EXPECTED}")
     if "params" not in value or ("rules" not in value and "default" not in value):
-        raise _Usage(f"TARGET {target!r} returned keys {sorted(value)}; expected {EXPECTED}")
+        raise Usage(f"TARGET {target!r} returned keys {sorted(value)}; expected {EXPECTED}")
     if ("model" in value) != ("batch" in value):
-        raise _Usage(f"TARGET {target!r} returned only one of 'model' and 'batch'; signal "
+        raise Usage(f"TARGET {target!r} returned only one of 'model' and 'batch'; signal "
                      "needs both")
     keys = value.get("keys", 8)
     if isinstance(keys, bool) or not isinstance(keys, int) or keys < 1:
-        raise _Usage(f"TARGET {target!r} returned keys={keys!r}; expected an int >= 1")
+        raise Usage(f"TARGET {target!r} returned keys={keys!r}; expected an int >= 1")
     if value.get("init") is not None and not callable(value["init"]):
-        raise _Usage(f"TARGET {target!r} returned init={type(value['init']).__name__}; "
+        raise Usage(f"TARGET {target!r} returned init={type(value['init']).__name__}; "
                      "expected a function key -> params")
     return value
 
@@ -196,21 +125,22 @@ def _main(argv: list[str]) -> int:
         return e.code if isinstance(e.code, int) else _console.USAGE
     target = args.target
     try:
-        _check_outputs(args)
+        if args.plot is not None:
+            _console.needs_matplotlib()
         fn = load(target)
-        spec = contract(target, _guarded(f"TARGET {target!r}", fn))
+        spec = contract(target, guarded(f"TARGET {target!r}", fn))
         from . import check, signal
 
-        report = _guarded(f"TARGET {target!r}: audit.check() of what it returned", lambda: check(
+        report = guarded(f"TARGET {target!r}: audit.check() of what it returned", lambda: check(
             spec["params"], spec.get("rules"), default=spec.get("default"), alpha=args.alpha,
             only=args.only, seed=args.seed))
         sig = None
         if "model" in spec:
-            sig = _guarded(f"TARGET {target!r}: audit.signal() of what it returned", lambda: signal(
+            sig = guarded(f"TARGET {target!r}: audit.signal() of what it returned", lambda: signal(
                 spec["model"], spec["batch"], params=spec.get("params")
                 if spec.get("init") is None else None, init=spec.get("init"),
                 keys=spec.get("keys", 8), seed=args.seed))
-    except _Usage as e:
+    except Usage as e:
         return _console.usage(PROG, str(e))
     doc = {"check": report.as_dict(), "signal": sig.as_dict() if sig is not None else None}
     import json

@@ -17,28 +17,25 @@ Without ``batch_size`` the batch is 128 examples (or the whole training set, if 
 without ``eval_every`` the evaluation interval is the largest divisor of ``--steps`` up to 10.
 
 Exit status: 0 when the comparison ran, 2 for a usage error (bad option, unwritable output
-path, unimportable target, missing function, wrong return value, arguments
-``compare.run`` refuses), each reported in one line before any training.
+path, unimportable target, missing function, a target that raises, calls ``sys.exit`` or
+returns the wrong value, arguments ``compare.run`` refuses), each reported in one line
+before any training; 130 after Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
+from .. import _console
+from .._console import Usage, first_line, guarded, load
+
+PROG = "jinit compare"
 REQUIRED = ("model", "train", "val", "loss", "inits")
 OPTIONAL = ("optimizer", "params", "metrics", "batch_size", "eval_every")
-
-
-class _Usage(Exception):
-    """A usage error: one line on stderr, exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+# compare.run writes its JSON to a file (never to stdout).
+_json_file = _console.named(lambda text: _console.target(text, "JSON"), "JSON target")
 
 
 def _positive(text: str) -> int:
@@ -51,13 +48,14 @@ def _positive(text: str) -> int:
     return value
 
 
-def build_parser(prog: str = "jinit compare") -> argparse.ArgumentParser:
-    p = _Parser(prog=prog,
-                description="Train the model TARGET builds from each of its inits, several "
-                            "seeds each, and compare training and validation loss and "
-                            "accuracy. Exits 2 on a usage error.",
-                epilog=__doc__.split("\n\n", 1)[1].split("Exit status")[0].strip(),
-                formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    p = _console.Parser(
+        prog=prog,
+        description="Train the model TARGET builds from each of its inits, several seeds "
+                    "each, and compare training and validation loss and accuracy. Exits 2 on "
+                    "a usage error, 130 when interrupted.",
+        epilog=__doc__.split("\n\n", 1)[1].split("Exit status")[0].strip(),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("target", metavar="TARGET",
                    help="path/to/file.py:function or package.module:function")
     p.add_argument("--steps", type=_positive, default=500,
@@ -65,34 +63,12 @@ def build_parser(prog: str = "jinit compare") -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=_positive, default=8,
                    help="seeds per init (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="root seed (default: %(default)s)")
-    p.add_argument("--plot", metavar="FILE.png", help="draw the curves to a PNG")
-    p.add_argument("--json", metavar="FILE", help="write every curve as JSON to FILE")
+    p.add_argument("--plot", type=_console.png_target, metavar="FILE.png",
+                   help="draw the curves to a PNG")
+    p.add_argument("--json", type=_json_file, metavar="FILE",
+                   help="write every curve as JSON to FILE")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     return p
-
-
-def _writable(option: str, path: str) -> None:
-    if os.path.isdir(path):
-        raise _Usage(f"{option} {path!r} is a directory; expected a file name")
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        raise _Usage(f"{option} {path!r}: directory {parent!r} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise _Usage(f"{option} {path!r}: directory {parent!r} is not writable")
-
-
-def _check_outputs(args: argparse.Namespace) -> None:
-    if args.json is not None:
-        _writable("--json", args.json)
-    if args.plot is not None:
-        if not args.plot.lower().endswith(".png"):
-            raise _Usage(f"--plot {args.plot!r} is not a .png file name")
-        _writable("--plot", args.plot)
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise _Usage("--plot needs matplotlib; install it with pip install "
-                         "'jinit[plot]'") from None
 
 
 def contract(target: str, value: object) -> dict:
@@ -100,49 +76,44 @@ def contract(target: str, value: object) -> dict:
     expected = (f"a dict with {', '.join(map(repr, REQUIRED))} (optional: "
                 f"{', '.join(map(repr, OPTIONAL))})")
     if not isinstance(value, dict):
-        raise _Usage(f"TARGET {target!r} returned a {type(value).__name__}; expected {expected}")
+        raise Usage(f"TARGET {target!r} returned a {type(value).__name__}; expected {expected}")
     unknown = [k for k in value if k not in REQUIRED + OPTIONAL]
     if unknown:
-        raise _Usage(f"TARGET {target!r} returned unknown key(s) {', '.join(map(repr, unknown))}; "
-                     f"expected {expected}")
+        raise Usage(f"TARGET {target!r} returned unknown key(s) {', '.join(map(repr, unknown))}; "
+                    f"expected {expected}")
     missing = [k for k in REQUIRED if k not in value]
     if missing:
-        raise _Usage(f"TARGET {target!r} returned no {', '.join(map(repr, missing))}; "
-                     f"expected {expected}")
+        raise Usage(f"TARGET {target!r} returned no {', '.join(map(repr, missing))}; "
+                    f"expected {expected}")
     return value
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """``jinit compare TARGET [options]``; returns the exit status."""
+    """``jinit compare TARGET [options]``; returns the exit status (130 after Ctrl-C)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["compare"]:
         argv = argv[1:]
     try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as e:  # usage error (2, one line already printed) or --help (0)
-        return int(e.code or 0)
-    try:
-        _check_outputs(args)
-        from jinit.audit._cli import load  # the one FILE_OR_MODULE:FUNCTION loader
+        return _main(argv)
+    except KeyboardInterrupt:
+        return _console.interrupted(PROG)
 
-        try:
-            fn = load(args.target)
-        except Exception as e:  # noqa: BLE001 - load raises only its usage error
-            raise _Usage(str(e)) from None
-        try:
-            value = fn()
-        except Exception as e:  # noqa: BLE001 - the user's function failed
-            raise _Usage(f"TARGET {args.target!r} raised {_first_line(e)}") from None
-        spec = contract(args.target, value)
+
+def _main(argv: list[str]) -> int:
+    try:
+        args = build_parser().parse_args(argv)  # every flag, before the target is imported
+    except SystemExit as e:  # usage error (2, one line already printed) or --help (0)
+        return e.code if isinstance(e.code, int) else _console.USAGE
+    target = args.target
+    try:
+        if args.plot is not None:
+            _console.needs_matplotlib()
+        fn = load(target)
+        spec = contract(target, guarded(f"TARGET {target!r}", fn))
         try:
             from . import run
         except ImportError as e:
-            raise _Usage(f"jinit compare needs optax: {_first_line(e)}") from None
+            raise Usage(f"jinit compare needs optax: {first_line(e)}") from None
         kwargs = {k: spec[k] for k in OPTIONAL if k in spec}
         kwargs.setdefault("eval_every", max(d for d in range(1, min(10, args.steps) + 1)
                                             if args.steps % d == 0))
@@ -156,10 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                       quiet=args.quiet, **kwargs)
         except (ValueError, TypeError) as e:
             # compare.run checks every argument before it trains anything.
-            raise _Usage(f"TARGET {args.target!r} returned {_first_line(e)}") from None
-    except _Usage as e:
-        print(f"jinit compare: error: {e}", file=sys.stderr)
-        return 2
+            raise Usage(f"TARGET {target!r} returned {first_line(e)}") from None
+    except Usage as e:
+        return _console.usage(PROG, str(e))
     print(res.summary())
     if args.json:
         res.to_json(args.json)

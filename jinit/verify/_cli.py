@@ -1,11 +1,12 @@
-"""The ``jinit`` console command: ``jinit verify [options]`` and ``jinit audit [options]``.
+"""``jinit verify [options]``: verify every public initializer (the ``jinit`` command's
+subcommand; the command itself and its dispatch are :mod:`jinit._cli`).
 
 Exit status: 0 when every check passes, 1 when any fails (or nothing was checked), 2 for a
 usage error, 130 after Ctrl-C. Every usage error is one line on stderr, found before any long
 work: flags and their values (in range), ``--only`` names, the ``--json``/``--plot`` targets
 (parent directory exists, target is not a directory, writable), and the memory the run would
 need against the memory the machine has. The parser, the value checks and the error line are
-shared with ``jinit audit`` (:mod:`jinit._console`).
+the ones every ``jinit`` subcommand uses (:mod:`jinit._console`).
 """
 
 from __future__ import annotations
@@ -85,14 +86,12 @@ def _coord_kinds(text: str) -> list[str]:
     return _listed(text, _COORD_KINDS, "check", "{item} is not a coordinate check; expected {listed}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _console.Parser(prog="jinit", formatter_class=_console.Help,
-                             description="jinit: weight initializers for JAX, verified.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND",
-                                parser_class=_console.Parser)
-    v = sub.add_parser(
-        "verify", formatter_class=_console.Help,
-        help="verify every initializer's moments, distribution and signal propagation",
+PROG = "jinit verify"
+
+
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    v = _console.Parser(
+        prog=prog, formatter_class=_console.Help,
         description="Checks every public initializer's mean, variance, support and distribution "
                     "(against closed forms, with bounds from the sample size), orthogonality, "
                     "and signal propagation through deep stacks next to mean-field theory.",
@@ -142,65 +141,21 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("-q", "--quiet", action="store_true",
                    help="no progress lines on stderr (default: off)")
     v.set_defaults(parser=v)
-    sub.add_parser("audit", add_help=False,
-                   help="check a model's parameters against the laws of their declared "
-                        "initializers (see 'jinit audit --help')")
-    sub.add_parser("compare", add_help=False,
-                   help="train a model from several inits and compare their training and "
-                        "validation curves (see 'jinit compare --help')")
-    sub.add_parser("auto", add_help=False,
-                   help="choose each layer's init from the model's structure and a batch, "
-                        "with the proof (see 'jinit auto --help')")
-    return parser
+    return v
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``jinit``: dispatches to ``verify``, ``audit``, ``compare`` or ``auto``; returns the exit status."""
+    """``jinit verify [options]``; returns the exit status (130 after Ctrl-C)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["audit"]:
-        return _audit(argv[1:])
-    if argv[:1] == ["compare"]:
-        from jinit.compare._cli import main as compare_main
-
-        return int(compare_main(argv[1:]) or 0)
-    if argv[:1] == ["auto"]:
-        from jinit.auto._cli import main as auto_main
-
-        return int(auto_main(argv[1:]) or 0)
+    if argv[:1] == ["verify"]:
+        argv = argv[1:]
     try:
-        parser = build_parser()
         try:
-            args, extra = parser.parse_known_args(argv)
-            if extra:
-                getattr(args, "parser", parser).error(
-                    f"unrecognized arguments: {' '.join(extra)}")
-            if args.command is None:
-                parser.error("a command is required; expected 'verify', 'audit', 'compare' or 'auto'")
-            return _verify(args)
+            return _verify(build_parser().parse_args(argv))
         except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
             return exc.code if isinstance(exc.code, int) else _console.USAGE
     except KeyboardInterrupt:
-        return _console.interrupted("jinit verify" if argv[:1] == ["verify"] else "jinit")
-
-
-def _audit(argv: list[str]) -> int:
-    try:
-        from jinit.audit import _cli as audit_cli
-    except KeyboardInterrupt:
-        return _console.interrupted("jinit audit")
-    except ImportError as exc:
-        missing = getattr(exc, "name", None) in ("jinit.audit", "jinit.audit._cli")
-        print("jinit audit: error: " + ("this jinit has no audit command (jinit.audit._cli is "
-                                        "missing)" if missing else
-                                        f"jinit.audit could not be imported: {exc}"),
-              file=sys.stderr)
-        return _console.USAGE
-    try:
-        return int(audit_cli.main(argv) or 0)
-    except KeyboardInterrupt:
-        return _console.interrupted("jinit audit")
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else _console.USAGE
+        return _console.interrupted(PROG)
 
 
 def _verify(args: argparse.Namespace) -> int:
