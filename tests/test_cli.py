@@ -273,6 +273,7 @@ def test_help_lists_both_commands_and_every_default():
 
 def test_audit_is_delegated_or_reported_missing(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "jinit.audit", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "jinit.audit._cli", None)  # even if imported before
     assert _cli.main(["audit", "model.py:make"]) == 2
     assert capsys.readouterr().err == (
         "jinit audit: error: this jinit has no audit command (jinit.audit._cli is missing)\n")

@@ -398,7 +398,7 @@ def test_cli_runs_and_writes(target, tmp_path, capsys):
     (["{t}:not_a_dict"], r"returned a int; expected a dict with 'model'"),
     (["{t}:bad_loss"], r"loss='hinge' is not a known loss"),
     (["{t}:build", "--steps", "0"], r"argument --steps: '0' is not a positive int"),
-    (["{t}:build", "--plot", "x.pdf"], r"--plot 'x.pdf' is not a .png file name"),
+    (["{t}:build", "--plot", "x.pdf"], r"--plot: 'x.pdf' is not a .png file name"),
     (["{t}:build", "--json", "/no/such/dir/c.json"], r"does not exist"),
     (["missing.py:build"], r"no such file 'missing.py'"),
 ])
