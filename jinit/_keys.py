@@ -2,6 +2,12 @@
 
 :func:`leaf_key` is public as ``jinit.tree.leaf_key``; :func:`leaf_keys` derives every leaf's
 key of a tree at once (on the host where the key allows: the same bits, no program).
+
+It is the one key of a leaf's draw (``init_tree``, ``nnx.init``, ``equinox.init``, LSUV,
+``auto.init``). ``jinit.audit.check`` derives its fresh comparison draws from other keys on
+purpose (``fresh_key`` in ``jinit/audit/_check.py``: its two-sample tests need a sample
+independent of the audited leaf, which ``leaf_key`` of the audit's default seed would
+reproduce).
 """
 
 from __future__ import annotations

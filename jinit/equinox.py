@@ -149,9 +149,15 @@ def _layout_free(init: object) -> bool:
     return init is zeros or init is ones or (isinstance(init, Init) and init.name in _LAYOUT_FREE)
 
 
+def _order(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The axes of an ``(out, in, *kernel)`` weight in the Flax layout's order: the Equinox
+    (PyTorch) convention as :func:`jinit.structure.guess` reads it, ``(*kernel, in, out)``."""
+    return _structure.flax_order(_structure.guess(shape, "equinox"))
+
+
 def _to_flax(layout: str, shape: tuple[int, ...]) -> tuple[int, ...]:
     if layout == _OI and len(shape) >= 2:
-        return (*shape[2:], shape[1], shape[0])
+        return tuple(shape[k] for k in _order(shape))
     if layout == _CONV_BIAS:
         return shape[:1]
     return shape
@@ -159,8 +165,7 @@ def _to_flax(layout: str, shape: tuple[int, ...]) -> tuple[int, ...]:
 
 def _from_flax(layout: str, value: Array, shape: tuple[int, ...]) -> Array:
     if layout == _OI and len(shape) >= 2:
-        n = len(shape) - 2
-        return jnp.transpose(value, (n + 1, n, *range(n)))
+        return jnp.transpose(value, tuple(int(k) for k in np.argsort(_order(shape))))
     if layout == _CONV_BIAS:
         return jnp.reshape(value, shape)
     return value
@@ -185,8 +190,7 @@ def audit_view(layout: str | None, init: Callable[..., Array], value: Array
     if layout is None or _explicit_axes(init):
         return value, init
     if layout == _OI and value.ndim >= 2:
-        n = value.ndim - 2
-        return jnp.transpose(value, (*range(2, n + 2), 1, 0)), init
+        return jnp.transpose(value, _order(tuple(value.shape))), init
     if layout == _CONV_BIAS:
         return jnp.reshape(value, value.shape[:1]), init
     return value, init

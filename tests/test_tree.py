@@ -567,6 +567,25 @@ def test_host_derived_leaf_keys_equal_leaf_key_for_every_key_kind():
     assert len(datas) == len(paths)
 
 
+def test_audit_fresh_draws_use_keys_init_tree_never_draws_with():
+    # The audit's two-sample tests need a fresh draw independent of the leaf: leaf_key of
+    # the audit's default seed would redraw the leaf init_tree drew with jax.random.key(0).
+    from jinit.audit._check import fresh_key
+
+    paths = [f"params/h_{i}/mlp/c_fc/kernel" for i in range(20)]
+    drawn = {tuple(np.asarray(jax.random.key_data(leaf_key(jax.random.key(s), p))))
+             for s in range(3) for p in paths}
+    fresh = {tuple(np.asarray(jax.random.key_data(fresh_key(s, p))))
+             for s in range(3) for p in paths}
+    assert len(fresh) == len(drawn) == 60 and not fresh & drawn
+    # the draw the audit compares with is not the leaf (with leaf_key it would be)
+    shapes = {paths[0]: jax.ShapeDtypeStruct((64, 32), jnp.float32)}
+    leaf = init_tree(jax.random.key(0), shapes, {".*": jinit.he_normal()})[paths[0]]
+    same = jinit.he_normal()(leaf_key(jax.random.key(0), paths[0]), (64, 32))
+    other = jinit.he_normal()(fresh_key(0, paths[0]), (64, 32))
+    assert np.array_equal(same, leaf) and not np.any(np.asarray(other) == np.asarray(leaf))
+
+
 def test_host_fills_equal_the_initializers_in_every_dtype():
     shapes = {f"b{i}": jax.ShapeDtypeStruct((7, 3), dt) for i, dt in enumerate(
         (jnp.float32, jnp.bfloat16, jnp.float16, jnp.complex64, jnp.float8_e4m3fn))}

@@ -44,7 +44,19 @@ def only_arg(fn: str, only: object) -> re.Pattern[str] | None:
                            "a pattern re.compile accepts") from None
 
 
-def leaf_key(seed: int, path: str) -> jax.Array:
+def fresh_key(seed: int, path: str) -> jax.Array:
+    """The key of the audit's fresh draw of the leaf at ``path``: ``key(seed)`` folded once
+    with the path's CRC-32 (31 bits).
+
+    Deliberately not :func:`jinit.tree.leaf_key`: a fresh draw is the second sample of a
+    two-sample test (an undeclared law, a complex leaf, nGPT's unit vectors), whose false-flag
+    rate and detectable error hold for two *independent* samples. ``tree.leaf_key(key(0),
+    path)`` is what ``init_tree(jax.random.key(0), ...)`` drew the leaf with, and ``seed=0`` is
+    the default here, so with that key the fresh draw would be the audited leaf itself (a
+    test that cannot flag it); this derivation shares no key with ``init_tree``'s. Changing
+    it would change every audit's fresh draws. (For deterministic initializers the key does
+    not matter.)
+    """
     return jax.random.fold_in(jax.random.key(seed), zlib.crc32(path.encode()) & 0x7FFFFFFF)
 
 
@@ -151,11 +163,11 @@ def audit_leaf(path: str, leaf: jax.Array, init: Callable, alpha: float, seed: i
         out.method = "unit norm"
         out.checks, out.detectable = _tests.unit_norm(leaf, init.axes_for(shape), dtype, row)
         if out.checks[0].passed:
-            out.checks += _tests.two_sample(leaf, fresh(init, leaf_key(seed, path), leaf),
+            out.checks += _tests.two_sample(leaf, fresh(init, fresh_key(seed, path), leaf),
                                             alpha, row, what="fresh")[0][1:]
     elif isinstance(law, Exact):
         out.method, out.detectable = "exact", 0.0
-        out.checks = _exact(leaf, init, law, lambda: leaf_key(seed, path), row)
+        out.checks = _exact(leaf, init, law, lambda: fresh_key(seed, path), row)
     elif isinstance(law, _laws.STRUCTURED):
         out.method = "orthogonal"
         out.checks, out.detectable = _tests.structure(leaf, law, dtype, row)
@@ -167,7 +179,7 @@ def audit_leaf(path: str, leaf: jax.Array, init: Callable, alpha: float, seed: i
         out.method = "fresh draw"
         why = resolved.why or "complex leaf: compared on |w| with a fresh draw"
         out.initializer = f"{resolved.label} [{why}; vs a fresh draw]"
-        checks, out.detectable, _ = _tests.two_sample(leaf, fresh(init, leaf_key(seed, path), leaf), alpha, row,
+        checks, out.detectable, _ = _tests.two_sample(leaf, fresh(init, fresh_key(seed, path), leaf), alpha, row,
                                                       what="fresh")
         out.checks = checks
     if not all(c.passed for c in out.checks):

@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import _checks, _fans
 from .._rules import compile_rules, path_str
-from ..structure import warn_ambiguous
+from ..structure import guess, warn_ambiguous
 from ._plan import ALPHAS, DEPTH_ROLES, FORMULATIONS, OPTIMIZERS, ROLES, Leaf, Plan
 
 FN = "mup.plan"
@@ -74,6 +74,17 @@ def _check_axes(fn: str, label: str, value: object) -> None:
                            "a pair such as (-2, -1) or ((0, 1), -1)", exc=TypeError)
     for v in value:
         _checks.axis_arg(fn, label, v)
+
+
+def check_structure(fn: str, structure: object) -> None:
+    """Raises unless ``structure`` is ``None`` or a :class:`jinit.structure.Structure`."""
+    if structure is not None:
+        from ..structure import Structure
+
+        if not isinstance(structure, Structure):
+            raise _checks.fail(fn, "structure", structure, "is not a jinit.structure.Structure",
+                               "what jinit.structure.trace(model, *args) returns, or None",
+                               exc=TypeError)
 
 
 def _mismatch(params: list[str], base: list[str]) -> Exception:
@@ -242,13 +253,7 @@ def plan(params: object, base: object, *, width: float | None = None,
     axis_rules = compile_rules(fn, fan_axes, arg="fan_axes", check=_check_axes,
                                expected="a mapping {regex: (in_axis, out_axis)}",
                                allow_function=False)
-    if structure is not None:
-        from ..structure import Structure
-
-        if not isinstance(structure, Structure):
-            raise _checks.fail(fn, "structure", structure, "is not a jinit.structure.Structure",
-                               "what jinit.structure.trace(model, *args) returns, or None",
-                               exc=TypeError)
+    check_structure(fn, structure)
     leaves = _leaves(params)
     numeric = isinstance(base, (int, float, np.integer, np.floating)) and not isinstance(base, bool)
     family, templates, n_blocks = _blocks(leaves)
@@ -299,10 +304,13 @@ def plan(params: object, base: object, *, width: float | None = None,
         if traced is not None:
             in_axis, out_axis = traced[0], traced[1]
             batch = tuple(sorted(set(batch) | set(traced[2])))
+        elif axis_hit is not None:
+            in_axis, out_axis = axis_hit[1]
         else:
-            in_axis, out_axis = (axis_hit[1] if axis_hit is not None
-                                 else _default_axes(name, len(shape) - len(batch)))
-            if structure is None and axis_hit is None and (in_axis, out_axis) == (-2, -1):
+            use = guess(shape, form=_attention_form(name, len(shape) - len(batch)),
+                        stacked=len(batch), path=name)
+            in_axis, out_axis = use.in_axes, use.out_axes
+            if structure is None and use.assumed is not None:
                 unsure.append((name, shape[len(batch):], None))
         if bshape is not None:
             fi, fo = _leaf_fans(fn, shape, in_axis, out_axis, batch)
@@ -343,23 +351,24 @@ def plan(params: object, base: object, *, width: float | None = None,
 _QKV = ("query", "key", "value")
 
 
-def _default_axes(name: str, rank: int) -> tuple[object, object]:
-    """``(in_axis, out_axis)`` of a leaf without a ``fan_axes`` rule: the last two axes, except
-    for what the path and rank say is Flax attention (a guess from names and ranks): a
-    ``query``/``key``/``value`` kernel ``(d_model, heads, head_dim)`` contracts its first axis,
-    the ``out`` kernel ``(heads, head_dim, d_model)`` its first two, and a ``query``/``key``/
-    ``value`` bias ``(heads, head_dim)`` is a bias over both axes. ``rank`` counts the axes
-    without a scanned-block axis; the axes are negative, so that leading axis is skipped."""
+def _attention_form(name: str, rank: int) -> str:
+    """The :func:`jinit.structure.guess` form of a leaf without a ``fan_axes`` rule: what the
+    path and rank say is Flax attention (a guess from names and ranks), ``"plain"`` (the
+    last two axes) otherwise. A ``query``/``key``/``value`` kernel ``(d_model, heads,
+    head_dim)`` contracts its first axis (``"input"``), the ``out`` kernel ``(heads,
+    head_dim, d_model)`` its first two (``"output"``), and a ``query``/``key``/``value``
+    bias ``(heads, head_dim)`` is a bias over both axes (``"bias"``). ``rank`` counts the
+    axes without a scanned-block axis."""
     parts = name.split("/")
     module, leaf = (parts[-2], parts[-1]) if len(parts) >= 2 else ("", "")
     if leaf == "kernel" and rank == 3:
         if module in _QKV:
-            return -3, (-2, -1)
+            return "input"
         if module == "out":
-            return (-3, -2), -1
+            return "output"
     if leaf == "bias" and module in _QKV and rank == 2:
-        return (), (-2, -1)
-    return -2, -1
+        return "bias"
+    return "plain"
 
 
 def _traced(structure: object, name: str, shape: tuple[int, ...]

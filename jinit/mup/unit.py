@@ -68,10 +68,11 @@ from typing import Literal, get_args
 import jax
 import jax.numpy as jnp
 
-from .. import _checks
+from .. import _checks, _fans
 from .._base import public
 from .._rules import compile_rules, path_str
-from ._build import _blocks, _leaves
+from ..structure import guess, warn_ambiguous
+from ._build import _blocks, _leaves, _traced, check_structure
 
 UnitRole = Literal["weight", "embedding", "output", "bias"]
 UNIT_ROLES: tuple[str, ...] = get_args(UnitRole)
@@ -326,13 +327,20 @@ class UnitPlan:
 
 
 def plan(params: object, *, roles: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
-         optimizer: str = "adam", depth: int | None = None) -> UnitPlan:
+         optimizer: str = "adam", depth: int | None = None,
+         structure: object = None) -> UnitPlan:
     r"""The u-μP learning-rate factors of a parameter tree (table in :mod:`jinit.mup.unit`).
 
     Roles: ≥2-axis leaves are ``"weight"`` and shorter ones ``"bias"`` unless ``roles``
     (``{regex: role}``, first match) says ``"embedding"`` or ``"output"``. Residual blocks
     are found from the paths as in :func:`jinit.mup.plan`; their number :math:`L` (or
-    ``depth``) gives the block factor :math:`L^{-1/2}`.
+    ``depth``) gives the block factor :math:`L^{-1/2}`. A weight's fan-in :math:`n_i` is
+    the one its shape implies (:func:`jinit.compute_fans` on the last two axes: every axis
+    but the last), or, with ``structure`` (:func:`jinit.structure.trace` of the model), the
+    traced one of a leaf the model contracts over whole axes. Without a structure, weights
+    of 3 or more axes not shaped like a convolution (a scanned stack, whose layer axis the
+    shape counts in :math:`n_i`; a DenseGeneral or einsum kernel) are listed in one
+    :class:`jinit.structure.AmbiguousFanWarning`.
 
     Example:
       >>> import jax.numpy as jnp
@@ -349,20 +357,31 @@ def plan(params: object, *, roles: Mapping[str, str] | Sequence[tuple[str, str]]
                           check=lambda f, label, v: _checks.choice(f, label, v, UNIT_ROLES),
                           expected="a mapping {regex: role} or (regex, role) pairs",
                           allow_function=False)
+    check_structure(fn, structure)
     leaves = _leaves(params)
     _, templates, n_blocks = _blocks(leaves)
     L = _checks.integer(fn, "depth", depth, minimum=1) if depth is not None else n_blocks
     out_roles, lrs = {}, {}
+    unsure: list[tuple[str, tuple[int, ...], None]] = []
     for name, shape in leaves:
         hit = rules.match(name, shape)
         role = hit[1] if hit else ("weight" if len(shape) >= 2 else "bias")
-        fan_in = math.prod(shape[:-1]) if len(shape) >= 2 else 1
+        fan_in = 1
+        traced = _traced(structure, name, shape)
+        if traced is not None:
+            fan_in = _fans.fans(fn, shape, *traced)[0]
+        elif len(shape) >= 2:
+            use = guess(shape)
+            fan_in = use.fan_in
+            if role == "weight" and structure is None and use.assumed is not None:
+                unsure.append((name, shape, None))
         width = shape[-1] if shape else 1
         factor = {"weight": fan_in ** -0.5, "embedding": width ** -0.5, "output": 1.0,
                   "bias": 1.0 if optimizer == "adam" else float(width)}[role]
         if name in templates and L:
             factor *= L ** -0.5
         out_roles[name], lrs[name] = role, float(factor)
+    warn_ambiguous(fn, unsure, fix="check their learning-rate factors")
     rules.report_unmatched([n for n, _ in leaves], arg="roles")
     return UnitPlan(out_roles, lrs, optimizer)
 

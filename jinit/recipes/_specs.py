@@ -13,18 +13,14 @@ from .. import presets as _presets
 from .._base import Init
 from .._fans import compute_fans
 from .._typing import Array, KeyArray, OutSharding
+from ..structure import EINSUMS, guess
 from ._recipe import Leaf, Spec, split
 
-# Einsum kernels of Flax's Gemma example (google/flax at commit 18f8f31,
-# ``examples/gemma/modules.py``: ``Attention.__init__``, ``nnx.Einsum``), by
-# module name: the rank, the contracted (input) axes, the produced (output) axes and the
-# stacking axis of fused kernels (``S``/``C``: one matrix per part, not an output axis).
-EINSUM_LAYOUTS: dict[str, tuple[int, tuple[int, ...], tuple[int, ...], tuple[int, ...]]] = {
-    "q_einsum": (3, (1,), (0, 2), ()),              # 'BTD,NDH->BTNH', (heads, d, head_dim)
-    "kv_einsum": (4, (2,), (1, 3), (0,)),           # 'BTD,CKDH->CBTKH', (2, kv_heads, d, hd)
-    "qkv_einsum": (4, (2,), (1, 3), (0,)),          # 'BTD,SNDH->SBTNH', (3, heads, d, hd)
-    "attn_vec_einsum": (3, (0, 1), (2,), ()),       # 'BTNH,NHD->BTD', (heads, head_dim, d)
-}
+# The roles whose kernels, in the Flax layout, are DenseGeneral projections: contracting
+# their first axis (``(d, heads, head_dim)``, a fused MLP input ``(d, 2, d_ff)``) or every
+# axis but the last (``(heads, head_dim, d)``); the shape alone cannot tell them apart.
+_INPUT_ROLES = ("q", "k", "v", "qkv", "kv", "mlp_gate", "mlp_up")
+_OUTPUT_ROLES = ("attn_out", "mlp_out")
 
 
 def _module(path: str) -> str:
@@ -36,19 +32,21 @@ def fan_axes(leaf: Leaf) -> tuple[object, object, tuple[int, ...]]:
     """``(in_axis, out_axis, batch_axis)`` of a kernel, multi-axis kernels included.
 
     The axes come from the leaf's name, role and shape, not from the computation: they are
-    a guess that holds for the layouts listed here. In the Flax layout
-    (``layout="in_out"``), a DenseGeneral query/key/value kernel ``(d, heads, head_dim)``
-    or a fused MLP input kernel ``(d, 2, d_ff)`` contracts axis 0 and produces the rest; an
-    attention or MLP output kernel ``(heads, head_dim, d)`` contracts all but the last.
+    a guess that holds for the layouts listed here, made by :func:`jinit.structure.guess`
+    from what the name says. In the Flax layout (``layout="in_out"``), a DenseGeneral
+    query/key/value kernel ``(d, heads, head_dim)`` or a fused MLP input kernel ``(d, 2,
+    d_ff)`` contracts axis 0 and produces the rest (``form="input"``); an attention or MLP
+    output kernel ``(heads, head_dim, d)`` contracts all but the last (``form="output"``).
     The einsum kernels of Flax's Gemma example are read by their module name
-    (:data:`EINSUM_LAYOUTS`): ``q_einsum`` ``(heads, d, head_dim)`` contracts axis 1;
-    ``kv_einsum`` ``(2, kv_heads, d, head_dim)`` and ``qkv_einsum`` ``(3, heads, d,
-    head_dim)`` contract axis 2 and stack their parts on axis 0 (a batch axis: each part's
-    fans are its own); ``attn_vec_einsum`` ``(heads, head_dim, d)`` contracts axes 0 and 1.
-    Any other kernel whose module name ends in ``einsum`` is refused when it has 3 or more
-    axes: its layout is in its einsum string, which the path does not show. Every other
-    kernel is ``(..., in, out)`` (Dense ``(in, out)``, conv HWIO). With
-    ``layout="out_in"`` (PyTorch and Equinox ``weight``) a matrix is ``(out, in)``.
+    (``form="einsum"``, :data:`jinit.structure.EINSUMS`): ``q_einsum`` ``(heads, d,
+    head_dim)`` contracts axis 1; ``kv_einsum`` ``(2, kv_heads, d, head_dim)`` and
+    ``qkv_einsum`` ``(3, heads, d, head_dim)`` contract axis 2 and stack their parts on
+    axis 0 (a batch axis: each part's fans are its own); ``attn_vec_einsum`` ``(heads,
+    head_dim, d)`` contracts axes 0 and 1. Any other kernel whose module name ends in
+    ``einsum`` is refused when it has 3 or more axes: its layout is in its einsum string,
+    which the path does not show. Every other kernel is ``(..., in, out)`` (Dense ``(in,
+    out)``, conv HWIO). With ``layout="out_in"`` (PyTorch and Equinox ``weight``) a matrix
+    is ``(out, in)``.
 
     A leaf named ``weight`` in the Flax layout is refused: that is PyTorch's and Equinox's
     name for an ``(out, in)`` matrix, whose fans would silently swap.
@@ -67,7 +65,7 @@ def fan_axes(leaf: Leaf) -> tuple[object, object, tuple[int, ...]]:
             raise ValueError(_checks.message(
                 "recipes", "shape", leaf.shape, f"of leaf {leaf.path!r} has {rank} axes",
                 "a 2-axis (out, in) weight with layout='out_in'"))
-        return -1, -2, ()
+        return _arguments(guess(leaf.shape, "torch", path=leaf.path))
     if leaf.path.rsplit("/", 1)[-1] == "weight" and rank >= 2:
         raise ValueError(_checks.message(
             "recipes", "path", leaf.path, "names a 'weight', PyTorch's and Equinox's name for "
@@ -75,31 +73,43 @@ def fan_axes(leaf: Leaf) -> tuple[object, object, tuple[int, ...]]:
             "a Flax 'kernel', or layout='out_in' for (out, in) weights",
             "Pass layout='out_in' to the recipe if this leaf is (out, in)."))
     module = _module(leaf.path)
-    if module in EINSUM_LAYOUTS and leaf.kind == "weight":
-        want, ins, outs, batch = EINSUM_LAYOUTS[module]
-        if rank != want:
-            raise ValueError(_checks.message(
-                "recipes", "shape", leaf.shape, f"of einsum kernel {leaf.path!r} has {rank} "
-                f"axes, while the fans of {module!r} are read from the layout of Flax's Gemma "
-                f"example ({want} axes, contracting axes {ins})",
-                f"a {want}-axis {module} kernel",
-                "For a scanned stack (nnx.vmap, nn.scan) pass scan_axis=; for another "
-                "layout give this role an initializer with explicit in_axis/out_axis "
-                "through overrides={role: initializer}."))
-        return (ins[0] if len(ins) == 1 else ins), (outs[0] if len(outs) == 1 else outs), batch
-    if rank >= 3 and module.lower().endswith("einsum") and leaf.kind == "weight":
+    form = ("einsum" if leaf.kind == "weight" and module.lower().endswith("einsum")
+            else "input" if leaf.role in _INPUT_ROLES
+            else "output" if leaf.role in _OUTPUT_ROLES else "plain")
+    use = guess(leaf.shape, form=form, path=leaf.path)
+    if form == "einsum" and use.fan_in is None and module in EINSUMS:
+        want, ins, _, _ = EINSUMS[module]
+        raise ValueError(_checks.message(
+            "recipes", "shape", leaf.shape, f"of einsum kernel {leaf.path!r} has {rank} "
+            f"axes, while the fans of {module!r} are read from the layout of Flax's Gemma "
+            f"example ({want} axes, contracting axes {ins})",
+            f"a {want}-axis {module} kernel",
+            "For a scanned stack (nnx.vmap, nn.scan) pass scan_axis=; for another "
+            "layout give this role an initializer with explicit in_axis/out_axis "
+            "through overrides={role: initializer}."))
+    if form == "einsum" and use.fan_in is None:
         raise ValueError(_checks.message(
             "recipes", "path", leaf.path, f"is a {rank}-axis einsum kernel whose contracted "
             "axes are in its einsum string, not in its name or shape, and this recipe's std "
             "depends on its fans", "a kernel of a known layout (Dense, DenseGeneral, "
-            + ", ".join(EINSUM_LAYOUTS) + ")",
+            + ", ".join(EINSUMS) + ")",
             "Give this role an initializer with explicit in_axis/out_axis through "
             "overrides={role: initializer}."))
-    if rank >= 3 and leaf.role in ("q", "k", "v", "qkv", "kv", "mlp_gate", "mlp_up"):
-        return 0, tuple(range(1, rank)), ()
-    if rank >= 3 and leaf.role in ("attn_out", "mlp_out"):
-        return tuple(range(rank - 1)), rank - 1, ()
-    return -2, -1, ()
+    return _arguments(use)
+
+
+def _arguments(use: object) -> tuple[object, object, tuple[int, ...]]:
+    """A guessed use as a factory's ``(in_axis, out_axis, batch_axis)``: one axis as an
+    int, and the last two axes as ``-2``/``-1`` the way the factories' defaults write
+    them (``(-1, -2)`` for an ``(out, in)`` matrix); ``(-2, -1, ())`` when the guess has
+    no fans (a leaf of fewer than 2 axes, which the factory then refuses itself)."""
+    ins, outs, batch = use.in_axes, use.out_axes, tuple(use.batch_axes)
+    if not ins or not outs:
+        return -2, -1, ()
+    rank = len(use.shape)
+    if len(ins) == len(outs) == 1 and not batch and {ins[0], outs[0]} == {rank - 2, rank - 1}:
+        return ins[0] - rank, outs[0] - rank, ()
+    return (ins[0] if len(ins) == 1 else ins), (outs[0] if len(outs) == 1 else outs), batch
 
 
 def _traced_axes(leaf: Leaf) -> tuple[object, object, tuple[int, ...]] | None:

@@ -16,6 +16,10 @@ variance-scaling initializer left at its default axes is rebuilt with the axes t
 read (:func:`fit`), so draws and audits agree with the computation. A recipe given a
 structure is fitted to it (:meth:`jinit.recipes.Recipe.fit`: ``1 + scale`` norms, fans from
 the trace, sizes checked), and :func:`jinit.mup.plan` takes ``structure=`` for its fan axes.
+
+Without a structure every one of them asks :func:`guess` for the use a shape and layout
+imply (the same :class:`Use`, marked ``source="shape"``), which says what the shape cannot
+settle.
 """
 
 from ._fit import AmbiguousFanWarning as AmbiguousFanWarning
@@ -25,6 +29,9 @@ from ._fit import fit_rules as fit_rules
 from ._fit import warn_ambiguous as warn_ambiguous
 from ._fit import warn_once as warn_once
 from ._fit import warn_unfitted as warn_unfitted
+from ._guess import EINSUMS as EINSUMS
+from ._guess import flax_order as flax_order
+from ._guess import guess as guess
 from ._trace import Structure as Structure
 from ._trace import model_kind as model_kind
 from ._trace import trace as trace

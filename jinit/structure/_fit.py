@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from .. import _checks, _fans, _variance
 from .._base import public
+from ._guess import guess
 from ._use import Use
 
 
@@ -108,23 +109,18 @@ def fit_rules(fn: str, rules: object, structure: Mapping[str, Use] | None,
     return FittedRules(rules, structure, default)
 
 
-def _looks_like_conv(shape: tuple[int, ...]) -> bool:
-    """A guess from the shape: a small, square window before ``(in, out)`` (at most 7)."""
-    window = shape[:-2]
-    return all(d <= 7 for d in window) and len(set(window)) == 1
-
-
 DEFAULT = None
 """In :func:`ambiguous`'s leaves, in place of an initializer: fans taken on jax's default
 axes (the last two) by a caller without initializers (:func:`jinit.mup.plan`)."""
 
 
 def ambiguous(leaves: Iterable[tuple[str, tuple[int, ...], Callable | None]]) -> list[str]:
-    """Paths of rank ≥ 3 leaves, not shaped like a convolution, given default-axis fans
-    (an initializer left at its default axes, or :data:`DEFAULT`)."""
+    """Paths of leaves given default-axis fans (an initializer left at its default axes, or
+    :data:`DEFAULT`) whose shape cannot settle them: :func:`guess`'s ``assumed`` (rank ≥ 3,
+    not shaped like a convolution)."""
     return [path for path, shape, init in leaves
-            if len(shape) >= 3 and not _looks_like_conv(shape)
-            and (init is DEFAULT or _default_axes(init))]
+            if len(shape) >= 3 and (init is DEFAULT or _default_axes(init))
+            and guess(shape).assumed is not None]
 
 
 def warn_unfitted(fn: str, rules: object, default: Callable | None,

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable
 from typing import Literal, get_args
 
-from .. import _checks, _fans
+from .. import _fans
 from .._base import public
 
 Op = Literal["dot_general", "conv", "gather", "scale", "shift", "other", "unused"]
@@ -87,7 +86,9 @@ class Use:
     the use's input came from (a residual stream, numbered ``stream``); ``uses`` lists every
     use when there are several, and ``tied`` those of a different kind than this one (an
     embedding gathered and also used as the output head). ``source`` is ``"trace"`` for a
-    record read from the computation and ``"shape"`` for :meth:`from_shape`'s guess.
+    record read from the computation and ``"shape"`` for a guess from the shape and layout
+    (:func:`jinit.structure.guess`, :meth:`from_shape`); ``assumed`` is, for a guess, what
+    its shape cannot settle (``None`` when it can, and for a traced record).
     """
 
     path: str
@@ -109,6 +110,7 @@ class Use:
     uses: tuple[Use, ...] = ()
     source: str = "trace"
     layout: str | None = None
+    assumed: str | None = None
 
     @property
     def contraction(self) -> bool:
@@ -143,7 +145,9 @@ class Use:
         ``layout="flax"`` (also Keras): a 2-D leaf is a Dense kernel ``(in, out)``, a rank
         ≥ 3 leaf a convolution ``(*window, in, out)`` (which a DenseGeneral or einsum kernel
         of the same rank is not: a guess). ``"torch"``/``"equinox"``: ``(out, in, *window)``.
-        Rank < 2: a ``scale`` with no fans. These are jinit's defaults without a structure.
+        Rank < 2: a ``scale`` with no fans. These are jinit's defaults without a structure:
+        :func:`jinit.structure.guess` with ``form="plain"``, which says in ``assumed`` what
+        the shape cannot settle.
 
         Example:
           >>> from jinit.structure import Use
@@ -151,16 +155,6 @@ class Use:
           >>> u.op, u.fan_in, u.fan_out, u.receptive, u.source
           ('conv', 144.0, 288.0, 9, 'shape')
         """
-        shape = _checks.shape("structure.Use.from_shape", shape)
-        _checks.choice("structure.Use.from_shape", "layout", layout, LAYOUTS)
-        rank = len(shape)
-        if rank < 2:
-            return cls(path, shape, str(dtype), "scale", source="shape", layout=layout)
-        if layout == "flax":
-            i, o = rank - 2, rank - 1
-        else:
-            i, o = 1, 0
-        fan_in, fan_out = _fans.fans("structure.Use.from_shape", shape, i, o, ())
-        receptive = math.prod(d for k, d in enumerate(shape) if k not in (i, o))
-        return cls(path, shape, str(dtype), "dot_general" if rank == 2 else "conv",
-                   fan_in, fan_out, (i,), (o,), (), receptive, source="shape", layout=layout)
+        from ._guess import make
+
+        return make("structure.Use.from_shape", shape, layout, "plain", 0, path, dtype)
