@@ -281,7 +281,7 @@ def _data_pass(program, tree, args, rows, layout, key, tol, max_iters, factors,
         _probe.tapped(program, hook)(t, batch)
         return seen
 
-    tree, report = lsuv.run(_FN, "model", tree, args, run, lambda: list(layout.order), chosen,
+    tree, report = lsuv.run(_FN, "model", tree, args, run, list(layout.order), chosen,
                              [], key, tol, max_iters, False, 1.0)
     for layer in report:
         factors[layer.layer] = layer.scale

@@ -18,6 +18,10 @@ structure is fitted to it (:meth:`jinit.recipes.Recipe.fit`: ``1 + scale`` norms
 the trace, sizes checked), and :func:`jinit.mup.plan` takes ``structure=`` for its fan axes.
 """
 
+from ._capture import Call as Call
+from ._capture import Layer as Layer
+from ._capture import capture as capture
+from ._capture import layers as layers
 from ._fit import AmbiguousFanWarning as AmbiguousFanWarning
 from ._fit import ambiguous as ambiguous
 from ._fit import fit as fit
