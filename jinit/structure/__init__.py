@@ -16,6 +16,12 @@ variance-scaling initializer left at its default axes is rebuilt with the axes t
 read (:func:`fit`), so draws and audits agree with the computation. A recipe given a
 structure is fitted to it (:meth:`jinit.recipes.Recipe.fit`: ``1 + scale`` norms, fans from
 the trace, sizes checked), and :func:`jinit.mup.plan` takes ``structure=`` for its fan axes.
+
+Values are watched here too, once for everyone above: ``capture(model, hook)`` hands each
+linen or NNX submodule's output to a hook for one call (the audit's signal, LSUV,
+``tree.rules_from``), ``layers(model, ...)`` finds the modules that own parameters (LSUV's
+selection), and ``tapped(Program(...), hook)`` runs a model's program with every kernel's
+pre-activation, before its bias, handed to a hook under the kernel's path (``jinit.auto``).
 """
 
 from ._capture import Call as Call
@@ -29,6 +35,10 @@ from ._fit import fit_rules as fit_rules
 from ._fit import warn_ambiguous as warn_ambiguous
 from ._fit import warn_once as warn_once
 from ._fit import warn_unfitted as warn_unfitted
+from ._program import Program as Program
+from ._program import flat_params as flat_params
+from ._program import read_layout as read_layout
+from ._program import tapped as tapped
 from ._trace import Structure as Structure
 from ._trace import model_kind as model_kind
 from ._trace import trace as trace
