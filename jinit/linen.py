@@ -39,7 +39,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from . import _checks
+from . import _checks, structure
 from ._base import public
 from ._typing import Array, KeyArray
 
@@ -201,18 +201,15 @@ def rules_from(model: Any, *inputs: Any, method: Any = None, **init_kwargs: Any
     if not isinstance(model, nn.Module):
         raise _checks.fail(fn, "model", model, "is not a flax.linen.Module",
                            "a linen module (for nnx use jinit.nnx.init)", exc=TypeError)
-    seen: dict[tuple[str, ...], Any] = {}
-
-    def interceptor(next_fun, args, kwargs, context):
-        seen.setdefault(tuple(context.module.path), context.module)
-        return next_fun(*args, **kwargs)
-
     kwargs = dict(init_kwargs)
     if method is not None:
         kwargs["method"] = method
-    with nn.intercept_methods(interceptor):
+    with structure.capture(model) as calls:
         variables = jax.eval_shape(lambda k: model.init(k, *inputs, **kwargs),
                                    jax.random.key(0))
+    seen: dict[tuple[str, ...], Any] = {}
+    for call in calls:
+        seen.setdefault(tuple(call.module.path), call.module)
     params = variables.get("params", {})
     wrapped: dict[tuple[int, int], Callable[..., Array]] = {}  # one object per initializer
     rules: dict[str, Callable[..., Array]] = {}

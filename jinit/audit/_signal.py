@@ -70,7 +70,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jinit import _checks
+from jinit import _checks, structure
 from jinit.laws import BAND, classify
 
 from ._report import grid
@@ -139,48 +139,16 @@ def _recording(perts: dict | None):
 # ------------------------------------------------------------------ model kinds
 
 
+def _tap(name: str, y: object) -> object:
+    return tap(y, name)
+
+
 def _linen_apply(model: object) -> Callable:
-    import flax.linen as nn
-
-    def interceptor(next_fun, args, kwargs, context):
-        out = next_fun(*args, **kwargs)
-        if context.method_name != "__call__" or not context.module.path:
-            return out
-        return tap(out, "/".join(str(p) for p in context.module.path))
-
     def apply(params, batch):
-        with nn.intercept_methods(interceptor):
+        with structure.capture(model, _tap):
             return model.apply(params, batch)
 
     return apply
-
-
-@contextlib.contextmanager
-def _nnx_patched(module: object):
-    """Routes every submodule's ``__call__`` through :func:`tap` (classes patched, restored)."""
-    from flax import nnx
-
-    names = {}
-    for path, sub in nnx.iter_graph(module):
-        if isinstance(sub, nnx.Module) and path:
-            names.setdefault(id(sub), "/".join(str(p) for p in path))
-    originals = {}
-    for _, sub in nnx.iter_graph(module):
-        cls = type(sub)
-        if id(sub) in names and cls not in originals and "__call__" in dir(cls):
-            originals[cls] = cls.__call__
-
-            def patched(self, *args, __orig=cls.__call__, **kwargs):
-                out = __orig(self, *args, **kwargs)
-                name = names.get(id(self))
-                return out if name is None else tap(out, name)
-
-            cls.__call__ = patched
-    try:
-        yield
-    finally:
-        for cls, fn in originals.items():
-            cls.__call__ = fn
 
 
 def _nnx_apply(graphdef: object) -> Callable:
@@ -188,7 +156,7 @@ def _nnx_apply(graphdef: object) -> Callable:
 
     def apply(state, batch):
         module = nnx.merge(graphdef, state)
-        with _nnx_patched(module):
+        with structure.capture(module, _tap):
             return module(batch)
 
     return apply

@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import _checks, lsuv, structure
 from ..tree import leaf_key
-from . import _plan, _probe
+from . import _plan
 from ._report import Report
 
 _FN = "auto.init"
@@ -73,7 +73,7 @@ def _trace(kind: str, model: object, args: tuple, tree: object):
 
 
 def _set(tree: object, values: dict[str, object]) -> object:
-    paths, leaves, treedef = _probe.flat(tree)
+    paths, leaves, treedef = structure.flat_params(tree)
     out = [values.get(p, x) for p, x in zip(paths, leaves, strict=True)]
     return jax.tree.unflatten(treedef, out)
 
@@ -159,10 +159,10 @@ def init(model: object, key: jax.Array, *args: object, use_data: bool = True,
     k_default, k_draw, k_lsuv = jax.random.split(key, 3)
     call, default_tree, finish, trace_args = _prepare(kind, model, k_default, args, params)
     struct = _trace(kind, model, trace_args, default_tree)
-    program = _probe.Program(call, default_tree, args)
-    layout = _probe.read_layout(program, default_tree, args)
+    program = structure.Program(call, default_tree, args)
+    layout = structure.read_layout(program, default_tree, args)
     rows = _plan.plan(struct, layout)
-    paths, leaves, _ = _probe.flat(default_tree)
+    paths, leaves, _ = structure.flat_params(default_tree)
     current = dict(zip(paths, leaves, strict=True))
     for p in paths:
         if p not in rows:
@@ -187,7 +187,7 @@ def init(model: object, key: jax.Array, *args: object, use_data: bool = True,
                 row.init = _std_init(row.std)
         elif not row.drawn:
             row.init = _Fixed(current[p], "framework default")
-    final = dict(zip(*_probe.flat(tree)[:2], strict=True))
+    final = dict(zip(*structure.flat_params(tree)[:2], strict=True))
     for p, row in rows.items():
         if row.data:
             row.init = _Fixed(final[p], "set from the data")
@@ -224,7 +224,7 @@ def _data_pass(program, tree, args, rows, layout, key, tol, max_iters, factors,
                     hs.append(h)
                 return h
 
-            _probe.tapped(program, hook)(t, a)
+            structure.tapped(program, hook)(t, a)
             return hs
 
         hs = jax.jit(grab)(tree, args)
@@ -237,7 +237,7 @@ def _data_pass(program, tree, args, rows, layout, key, tol, max_iters, factors,
             raise _checks.fail(_FN, "args", "(batch)", f"gives the first layer {p!r} a "
                                f"pre-activation spread of {s}", "a batch with varying, "
                                "finite values")
-        vals = dict(zip(*_probe.flat(tree)[:2], strict=True))
+        vals = dict(zip(*structure.flat_params(tree)[:2], strict=True))
         new = {p: (vals[p] / s).astype(vals[p].dtype)}
         factors[p] = 1.0 / s
         note = f"data: first layer scaled by 1/{s:.4g}"
@@ -263,7 +263,7 @@ def _data_pass(program, tree, args, rows, layout, key, tol, max_iters, factors,
 
     # The tap is the contraction's output, before its bias: its variance target is what the
     # bias leaves of the theory's unit second moment, 1 - mean(b^2) (the bias as drawn).
-    vals = dict(zip(*_probe.flat(tree)[:2], strict=True))
+    vals = dict(zip(*structure.flat_params(tree)[:2], strict=True))
     target = {}
     for p in chosen:
         b = rows[p].bias
@@ -278,10 +278,10 @@ def _data_pass(program, tree, args, rows, layout, key, tol, max_iters, factors,
                 seen.append((path, h / math.sqrt(target[path])))
             return h
 
-        _probe.tapped(program, hook)(t, batch)
+        structure.tapped(program, hook)(t, batch)
         return seen
 
-    tree, report = lsuv.run(_FN, "model", tree, args, run, lambda: list(layout.order), chosen,
+    tree, report = lsuv.run(_FN, "model", tree, args, run, list(layout.order), chosen,
                              [], key, tol, max_iters, False, 1.0)
     for layer in report:
         factors[layer.layer] = layer.scale
@@ -293,7 +293,7 @@ def _data_pass(program, tree, args, rows, layout, key, tol, max_iters, factors,
 def _signal(program, tree, args):
     from .. import audit
 
-    f = _probe.tapped(program, lambda path, h: audit.tap(h, path))
+    f = structure.tapped(program, lambda path, h: audit.tap(h, path))
     return audit.signal(f, args, params=tree)
 
 

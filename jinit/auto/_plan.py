@@ -1,6 +1,6 @@
 r"""From the model's structure to one choice per parameter (no data).
 
-Per leaf (:class:`jinit.structure.Use` and the execution layout of :mod:`jinit.auto._probe`):
+Per leaf (:class:`jinit.structure.Use` and the execution layout of :mod:`jinit.structure._program`):
 
 * **Kernel** (``dot_general``/``conv``): :math:`W \sim \mathcal{N}(0,
   \sigma_w^2/\text{fan}_\text{in})`, fans from the trace (a convolution's window included). A first
@@ -105,7 +105,7 @@ def _biases(structure) -> dict[str, str]:
 
 
 def plan(structure, layout) -> dict[str, Row]:
-    """A :class:`Row` for every leaf of ``structure`` (layout: :class:`_probe.Layout`)."""
+    """A :class:`Row` for every leaf of ``structure`` (layout: ``structure.read_layout``)."""
     biases = _biases(structure)
     bias_of = {b: k for k, b in biases.items()}
     streams: dict[int, set[str]] = collections.defaultdict(set)

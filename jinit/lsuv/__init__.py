@@ -14,13 +14,12 @@ only when they are called.
 
 from __future__ import annotations
 
-import contextvars
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
 
-from .. import _checks, _rules
+from .. import _checks, _rules, structure
 from .._typing import KeyArray
 from ._method import LayerReport as LayerReport
 from ._method import Report as Report
@@ -197,67 +196,36 @@ def lsuv_linen(model: Any, variables: Mapping[str, Any], batch: Any, key: KeyArr
     kwargs = dict(call_kwargs or {})
     include_rules, exclude_rules = _patterns(fn, "include", include), _patterns(fn, "exclude", exclude)
 
-    calls: list[tuple[str, type, str]] = []  # every module method the forward pass calls
-
-    def spy(next_fun, args, kw, context):
-        calls.append(("/".join(context.module.path), type(context.module), context.method_name))
-        return next_fun(*args, **kw)
-
-    with nn.intercept_methods(spy):
-        jax.eval_shape(lambda t, x: model.apply(t, x, **kwargs), variables, batch)
-    owners: dict[str, dict[str, object]] = {}  # layer -> the parameters it owns directly
-
-    def walk(tree: Mapping[str, Any], prefix: tuple[str, ...]) -> None:
-        for k, v in tree.items():
-            if isinstance(v, Mapping):
-                walk(v, (*prefix, k))
-            else:
-                owners.setdefault("/".join(prefix), {})[k] = v
-
-    walk(variables["params"], ())
-    classes = {name: cls for name, cls, _ in calls}
-    candidates = [(name, classes[name], f"params/{name}/kernel" if "kernel" in owners[name]
-                   else None) for name in dict.fromkeys(n for n, _, _ in calls) if name in owners]
-    chosen, skipped = _select(fn, candidates, types, include_rules, exclude_rules)
-    skipped += [Skipped(name, "not called on the batch") for name in owners if name not in classes]
-    order = [name for name, _, method in calls if method == "__call__" and name in chosen]
+    found = structure.layers(model, batch, params=variables, **kwargs)
+    chosen, skipped = _select(fn, [(f.name, f.cls, f.kernel) for f in found if f.cls is not None],
+                              types, include_rules, exclude_rules)
+    skipped += [Skipped(f.name, "not called on the batch") for f in found if f.cls is None]
+    order = _order(found, chosen)
 
     def forward(tree, x):
-        recorded: list[tuple[str, object] | None] = []
-
-        def interceptor(next_fun, args, kw, context):
-            name = "/".join(context.module.path)
-            if context.method_name != "__call__" or name not in chosen:
-                return next_fun(*args, **kw)
-            slot = len(recorded)
-            recorded.append(None)
-            y = next_fun(*args, **kw)
-            recorded[slot] = (name, y)
-            return y
-
-        with nn.intercept_methods(interceptor):
+        recorded: list[tuple[str, object]] = []
+        with structure.capture(model, _recorder(recorded), watch=chosen):
             model.apply(tree, x, **kwargs)
-        return [r for r in recorded if r is not None]
+        return recorded
 
-    return run(fn, type(model).__name__, variables, batch, forward, lambda: order, chosen,
+    return run(fn, type(model).__name__, variables, batch, forward, order, chosen,
                skipped, key, tol, max_iters, orthogonal_first, target)
 
 
-_RECORDING: contextvars.ContextVar[list | None] = contextvars.ContextVar("jinit_lsuv", default=None)
+def _recorder(recorded: list[tuple[str, object]]):
+    """A capture hook that appends ``(layer, output)`` to ``recorded``."""
 
-
-def _probe_class(cls: type, name: str) -> type:
-    """A subclass of ``cls`` whose ``__call__`` also records its output under ``name``."""
-
-    def __call__(self, *args, **kwargs):
-        y = cls.__call__(self, *args, **kwargs)
-        recording = _RECORDING.get()
-        if recording is not None:
-            recording.append((name, y))
+    def hook(name: str, y: object) -> object:
+        recorded.append((name, y))
         return y
 
-    return type(cls.__name__, (cls,), {"__call__": __call__, "__module__": cls.__module__,
-                                       "__qualname__": cls.__qualname__})
+    return hook
+
+
+def _order(found: list[structure.Layer], chosen: dict[str, str]) -> list[str]:
+    """The chosen layers in the order the forward pass makes their outputs."""
+    return [f.name for f in sorted((f for f in found if f.order is not None), key=lambda f: f.order)
+            if f.name in chosen]
 
 
 def lsuv_nnx(model: Any, batch: Any, key: KeyArray, *, tol: float = 0.1, max_iters: int = 10,
@@ -270,9 +238,10 @@ def lsuv_nnx(model: Any, batch: Any, key: KeyArray, *, tol: float = 0.1, max_ite
     The method of :func:`lsuv_linen` (its formula, defaults, report and errors), for an
     NNX model: :math:`W_l \leftarrow W_l \sqrt{v^\ast / \operatorname{Var}[B_l]}` layer by
     layer in forward order after an orthonormal pre-initialization. Layer outputs are
-    captured on a private copy of the model whose selected layers record their outputs;
-    the result is a new model built from the original graph and the new state, so
-    ``model``, its variables and its RNG state are not modified.
+    captured on a model merged from the graph and a copy of the state, whose selected
+    layers report their outputs for the length of each call; the result is a new model
+    built from the original graph and the new state, so ``model``, its variables and its
+    RNG state are not modified.
 
     Args:
       model: the ``flax.nnx`` module (call ``model.eval()`` first to measure without
@@ -330,35 +299,18 @@ def lsuv_nnx(model: Any, batch: Any, key: KeyArray, *, tol: float = 0.1, max_ite
 
     graphdef, state = nnx.split(model)
     state = jax.tree.map(lambda x: x, state)  # fresh Variables: the model's are never touched
-    probe = nnx.merge(graphdef, jax.tree.map(lambda x: x, state))
-    candidates = []
-    for path, module in nnx.iter_modules(probe):
-        name = "/".join(str(p) for p in path)
-        if any(isinstance(v, nnx.Param) for v in vars(module).values()):
-            kernel = f"{name}/kernel" if isinstance(getattr(module, "kernel", None), nnx.Param) \
-                else None
-            candidates.append((name, type(module), kernel))
-    chosen, skipped = _select(fn, candidates, types, include_rules, exclude_rules)
-    for path, module in nnx.iter_modules(probe):
-        name = "/".join(str(p) for p in path)
-        if name in chosen:
-            module.__class__ = _probe_class(type(module), name)
-    probe_graphdef, _ = nnx.split(probe)
+    found = structure.layers(model, batch, **kwargs)
+    chosen, skipped = _select(fn, [(f.name, f.cls, f.kernel) for f in found], types,
+                              include_rules, exclude_rules)
+    order = _order(found, chosen)
 
     def forward(tree, x):
-        recording: list[tuple[str, object]] = []
-        token = _RECORDING.set(recording)
-        try:
-            nnx.merge(probe_graphdef, tree)(x, **kwargs)
-        finally:
-            _RECORDING.reset(token)
-        return recording
+        recorded: list[tuple[str, object]] = []
+        module = nnx.merge(graphdef, tree)
+        with structure.capture(module, _recorder(recorded), watch=chosen):
+            module(x, **kwargs)
+        return recorded
 
-    def discover():
-        names: list[str] = []
-        jax.eval_shape(lambda t, x: names.extend(n for n, _ in forward(t, x)), state, batch)
-        return names
-
-    new_state, report = run(fn, type(model).__name__, state, batch, forward, discover, chosen,
+    new_state, report = run(fn, type(model).__name__, state, batch, forward, order, chosen,
                              skipped, key, tol, max_iters, orthogonal_first, target)
     return nnx.merge(graphdef, new_state), report

@@ -113,17 +113,17 @@ def _variance(outputs: list[object]) -> Array:
 
 
 def run(fn: str, what: str, tree: object, batch: object,
-          run: Callable[[object, object], list[tuple[str, object]]],
-          discover: Callable[[], list[str]], chosen: dict[str, str], skipped: list[Skipped],
-          key: KeyArray, tol: float, max_iters: int, orthogonal_first: bool,
-          target: float) -> tuple[object, Report]:
+        forward: Callable[[object, object], list[tuple[str, object]]],
+        order: Sequence[str], chosen: dict[str, str], skipped: list[Skipped],
+        key: KeyArray, tol: float, max_iters: int, orthogonal_first: bool,
+        target: float) -> tuple[object, Report]:
     """LSUV on ``tree`` (the model's variables).
 
-    ``chosen`` maps each selected layer to its kernel's path; ``discover()`` lists the
-    selected layers the forward pass calls, in call order (before anything is measured);
-    ``run(tree, batch)`` lists (layer, output) for them.
+    ``chosen`` maps each selected layer to its kernel's path; ``order`` lists the selected
+    layers the forward pass calls, in the order it makes their outputs;
+    ``forward(tree, batch)`` lists (layer, output) for them.
     """
-    called = list(dict.fromkeys(discover()))
+    called = list(dict.fromkeys(order))
     skipped = skipped + [Skipped(name, "not called on the batch") for name in chosen
                          if name not in called]
     names = [name for name in called if name in chosen]
@@ -135,7 +135,7 @@ def run(fn: str, what: str, tree: object, batch: object,
 
     def measure_fn(t, x):
         groups: dict[str, list[object]] = {name: [] for name in names}
-        for name, y in run(t, x):
+        for name, y in forward(t, x):
             if name in groups:
                 groups[name].append(y)
         return [_variance(groups[name]) for name in names]

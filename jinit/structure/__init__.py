@@ -20,8 +20,18 @@ the trace, sizes checked), and :func:`jinit.mup.plan` takes ``structure=`` for i
 Without a structure every one of them asks :func:`guess` for the use a shape and layout
 imply (the same :class:`Use`, marked ``source="shape"``), which says what the shape cannot
 settle.
+
+Values are watched here too, once for everyone above: ``capture(model, hook)`` hands each
+linen or NNX submodule's output to a hook for one call (the audit's signal, LSUV,
+``tree.rules_from``), ``layers(model, ...)`` finds the modules that own parameters (LSUV's
+selection), and ``tapped(Program(...), hook)`` runs a model's program with every kernel's
+pre-activation, before its bias, handed to a hook under the kernel's path (``jinit.auto``).
 """
 
+from ._capture import Call as Call
+from ._capture import Layer as Layer
+from ._capture import capture as capture
+from ._capture import layers as layers
 from ._fit import AmbiguousFanWarning as AmbiguousFanWarning
 from ._fit import ambiguous as ambiguous
 from ._fit import fit as fit
@@ -32,6 +42,10 @@ from ._fit import warn_unfitted as warn_unfitted
 from ._guess import EINSUMS as EINSUMS
 from ._guess import flax_order as flax_order
 from ._guess import guess as guess
+from ._program import Program as Program
+from ._program import flat_params as flat_params
+from ._program import read_layout as read_layout
+from ._program import tapped as tapped
 from ._trace import Structure as Structure
 from ._trace import model_kind as model_kind
 from ._trace import trace as trace

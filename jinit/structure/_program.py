@@ -1,4 +1,4 @@
-"""Running a model with every kernel's pre-activation in reach.
+"""Running a model's program with every kernel's pre-activation in reach.
 
 :func:`tapped` evaluates the model's own program (``jax.make_jaxpr`` of the call, with
 ``jit``, ``remat``, ``custom_jvp``/``custom_vjp`` calls inlined) equation by equation and hands
@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 from jax.extend import core as jcore
 
-from ..tree import path_str
+from .._rules import path_str
 
 _CALLS = ("jaxpr", "call_jaxpr", "fun_jaxpr")
 _CONTRACT = ("dot_general", "conv_general_dilated")
@@ -158,8 +158,9 @@ class _Walk:
                 env[v] = x
 
 
-def flat(tree: object) -> tuple[list[str], list, object]:
-    """``(paths, leaves, treedef)`` of a parameter tree, paths as :func:`jinit.tree.path_str`."""
+def flat_params(tree: object) -> tuple[list[str], list, object]:
+    """``(paths, leaves, treedef)`` of a parameter tree, paths as :func:`jinit.tree.path_str`
+    writes them."""
     pairs, treedef = jax.tree_util.tree_flatten_with_path(tree)
     return [path_str(p) for p, _ in pairs], [x for _, x in pairs], treedef
 
@@ -168,7 +169,7 @@ class Program:
     """The model's call as one closed jaxpr, made once (outside any tracing or recording)."""
 
     def __init__(self, call: Callable, params: object, args: tuple):
-        self.paths, leaves, self.treedef = flat(params)
+        self.paths, leaves, self.treedef = flat_params(params)
         arg_leaves, self.arg_def = jax.tree.flatten(args)
 
         def plain(p_leaves, a_leaves):
