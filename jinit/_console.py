@@ -24,7 +24,7 @@ import inspect
 import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 USAGE = 2          # exit status of a usage error
 INTERRUPTED = 130  # exit status after Ctrl-C (128 + SIGINT, as a shell reports it)
@@ -176,6 +176,27 @@ def size(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.3g} {unit}"
         n /= 1024
     raise AssertionError  # pragma: no cover
+
+
+def command(prog: str, argv: Sequence[str] | None, build_parser: Callable[[], argparse.ArgumentParser],
+            run: Callable[[argparse.Namespace], int]) -> int:
+    """One subcommand's ``main``: ``argv`` (``sys.argv[1:]`` by default, without a leading
+    subcommand name) parsed by ``build_parser()`` before any work, then ``run(args)``.
+
+    Returns ``run``'s exit status, argparse's for ``--help`` (0) or a usage error (2, its one
+    line already printed), and :data:`INTERRUPTED` after Ctrl-C (:func:`interrupted`).
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == [prog.rpartition(" ")[2]]:
+        argv = argv[1:]
+    try:
+        try:
+            args = build_parser().parse_args(argv)  # every flag, before the target is imported
+        except SystemExit as e:  # usage error (2, one line already printed) or --help (0)
+            return e.code if isinstance(e.code, int) else USAGE
+        return run(args)
+    except KeyboardInterrupt:
+        return interrupted(prog)
 
 
 # ------------------------------------------------------------------- a user's function

@@ -25,7 +25,6 @@ before any training; 130 after Ctrl-C.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 
 from .. import _console
@@ -90,20 +89,10 @@ def contract(target: str, value: object) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``jinit compare TARGET [options]``; returns the exit status (130 after Ctrl-C)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["compare"]:
-        argv = argv[1:]
-    try:
-        return _main(argv)
-    except KeyboardInterrupt:
-        return _console.interrupted(PROG)
+    return _console.command(PROG, argv, build_parser, _run)
 
 
-def _main(argv: list[str]) -> int:
-    try:
-        args = build_parser().parse_args(argv)  # every flag, before the target is imported
-    except SystemExit as e:  # usage error (2, one line already printed) or --help (0)
-        return e.code if isinstance(e.code, int) else _console.USAGE
+def _run(args: argparse.Namespace) -> int:
     target = args.target
     try:
         if args.plot is not None:

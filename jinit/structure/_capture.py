@@ -21,13 +21,13 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
-import sys
 from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import NamedTuple
 
 import jax
 
 from .. import _checks
+from ._trace import model_kind
 
 Hook = Callable[[str, object], object]
 
@@ -59,12 +59,12 @@ class _Watch:
 
 
 def _kind(fn: str, model: object) -> str:
-    linen = sys.modules.get("flax.linen")
-    if linen is not None and isinstance(model, linen.Module):
-        return "linen"
-    nnx = sys.modules.get("flax.nnx")
-    if nnx is not None and isinstance(model, nnx.Module):
-        return "nnx"
+    try:
+        kind = model_kind(model, None, fn)
+    except TypeError:
+        kind = None
+    if kind in ("linen", "nnx"):
+        return kind
     raise _checks.fail(fn, "model", model, "is not a model whose layers jinit can watch",
                        "a flax.linen Module or a flax.nnx Module", exc=TypeError)
 
