@@ -251,10 +251,11 @@ def test_python_dash_m_is_the_same_command():
 # ------------------------------------------------------------------------------ help
 
 
-def test_help_lists_both_commands_and_every_default():
+def test_help_lists_every_command_and_every_default():
     top = jinit("--help")
     assert top.returncode == 0
-    assert "verify" in top.stdout and "audit" in top.stdout
+    for command in ("verify", "audit", "compare", "auto"):  # each with where its help is
+        assert f"(see 'jinit {command} --help')" in top.stdout, top.stdout
     sub = jinit("verify", "--help", columns=200)
     assert sub.returncode == 0
     for text in ("--depth L", "(default: 32)", "(default: 256)", "(default: 1048576 = 2**20)",
