@@ -45,6 +45,8 @@ def _show(value: object) -> str:
     if isinstance(value, jax.core.Tracer):
         return f"<traced {value.dtype}{list(value.shape)}>"
     text = repr(value)
+    if "\n" in text:  # a module's or a tree's repr: one line in a message
+        text = " ".join(text.split())
     return text if len(text) <= 80 else text[:77] + "..."
 
 

@@ -212,6 +212,15 @@ def first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
+def a_type(value: object) -> str:
+    """The type of ``value`` with its article, as an error message says it: ``an int``,
+    ``a dict``, ``None``."""
+    if value is None:
+        return "None"
+    name = type(value).__name__
+    return ("an " if name[:1].lower() in "aeiou" else "a ") + name
+
+
 def guarded(what: str, action: Callable[[], object]) -> object:
     """``action()``; where the user's code raises or calls ``sys.exit``, a :class:`Usage`
     saying so after ``what``. Ctrl-C (KeyboardInterrupt) passes through."""
@@ -255,7 +264,7 @@ def load(target: str) -> Callable:
     if fn is None:
         raise Usage(f"TARGET {target!r}: {where!r} has no function {name!r}")
     if not callable(fn):
-        raise Usage(f"TARGET {target!r}: {name!r} is a {type(fn).__name__}, not a function")
+        raise Usage(f"TARGET {target!r}: {name!r} is {a_type(fn)}, not a function")
     try:
         inspect.signature(fn).bind()
     except TypeError as e:

@@ -143,6 +143,16 @@ def test_signal_plain_function_with_taps(batch):
     assert audit.tap(batch, "outside") is batch       # identity outside signal()
     with pytest.raises(TypeError, match=r"audit.signal\(\): params=None is missing"):
         audit.signal(model, batch)
+    with pytest.raises(TypeError, match=r"audit.signal\(\): model=3 is not a model"):
+        audit.signal(3, batch, params={})
+
+
+def test_signal_names_an_equinox_module_it_does_not_run(batch):
+    eqx = pytest.importorskip("equinox")
+    mlp = eqx.nn.MLP(256, 4, 8, 2, key=jax.random.key(0))
+    with pytest.raises(TypeError, match=r"audit.signal\(\): model=.* is an equinox Module, "
+                                        r"which the audit's signal check does not run"):
+        audit.signal(mlp, batch, params=mlp)
 
 
 def test_signal_plot_and_json(batch, tmp_path):

@@ -390,12 +390,14 @@ def test_cli(tmp_path, capsys):
     assert "edge of chaos" in out and "signal (framework default" in out
     assert (tmp_path / "r.json").read_text().startswith("{")
     for argv, message in (
-            ([f"{target}:wrong"], "returned a int; expected a tuple"),
+            ([f"{target}:wrong"], "returned an int; expected a tuple"),
             ([f"{target}:missing"], "has no function 'missing'"),
             ([str(tmp_path / "nope.py") + ":build"], "no such file"),
             ([f"{target}:build", "--plot", str(tmp_path / "x.txt")], "is not a .png"),
             ([f"{target}:build", "--json", str(tmp_path / "no" / "r.json")],
-             "does not exist")):
+             "does not exist"),
+            ([f"{target}:build", "--seed", "-1"],
+             "argument --seed: '-1' is out of range; expected an int in [0, 2**32)")):
         assert main(["auto", *argv]) == 2
         err = capsys.readouterr().err
         assert err.startswith("jinit auto: error:") and message in err, err

@@ -395,9 +395,11 @@ def test_cli_runs_and_writes(target, tmp_path, capsys):
 
 @pytest.mark.parametrize(("args", "match"), [
     (["{t}:nothere"], r"has no function 'nothere'"),
-    (["{t}:not_a_dict"], r"returned a int; expected a dict with 'model'"),
+    (["{t}:not_a_dict"], r"returned an int; expected a dict with 'model'"),
     (["{t}:bad_loss"], r"loss='hinge' is not a known loss"),
-    (["{t}:build", "--steps", "0"], r"argument --steps: '0' is not a positive int"),
+    (["{t}:build", "--steps", "0"], r"argument --steps: '0' is out of range; expected an int >= 1"),
+    (["{t}:build", "--seed", "4294967296"],
+     r"argument --seed: '4294967296' is out of range; expected an int in \[0, 2\*\*32\)"),
     (["{t}:build", "--plot", "x.pdf"], r"--plot: 'x.pdf' is not a .png file name"),
     (["{t}:build", "--json", "/no/such/dir/c.json"], r"does not exist"),
     (["missing.py:build"], r"no such file 'missing.py'"),

@@ -164,8 +164,8 @@ not_a_function = 3
 @pytest.mark.parametrize(("name", "happened"), [
     ("boom", " raised RuntimeError: no (see"),                     # the first line only
     ("nothere", ": '{path}' has no function 'nothere' (see"),
-    ("not_a_function", ": 'not_a_function' is a int, not a function (see"),
-    ("wrong", " returned a int; expected "),                       # each command's contract
+    ("not_a_function", ": 'not_a_function' is an int, not a function (see"),
+    ("wrong", " returned an int; expected "),                       # each command's contract
 ])
 def test_every_command_reads_a_bad_target_alike(command, name, happened, tmp_path, capsys):
     """The same target, the same line from ``audit``, ``compare`` and ``auto``: exit 2, one

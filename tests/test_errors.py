@@ -443,3 +443,20 @@ def test_every_public_factory_names_itself_when_used_uncalled(name, obj):
     legacy = jax.random.PRNGKey(0)
     with pytest.raises(TypeError, match="Did you mean"):
         obj(legacy, (4, 4), jnp.float32)
+
+
+@pytest.mark.parametrize("make, arg", [
+    (lambda: jinit.variance_scaling(1e60, "fan_avg", "uniform"), "scale"),
+    (lambda: jinit.presets.torch_xavier_uniform(1e30, in_axis=0, out_axis=0), "gain"),
+])
+def test_a_variance_beyond_float32_is_named_not_drawn_as_inf(make, arg):
+    """A scale whose variance overflows the sampling dtype (float32) is a ValueError naming
+    the argument, eager and jitted, where jax.nn.initializers draws inf."""
+    init = make()
+    for call in (init, jax.jit(init, static_argnums=(1, 2))):
+        with pytest.raises(ValueError, match=rf"\(\): {arg}=1e\+[0-9]+ gives the variance .* "
+                                             r"which overflows float32"):
+            call(jax.random.key(0), (2, 2), jnp.float32)
+    # the control: the largest scale whose variance fits is drawn, finite
+    assert np.isfinite(np.asarray(jinit.variance_scaling(1e38, "fan_in", "normal")(
+        jax.random.key(0), (1, 1), jnp.float32))).all()

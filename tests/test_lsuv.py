@@ -145,6 +145,21 @@ def test_nnx_linear_and_conv_reach_unit_variance_and_input_model_is_untouched():
     np.testing.assert_array_equal(again.hidden.kernel[...], new.hidden.kernel[...])
 
 
+def test_a_bare_root_layer_is_rescaled():
+    """The model is one layer (its path is ''): its kernel is 'params/kernel' (linen) and
+    'kernel' (NNX), found and rescaled to the target variance."""
+    x = inputs(jax.random.key(11), (512, 16))
+    dense = nn.Dense(8, kernel_init=jinit.normal(0.01))
+    variables = dense.init(jax.random.key(12), x)
+    new, report = lsuv_linen(dense, variables, x, jax.random.key(13))
+    assert [r.layer for r in report] == [""] and report[0].converged
+    assert abs(float(jnp.var(dense.apply(new, x))) - 1) < 0.1
+    assert not abs(float(jnp.var(dense.apply(variables, x))) - 1) < 0.1  # the control
+    linear = nnx.Linear(16, 8, kernel_init=jinit.normal(0.01), rngs=nnx.Rngs(0))
+    fitted, report = lsuv_nnx(linear, x, jax.random.key(13))
+    assert [r.layer for r in report] == [""] and abs(float(jnp.var(fitted(x))) - 1) < 0.1
+
+
 def test_linen_input_variables_are_not_modified():
     model = TanhMLP(depth=2, width=16)
     x = inputs(jax.random.key(0), (256, 8))

@@ -87,7 +87,7 @@ def contract(target: str, value: object) -> dict:
                      f"{EXPECTED}")
     if not isinstance(value, dict):
         what = (f"a tuple of {len(value)}" if isinstance(value, tuple) else
-                f"a {type(value).__name__}")
+                _console.a_type(value))
         raise Usage(f"TARGET {target!r} returned {what}; expected {EXPECTED}")
     unknown = [k for k in value if k not in KEYS]
     if unknown:

@@ -63,7 +63,6 @@ import contextvars
 import dataclasses
 import json
 import re
-import sys
 from collections.abc import Callable
 
 import jax
@@ -165,27 +164,35 @@ def _nnx_apply(graphdef: object) -> Callable:
 def _prepare(fn: str, model: object, batch: object, params: object, init: Callable | None
              ) -> tuple[Callable, object, Callable | None, str]:
     """``(apply(params, batch), params, init(key) -> params, kind)`` for any model kind."""
-    linen = sys.modules.get("flax.linen")
-    nnx = sys.modules.get("flax.nnx")
-    if linen is not None and isinstance(model, linen.Module):
+    expected = ("a linen Module, an NNX Module, or a function model(params, batch) that marks "
+                "layers with jinit.audit.tap")
+    try:  # the kind as jinit.structure reads it; params are checked below
+        kind = structure.model_kind(model, True, fn)
+    except TypeError:
+        raise _checks.fail(fn, "model", model, "is not a model", expected,
+                           exc=TypeError) from None
+    if kind == "linen":
         if init is None and params is None:
             init = lambda key: model.init(key, batch)  # noqa: E731 - the model's own init
         return _linen_apply(model), params, init, "linen"
-    if nnx is not None and isinstance(model, nnx.Module):
+    if kind == "nnx":
+        from flax import nnx
+
         graphdef, state = nnx.split(model)
         if init is not None:
             user_init = init
             init = lambda key: nnx.split(user_init(key))[1]  # noqa: E731
         return _nnx_apply(graphdef), state if params is None else params, init, "nnx"
-    if callable(model):
-        if params is None and init is None:
-            raise _checks.fail(fn, "params", None, "is missing for a plain function",
-                               "params (or init=key -> params) for model(params, batch)",
-                               exc=TypeError)
-        return model, params, init, "function"
-    raise _checks.fail(fn, "model", model, "is not a model",
-                       "a linen Module, an NNX Module, or a function model(params, batch) "
-                       "that marks layers with jinit.audit.tap", exc=TypeError)
+    if kind == "equinox":
+        raise _checks.fail(fn, "model", model, "is an equinox Module, which the audit's signal "
+                           "check does not run", expected + " (for equinox: "
+                           "lambda p, x: eqx.combine(p, static)(x) with params=p)",
+                           exc=TypeError)
+    if params is None and init is None:
+        raise _checks.fail(fn, "params", None, "is missing for a plain function",
+                           "params (or init=key -> params) for model(params, batch)",
+                           exc=TypeError)
+    return model, params, init, "function"
 
 
 # -------------------------------------------------------------------- result

@@ -38,7 +38,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("target", metavar="TARGET",
                    help="path/to/file.py:function or package.module:function")
-    p.add_argument("--seed", type=int, default=0, help="root seed (default: %(default)s)")
+    p.add_argument("--seed", type=_console.seed, default=0,
+                   help="root seed, an int in [0, 2**32) (default: %(default)s)")
     p.add_argument("--no-data", action="store_true", help="skip the data pass")
     p.add_argument("--plot", type=_console.png_target, metavar="FILE.png",
                    help="draw the signal before and after")
@@ -54,7 +55,7 @@ def contract(target: str, value: object) -> dict:
     if isinstance(value, tuple) and len(value) >= 2:
         return {"model": value[0], "args": tuple(value[1:]), "params": None}
     if not isinstance(value, dict):
-        raise Usage(f"TARGET {target!r} returned a {type(value).__name__}; expected {expected}")
+        raise Usage(f"TARGET {target!r} returned {_console.a_type(value)}; expected {expected}")
     unknown = [k for k in value if k not in KEYS]
     if unknown:
         raise Usage(f"TARGET {target!r} returned unknown key(s) {', '.join(map(repr, unknown))}; "

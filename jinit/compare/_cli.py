@@ -37,14 +37,7 @@ OPTIONAL = ("optimizer", "params", "metrics", "batch_size", "eval_every")
 _json_file = _console.named(lambda text: _console.target(text, "JSON"), "JSON target")
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an int") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive int")
-    return value
+_positive = _console.named(_console.integer(1), "positive int")
 
 
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
@@ -61,7 +54,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                    help="optimizer steps per seed (default: %(default)s)")
     p.add_argument("--seeds", type=_positive, default=8,
                    help="seeds per init (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="root seed (default: %(default)s)")
+    p.add_argument("--seed", type=_console.seed, default=0,
+                   help="root seed, an int in [0, 2**32) (default: %(default)s)")
     p.add_argument("--plot", type=_console.png_target, metavar="FILE.png",
                    help="draw the curves to a PNG")
     p.add_argument("--json", type=_json_file, metavar="FILE",
@@ -75,7 +69,7 @@ def contract(target: str, value: object) -> dict:
     expected = (f"a dict with {', '.join(map(repr, REQUIRED))} (optional: "
                 f"{', '.join(map(repr, OPTIONAL))})")
     if not isinstance(value, dict):
-        raise Usage(f"TARGET {target!r} returned a {type(value).__name__}; expected {expected}")
+        raise Usage(f"TARGET {target!r} returned {_console.a_type(value)}; expected {expected}")
     unknown = [k for k in value if k not in REQUIRED + OPTIONAL]
     if unknown:
         raise Usage(f"TARGET {target!r} returned unknown key(s) {', '.join(map(repr, unknown))}; "

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-from collections import Counter
 from collections.abc import Mapping, Sequence
 
 import jax
@@ -11,11 +9,10 @@ import numpy as np
 
 from .. import _checks, _fans
 from .._rules import compile_rules, path_str
-from ..structure import guess, warn_ambiguous
+from ..structure import guess, guess_blocks, warn_ambiguous
 from ._plan import ALPHAS, DEPTH_ROLES, FORMULATIONS, OPTIMIZERS, ROLES, Leaf, Plan
 
 FN = "mup.plan"
-_NAMED_INDEX = re.compile(r"([A-Za-z][A-Za-z0-9]*?)_(\d+)")
 
 
 def _leaves(tree: object) -> list[tuple[str, tuple[int, ...]]]:
@@ -26,40 +23,6 @@ def _leaves(tree: object) -> list[tuple[str, tuple[int, ...]]]:
             shape = np.shape(leaf)
         out.append((path_str(path), tuple(int(d) for d in shape)))
     return out
-
-
-def _block_index(name: str) -> tuple[str, int, str] | None:
-    """``(family, index, template)`` when a path runs through a numbered residual block.
-
-    A block is a path component that is a sequence index (``layers/3/...``), or a numbered
-    module (linen's ``Block_3``, ``layers_3``) with a submodule below it, so a plain MLP's
-    ``Dense_1/kernel`` is not one. The template replaces the index by ``*``.
-    """
-    parts = name.split("/")
-    for i, part in enumerate(parts[:-1]):
-        if part.isdigit():
-            family, index = "/".join(parts[:i]), int(part)
-            rest = "*"
-        else:
-            m = _NAMED_INDEX.fullmatch(part)
-            if not m or len(parts) - i < 3:
-                continue
-            family, index = "/".join(parts[:i] + [m.group(1) + "_"]), int(m.group(2))
-            rest = m.group(1) + "_*"
-        return family, index, "/".join(parts[:i] + [rest] + parts[i + 1:])
-    return None
-
-
-def _blocks(leaves: list[tuple[str, tuple[int, ...]]]) -> tuple[str | None, dict[str, str], int]:
-    """The family with the most numbered blocks, ``{name: template}`` of its leaves, its depth."""
-    found = {n: b for n, _ in leaves if (b := _block_index(n)) is not None}
-    if not found:
-        return None, {}, 0
-    counts = Counter()
-    for fam in {f for f, _, _ in found.values()}:
-        counts[fam] = len({i for f, i, _ in found.values() if f == fam})
-    family, depth = counts.most_common(1)[0]
-    return family, {n: t for n, (f, _, t) in found.items() if f == family}, depth
 
 
 def _check_role(fn: str, label: str, value: object) -> None:
@@ -256,7 +219,7 @@ def plan(params: object, base: object, *, width: float | None = None,
     check_structure(fn, structure)
     leaves = _leaves(params)
     numeric = isinstance(base, (int, float, np.integer, np.floating)) and not isinstance(base, bool)
-    family, templates, n_blocks = _blocks(leaves)
+    family, templates, n_blocks = guess_blocks([n for n, _ in leaves])
     if numeric:
         _checks.real(fn, "base", base, minimum=0.0, strict=True)
         if width is None:
@@ -268,7 +231,7 @@ def plan(params: object, base: object, *, width: float | None = None,
         base_shapes, base_blocks = None, 0
     else:
         base_leaves = _leaves(base)
-        _, base_templates, base_blocks = _blocks(base_leaves)
+        _, base_templates, base_blocks = guess_blocks([n for n, _ in base_leaves])
         base_shapes = {}
         for n, s in base_leaves:
             base_shapes.setdefault(base_templates.get(n, n), s)

@@ -71,8 +71,8 @@ import jax.numpy as jnp
 from .. import _checks, _fans
 from .._base import public
 from .._rules import compile_rules, path_str
-from ..structure import guess, warn_ambiguous
-from ._build import _blocks, _leaves, _traced, check_structure
+from ..structure import guess, guess_blocks, warn_ambiguous
+from ._build import _leaves, _traced, check_structure
 
 UnitRole = Literal["weight", "embedding", "output", "bias"]
 UNIT_ROLES: tuple[str, ...] = get_args(UnitRole)
@@ -359,7 +359,7 @@ def plan(params: object, *, roles: Mapping[str, str] | Sequence[tuple[str, str]]
                           allow_function=False)
     check_structure(fn, structure)
     leaves = _leaves(params)
-    _, templates, n_blocks = _blocks(leaves)
+    _, templates, n_blocks = guess_blocks([n for n, _ in leaves])
     L = _checks.integer(fn, "depth", depth, minimum=1) if depth is not None else n_blocks
     out_roles, lrs = {}, {}
     unsure: list[tuple[str, tuple[int, ...], None]] = []

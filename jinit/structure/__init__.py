@@ -42,6 +42,7 @@ from ._fit import warn_unfitted as warn_unfitted
 from ._guess import EINSUMS as EINSUMS
 from ._guess import flax_order as flax_order
 from ._guess import guess as guess
+from ._guess import guess_blocks as guess_blocks
 from ._program import Program as Program
 from ._program import flat_params as flat_params
 from ._program import read_layout as read_layout

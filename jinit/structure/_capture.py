@@ -240,7 +240,7 @@ def layers(model: object, *args: object, params: object = None,
         with capture(model, seen, watch=owners) as calls:
             jax.eval_shape(lambda t, *a: model.apply(t, *a, **kwargs), params, *args)
         classes = {c.name: type(c.module) for c in calls}
-        found = [(name, classes.get(name), f"params/{name}/kernel" if "kernel" in owners[name]
+        found = [(name, classes.get(name), _under("params", name, "kernel") if "kernel" in owners[name]
                   else None) for name in dict.fromkeys([*(c.name for c in calls), *owners])
                  if name in owners]
     else:
@@ -251,7 +251,7 @@ def layers(model: object, *args: object, params: object = None,
             name = "/".join(str(p) for p in path)
             if isinstance(module, nnx.Module) and any(
                     isinstance(v, nnx.Param) for v in vars(module).values()):
-                kernel = f"{name}/kernel" if isinstance(getattr(module, "kernel", None),
+                kernel = _under(name, "kernel") if isinstance(getattr(module, "kernel", None),
                                                         nnx.Param) else None
                 found.append((name, type(module), kernel))
         graphdef, state = nnx.split(model)
@@ -265,3 +265,8 @@ def layers(model: object, *args: object, params: object = None,
         jax.eval_shape(call, state, *args)
     first = {name: k for k, name in enumerate(dict.fromkeys(outputs))}
     return [Layer(name, cls, kernel, first.get(name)) for name, cls, kernel in found]
+
+
+def _under(*parts: str) -> str:
+    """A path from its parts; the root layer's name (``''``) adds no separator."""
+    return "/".join(p for p in parts if p)

@@ -6,12 +6,16 @@ Every place that decides fans without a traced :class:`~jinit.structure.Structur
 convention is written once, here. What the caller read from names (a recipe's role, Flax
 attention's module names, an Equinox layer's field) it passes as a ``layout`` and a
 ``form``; what the shape alone cannot settle the returned :class:`Use` says in
-``assumed``. A traced use, where there is one, is read instead.
+``assumed``. A traced use, where there is one, is read instead. :func:`guess_blocks` is
+the one place residual blocks are counted from parameter names (μP's depth).
 """
 
 from __future__ import annotations
 
 import math
+import re
+from collections import Counter
+from collections.abc import Sequence
 from typing import Literal, get_args
 
 from .. import _checks, _fans
@@ -174,3 +178,49 @@ def flax_order(use: Use) -> tuple[int, ...]:
     named = (*use.batch_axes, *use.in_axes, *use.out_axes)
     window = tuple(k for k in range(len(use.shape)) if k not in named)
     return (*use.batch_axes, *window, *use.in_axes, *use.out_axes)
+
+
+# ---------------------------------------------------------------- residual blocks by name
+
+_NAMED_INDEX = re.compile(r"([A-Za-z][A-Za-z0-9]*?)_(\d+)")
+
+
+def _block_index(name: str) -> tuple[str, int, str] | None:
+    """``(family, index, template)`` when a path runs through a numbered residual block.
+
+    A block is a path component that is a sequence index (``layers/3/...``), or a numbered
+    module (linen's ``Block_3``, ``layers_3``) with a submodule below it, so a plain MLP's
+    ``Dense_1/kernel`` is not one. The template replaces the index by ``*``.
+    """
+    parts = name.split("/")
+    for i, part in enumerate(parts[:-1]):
+        if part.isdigit():
+            family, index = "/".join(parts[:i]), int(part)
+            rest = "*"
+        else:
+            m = _NAMED_INDEX.fullmatch(part)
+            if not m or len(parts) - i < 3:
+                continue
+            family, index = "/".join(parts[:i] + [m.group(1) + "_"]), int(m.group(2))
+            rest = m.group(1) + "_*"
+        return family, index, "/".join(parts[:i] + [rest] + parts[i + 1:])
+    return None
+
+
+def guess_blocks(paths: Sequence[str]) -> tuple[str | None, dict[str, str], int]:
+    """The residual blocks the parameter paths name: ``(family, {path: template}, depth)``.
+
+    A guess from names alone (no trace says which sums are residual): the family with the
+    most numbered blocks (:func:`_block_index`), the template of each of its paths and the
+    number of blocks; ``(None, {}, 0)`` when no path runs through a numbered block.
+    :func:`jinit.mup.plan` and :func:`jinit.mup.unit.plan` count depth this way unless
+    ``depth=`` is given.
+    """
+    found = {n: b for n in paths if (b := _block_index(n)) is not None}
+    if not found:
+        return None, {}, 0
+    counts = Counter()
+    for fam in {f for f, _, _ in found.values()}:
+        counts[fam] = len({i for f, i, _ in found.values() if f == fam})
+    family, depth = counts.most_common(1)[0]
+    return family, {n: t for n, (f, _, t) in found.items() if f == family}, depth

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jinit._console import first_line
 from jinit.laws import (
     EDGES,
     ComplexLaw,
@@ -224,13 +225,8 @@ def run_tasks(tasks: Sequence[Task]) -> list[dict | Exception]:
             else:
                 out.append(_stats(task, draw(task)))
         except Exception as exc:  # noqa: BLE001 - a broken initializer is a failing row
-            out.append(RuntimeError(f"{type(exc).__name__}: {_first_line(exc)}"))
+            out.append(RuntimeError(first_line(exc)))
     return out
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else ""
 
 
 def _run_exact(task: Task) -> dict | Exception:
