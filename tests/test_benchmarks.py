@@ -1,6 +1,9 @@
 """Smoke test of benchmarks/: every script runs with tiny sizes and emits valid JSON.
 
-No timing is asserted; only that the harness runs end to end and its output is well formed.
+No timing is asserted; only that the harness runs end to end and its output is well formed
+(and, for the whole-model programs, how many programs it compiles). Every test here is marked
+``slow``: together they take about two minutes of CPU, and ``bash .ci/run`` runs them after
+the default suite (``pytest -m slow tests/test_benchmarks.py``).
 """
 
 import json
@@ -9,6 +12,8 @@ import pathlib
 import sys
 
 import pytest
+
+pytestmark = pytest.mark.slow
 
 BENCH = pathlib.Path(__file__).resolve().parent.parent / "benchmarks"
 sys.path.insert(0, str(BENCH))
@@ -115,7 +120,7 @@ def test_gpu_script_refuses_unknown_arguments():
     assert bad.returncode == 2 and "unknown argument" in bad.stderr
 
 
-@pytest.mark.slow  # a minute of toy-sized runs of every step; the script is for a GPU
+# a minute of toy-sized runs of every step; the script is for a GPU
 def test_gpu_script_runs_quick_on_any_device(tmp_path):
     import os
     import subprocess

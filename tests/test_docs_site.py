@@ -594,6 +594,7 @@ def test_browser_check_flags_raw_math_and_a_broken_image(browser, tmp_path):
     assert report["images"] and report["images"][0][1] == 0
 
 
+@pytest.mark.slow  # half a minute: every reference and family page in the browser
 def test_every_formula_is_typeset(site, browser):
     """Every formula on the reference and family pages typesets: TeX that MathJax cannot
     parse (an unbalanced brace in a docstring) stays as raw source, and is named here."""
