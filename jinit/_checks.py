@@ -276,3 +276,21 @@ def rank(fn: str, name: str, value: object, ndim: int, allowed: int | Collection
     ok = ndim >= allowed if isinstance(allowed, int) else ndim in allowed
     if not ok:
         raise fail(fn, name, value, has_axes(ndim), expected, fix)
+
+
+def representable(fn: str, params: dict[str, object], variance: object,
+                  fans: tuple[float, float], dtype: np.dtype, xp: object) -> object:
+    """``variance`` as an array of ``dtype`` (``xp``: numpy, or jax.numpy when traced); a
+    ``ValueError`` naming ``gain``/``scale`` when a static variance overflows ``dtype``, the
+    dtype it is drawn in (``float32`` for all but ``float64``), not an array of ``inf``."""
+    if xp is not np:
+        return xp.asarray(variance, dtype)
+    with np.errstate(over="ignore"):
+        out = np.asarray(variance, dtype)
+    if not np.isfinite(out):
+        arg = next((a for a in ("gain", "scale") if a in params), "scale")
+        raise fail(fn, arg, params.get(arg), f"gives the variance {variance:.4g} (fan_in="
+                   f"{fans[0]:g}, fan_out={fans[1]:g}), which overflows {out.dtype.name}, the "
+                   f"dtype it is drawn in", f"a variance of at most "
+                   f"{float(np.finfo(out.dtype).max):.4g}")
+    return out

@@ -81,29 +81,13 @@ def variance_scaling_init(name: str, scale: float, mode: str, distribution: str,
         # Constants in numpy (static, identical to XLA's correctly rounded f32/f64 ops), so
         # eager and jitted calls see the same values and low-precision bounds are known.
         xp = jnp if isinstance(ratio, jax.core.Tracer) else np
-        if xp is np:
-            with np.errstate(over="ignore"):
-                variance = np.asarray(ratio, _sampling.sampling_dtype(dt))
-            if not np.isfinite(variance):
-                raise _overflow(name, params, ratio, fan_in, fan_out, variance.dtype)
-        else:
-            variance = jnp.asarray(ratio, _sampling.sampling_dtype(dt))
+        variance = _checks.representable(name, params, ratio, (fan_in, fan_out),
+                                         _sampling.sampling_dtype(dt), xp)
         return _real_draw(distribution, key, shape, dt, variance, xp, out_sharding)
 
     init = Init(name, body, params, dtype, check=check)
     _FAMILY[init] = (name, scale, mode, distribution, in_axis, out_axis, batch_axis, dtype, params)
     return init
-
-
-def _overflow(name: str, params: dict[str, object], ratio: float, fan_in: float, fan_out: float,
-              sampling: np.dtype) -> ValueError:
-    """The variance a scale and the fans give is beyond the range of the dtype it is drawn
-    in (``float32`` for every dtype but ``float64``): a clear error, not an array of ``inf``."""
-    arg = next((a for a in ("gain", "scale") if a in params), "scale")
-    return _checks.fail(name, arg, params.get(arg), f"gives the variance {ratio:.4g} "
-                        f"(fan_in={fan_in:g}, fan_out={fan_out:g}), which overflows "
-                        f"{sampling.name}, the dtype it is drawn in",
-                        f"a variance of at most {float(np.finfo(sampling).max):.4g}")
 
 
 # How each variance-scaling initializer was built, so :func:`with_axes` can rebuild it with

@@ -57,6 +57,8 @@ recipe                     source                                      what dist
 """
 
 from .._base import public
+from ..structure import DEFAULT_LAYER as DEFAULT_LAYER
+from ..structure import DEFAULT_ROLES as DEFAULT_ROLES
 from ._deepnet import deepnet as deepnet
 from ._google import maxtext as maxtext
 from ._google import vit as vit
@@ -68,8 +70,6 @@ from ._llama import llama_torchtitan as llama_torchtitan
 from ._olmo import olmo_core as olmo_core
 from ._olmo import olmo_megatron as olmo_megatron
 from ._olmo import olmo_mitchell as olmo_mitchell
-from ._recipe import DEFAULT_LAYER as DEFAULT_LAYER
-from ._recipe import DEFAULT_ROLES as DEFAULT_ROLES
 from ._recipe import ROLES as ROLES
 from ._recipe import Pieces as Pieces
 from ._recipe import Recipe as Recipe

@@ -43,6 +43,9 @@ from ._guess import EINSUMS as EINSUMS
 from ._guess import flax_order as flax_order
 from ._guess import guess as guess
 from ._guess import guess_blocks as guess_blocks
+from ._names import DEFAULT_LAYER as DEFAULT_LAYER
+from ._names import DEFAULT_ROLES as DEFAULT_ROLES
+from ._names import DEFAULT_STACK as DEFAULT_STACK
 from ._program import Program as Program
 from ._program import flat_params as flat_params
 from ._program import read_layout as read_layout
