@@ -9,6 +9,9 @@
   holds what ``verify`` and ``audit`` share). Command-line modules (``_cli``) are loaded by
   module path from the console and are exempt from this clause.
 * **A room is a few hundred lines.** No module in ``jinit/`` exceeds ``MAX_LINES``.
+* **No import circle.** The rooms' module-level imports (an import inside a function is
+  deferred, and does not count) form no cycle: every room can be read after those it
+  imports.
 
 The source is parsed with :mod:`ast`; nothing is imported, so the test also guards modules
 whose optional dependencies are missing.
@@ -149,3 +152,63 @@ def test_the_parser_catches_a_planted_private_import(tmp_path, source, expected)
     path = tmp_path / "_sampling_x.py"
     path.write_text(source)
     assert [f[:3] for f in private_imports("jinit._sampling_x", path)] == expected
+
+
+def module_imports(module: str, path: pathlib.Path) -> set[str]:
+    """The jinit modules ``module`` imports when it is imported (its top level, and under a
+    top-level ``if``/``try``); imports inside functions are deferred and left out."""
+    top = []
+    for node in ast.parse(path.read_text(), filename=str(path)).body:
+        top.extend(ast.walk(node) if isinstance(node, (ast.If, ast.Try)) else [node])
+    out = set()
+    for node in top:
+        if isinstance(node, ast.ImportFrom):
+            source = _resolve(module, path, node.level, node.module)
+            out |= {f"{source}.{a.name}" if f"{source}.{a.name}" in MODULES else source
+                    for a in node.names}
+        elif isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+    return {t for t in out if t in MODULES and t != module}
+
+
+def room_cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    """A cycle of rooms (``[a, b, ..., a]``) in ``edges``, or ``None``."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = 1
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt):], nxt]
+            if nxt not in state and (found := visit(nxt, [*path, nxt])):
+                return found
+        state[node] = 2
+        return None
+
+    for start in sorted(edges):
+        if start not in state and (found := visit(start, [start])):
+            return found
+    return None
+
+
+def _room_edges(modules: dict[str, pathlib.Path]) -> dict[str, set[str]]:
+    edges: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        for target in module_imports(module, path):
+            # the top package imports every room to re-export it; rooms import its leaves
+            if room(target) not in (room(module), "jinit"):
+                edges.setdefault(room(module), set()).add(room(target))
+    return edges
+
+
+def test_no_import_circle_between_rooms():
+    assert room_cycle(_room_edges(MODULES)) is None, room_cycle(_room_edges(MODULES))
+    assert "jinit.structure" in _room_edges(MODULES)["jinit.tree"]  # the graph is read
+
+
+def test_the_cycle_finder_finds_a_planted_circle():
+    """Negative control: a room that imports one that imports it back is found."""
+    edges = {**_room_edges(MODULES)}
+    edges["jinit.structure"] = {*edges.get("jinit.structure", ()), "jinit.tree"}
+    cycle = room_cycle(edges)
+    assert cycle is not None and cycle[0] == cycle[-1] and {"jinit.structure", "jinit.tree"} <= set(cycle)
