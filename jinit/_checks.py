@@ -279,12 +279,13 @@ def rank(fn: str, name: str, value: object, ndim: int, allowed: int | Collection
 
 
 def representable(fn: str, params: dict[str, object], variance: object,
-                  fans: tuple[float, float], dtype: np.dtype, xp: object) -> object:
-    """``variance`` as an array of ``dtype`` (``xp``: numpy, or jax.numpy when traced); a
-    ``ValueError`` naming ``gain``/``scale`` when a static variance overflows ``dtype``, the
-    dtype it is drawn in (``float32`` for all but ``float64``), not an array of ``inf``."""
-    if xp is not np:
-        return xp.asarray(variance, dtype)
+                  fans: tuple[float, float], dtype: np.dtype) -> None:
+    """Raises a ``ValueError`` naming ``gain``/``scale`` when a static ``variance`` overflows
+    ``dtype``, the dtype it is drawn in (``float32`` for every real dtype but ``float64``;
+    a complex dtype's own), where the draw would be an array of ``inf``. A traced variance
+    is not checked."""
+    if isinstance(variance, jax.core.Tracer):
+        return
     with np.errstate(over="ignore"):
         out = np.asarray(variance, dtype)
     if not np.isfinite(out):
@@ -293,4 +294,3 @@ def representable(fn: str, params: dict[str, object], variance: object,
                    f"{fans[0]:g}, fan_out={fans[1]:g}), which overflows {out.dtype.name}, the "
                    f"dtype it is drawn in", f"a variance of at most "
                    f"{float(np.finfo(out.dtype).max):.4g}")
-    return out

@@ -76,13 +76,13 @@ def variance_scaling_init(name: str, scale: float, mode: str, distribution: str,
     def body(key: KeyArray, shape: tuple[int, ...], dt: np.dtype, out_sharding: OutSharding) -> Array:
         fan_in, fan_out = _fans.fans(name, shape, in_axis, out_axis, batch_axis)
         ratio = scale / denominator_of(fan_in, fan_out)
+        _checks.representable(name, params, ratio, (fan_in, fan_out), _sampling.sampling_dtype(dt))
         if jnp.issubdtype(dt, jnp.complexfloating):
             return _complex_draw(distribution, key, shape, dt, jnp.array(ratio, dt), out_sharding)
         # Constants in numpy (static, identical to XLA's correctly rounded f32/f64 ops), so
         # eager and jitted calls see the same values and low-precision bounds are known.
         xp = jnp if isinstance(ratio, jax.core.Tracer) else np
-        variance = _checks.representable(name, params, ratio, (fan_in, fan_out),
-                                         _sampling.sampling_dtype(dt), xp)
+        variance = xp.asarray(ratio, _sampling.sampling_dtype(dt))
         return _real_draw(distribution, key, shape, dt, variance, xp, out_sharding)
 
     init = Init(name, body, params, dtype, check=check)

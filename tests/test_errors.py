@@ -454,9 +454,11 @@ def test_a_variance_beyond_float32_is_named_not_drawn_as_inf(make, arg):
     the argument, eager and jitted, where jax.nn.initializers draws inf."""
     init = make()
     for call in (init, jax.jit(init, static_argnums=(1, 2))):
-        with pytest.raises(ValueError, match=rf"\(\): {arg}=1e\+[0-9]+ gives the variance .* "
-                                             r"which overflows float32"):
-            call(jax.random.key(0), (2, 2), jnp.float32)
+        for dtype, drawn_in in ((jnp.float32, "float32"), (jnp.bfloat16, "float32"),
+                                (jnp.complex64, "complex64")):
+            with pytest.raises(ValueError, match=rf"\(\): {arg}=1e\+[0-9]+ gives the variance "
+                                                 rf".* which overflows {drawn_in}"):
+                call(jax.random.key(0), (2, 2), dtype)
     # the control: the largest scale whose variance fits is drawn, finite
     assert np.isfinite(np.asarray(jinit.variance_scaling(1e38, "fan_in", "normal")(
         jax.random.key(0), (1, 1), jnp.float32))).all()

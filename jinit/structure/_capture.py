@@ -240,9 +240,9 @@ def layers(model: object, *args: object, params: object = None,
         with capture(model, seen, watch=owners) as calls:
             jax.eval_shape(lambda t, *a: model.apply(t, *a, **kwargs), params, *args)
         classes = {c.name: type(c.module) for c in calls}
-        found = [(name, classes.get(name), _under("params", name, "kernel") if "kernel" in owners[name]
-                  else None) for name in dict.fromkeys([*(c.name for c in calls), *owners])
-                 if name in owners]
+        found = [(name, classes.get(name),
+                  _under("params", name, "kernel") if "kernel" in owners[name] else None)
+                 for name in dict.fromkeys([*(c.name for c in calls), *owners]) if name in owners]
     else:
         from flax import nnx
 
@@ -251,8 +251,8 @@ def layers(model: object, *args: object, params: object = None,
             name = "/".join(str(p) for p in path)
             if isinstance(module, nnx.Module) and any(
                     isinstance(v, nnx.Param) for v in vars(module).values()):
-                kernel = _under(name, "kernel") if isinstance(getattr(module, "kernel", None),
-                                                        nnx.Param) else None
+                has_kernel = isinstance(getattr(module, "kernel", None), nnx.Param)
+                kernel = _under(name, "kernel") if has_kernel else None
                 found.append((name, type(module), kernel))
         graphdef, state = nnx.split(model)
         watched = {name for name, _, _ in found}

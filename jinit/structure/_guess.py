@@ -210,9 +210,11 @@ def _block_index(name: str) -> tuple[str, int, str] | None:
 def guess_blocks(paths: Sequence[str]) -> tuple[str | None, dict[str, str], int]:
     """The residual blocks the parameter paths name: ``(family, {path: template}, depth)``.
 
-    A guess from names alone (no trace says which sums are residual): the family with the
-    most numbered blocks (:func:`_block_index`), the template of each of its paths and the
-    number of blocks; ``(None, {}, 0)`` when no path runs through a numbered block.
+    A guess from names alone (no trace says which sums are residual). A block is a path
+    part that is a sequence index (``layers/3/...``) or a numbered module with a submodule
+    below it (linen's ``Block_3/Dense_0/kernel``; a plain MLP's ``Dense_1/kernel`` is not
+    one). Returned: the family with the most numbered blocks, the template of each of its
+    paths (the index replaced by ``*``) and the number of blocks; ``(None, {}, 0)`` when no path runs through a numbered block.
     :func:`jinit.mup.plan` and :func:`jinit.mup.unit.plan` count depth this way unless
     ``depth=`` is given.
     """
