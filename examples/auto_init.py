@@ -4,7 +4,8 @@ Three deep MLPs as plain functions ``mlp(params, x)`` — ReLU, tanh, and an inl
 ``x * sigmoid(1.702 x)`` that no scheme names — fed an *unnormalized* input (mean 5, std 20).
 For each, :func:`jinit.auto.init` reads the activation after every kernel from the model's
 computation, chooses the weight and bias variances that keep the forward second moment at
-the fixed point 1 (and, where the activation allows, at the edge of chaos), and corrects
+a fixed point (1; for the deep tanh stack the smaller one that keeps its Jacobian well
+conditioned) and, where the activation allows, at the edge of chaos, and corrects
 the first layer for the input's real scale and mean on the batch. The table compares the
 forward drift ``q_L/q_1`` and backward drift ``g_1/g_L`` of the last hidden layer against
 the first, for LeCun, Glorot, He and auto; 1 is perfect, and the band ``[1/4, 4]`` is where

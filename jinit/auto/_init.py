@@ -89,16 +89,19 @@ def init(model: object, key: jax.Array, *args: object, use_data: bool = True,
        (first layers) and which kernel's output each kernel reads (the activation at its
        input).
     2. **Theory**: per kernel, :math:`(\sigma_w^2, \sigma_b^2)` with the forward second
-       moment at the fixed point :math:`q^* = 1` and, where the activation allows, the edge
-       of chaos :math:`\chi_1 = 1` (Poole et al. 2016; Schoenholz et al. 2017), residual
+       moment at a fixed point :math:`q^*` (1, or smaller for a deep stack of an activation
+       such as tanh whose Jacobian spectrum it would spread: Pennington et al. 2017) and,
+       where the activation allows, the edge of chaos :math:`\chi_1 = 1` (Poole et al.
+       2016; Schoenholz et al. 2017), residual
        branches scaled for the depth (Fixup, Zhang et al. 2019), and stated choices for
        embeddings, norms and biases (:mod:`jinit.auto._plan`, :mod:`jinit.auto._theory`).
     3. **Data** (``use_data=True``): on the example batch, the first layer's pre-activation
-       :math:`h = xW` is centered and scaled exactly, :math:`W \leftarrow W/s`,
-       :math:`b \leftarrow -\bar h/s` with :math:`\bar h` its per-unit mean and :math:`s^2`
-       the variance about it, so the input's real mean and scale no longer matter; then
+       :math:`h = xW` is centered and scaled exactly, :math:`W \leftarrow W\sqrt{q^*}/s`,
+       :math:`b \leftarrow -\bar h\sqrt{q^*}/s` with :math:`\bar h` its per-unit mean and
+       :math:`s^2` the variance about it, so the input's real mean and scale no longer
+       matter; then
        :mod:`jinit.lsuv`'s engine rescales every other kernel off residual branches until its
-       pre-activation variance is the theory's target 1 within ``tol`` (LSUV: Mishkin &
+       pre-activation variance is the theory's target :math:`q^*` within ``tol`` (LSUV: Mishkin &
        Matas, "All you need is a good init", ICLR 2016, arXiv:1511.06422, Alg. 1). Residual
        kernels keep their depth scaling.
     4. **Proof**: the report carries the audit's per-layer forward and backward second
@@ -128,8 +131,9 @@ def init(model: object, key: jax.Array, *args: object, use_data: bool = True,
 
     References:
       Poole et al., NeurIPS 2016, arXiv:1606.05340; Schoenholz et al., ICLR 2017,
-      arXiv:1611.01232; Mishkin & Matas, ICLR 2016, arXiv:1511.06422; Zhang, Dauphin & Ma,
-      "Fixup Initialization", ICLR 2019, arXiv:1901.09321.
+      arXiv:1611.01232; Pennington, Schoenholz & Ganguli, NeurIPS 2017, arXiv:1711.04735;
+      Mishkin & Matas, ICLR 2016, arXiv:1511.06422; Zhang, Dauphin & Ma, "Fixup
+      Initialization", ICLR 2019, arXiv:1901.09321.
 
     Example:
       >>> import jax, jax.numpy as jnp, jinit
@@ -237,6 +241,7 @@ def _data_pass(program, tree, args, rows, layout, key, tol, max_iters, factors,
             raise _checks.fail(_FN, "args", "(batch)", f"gives the first layer {p!r} a "
                                f"pre-activation spread of {s}", "a batch with varying, "
                                "finite values")
+        s = s / math.sqrt(rows[p].q)   # to the pre-activation scale sqrt(q*)
         vals = dict(zip(*structure.flat_params(tree)[:2], strict=True))
         new = {p: (vals[p] / s).astype(vals[p].dtype)}
         factors[p] = 1.0 / s
@@ -262,13 +267,13 @@ def _data_pass(program, tree, args, rows, layout, key, tol, max_iters, factors,
         return tree
 
     # The tap is the contraction's output, before its bias: its variance target is what the
-    # bias leaves of the theory's unit second moment, 1 - mean(b^2) (the bias as drawn).
+    # bias leaves of the theory's second moment q*, q* - mean(b^2) (the bias as drawn).
     vals = dict(zip(*structure.flat_params(tree)[:2], strict=True))
     target = {}
     for p in chosen:
         b = rows[p].bias
         b2 = float(jnp.mean(jnp.square(vals[b].astype(jnp.float32)))) if b in vals else 0.0
-        target[p] = max(1.0 - b2, 0.05)
+        target[p] = max(rows[p].q - b2, 0.05 * rows[p].q)
 
     def run(t, batch):
         seen = []

@@ -4,15 +4,19 @@ Per leaf (:class:`jinit.structure.Use` and the execution layout of :mod:`jinit.s
 
 * **Kernel** (``dot_general``/``conv``): :math:`W \sim \mathcal{N}(0,
   \sigma_w^2/\text{fan}_\text{in})`, fans from the trace (a convolution's window included). A first
-  layer (its input is the data) takes :math:`\sigma_w^2 = 1`, bias 0: LeCun's choice for
-  standardized inputs (LeCun et al., "Efficient BackProp", 1998), whose real scale the data
-  pass then corrects. Any other takes :mod:`jinit.auto._theory`'s :math:`(\sigma_w^2,
+  layer (its input is the data) takes :math:`\sigma_w^2 = q^*`, bias 0: LeCun's choice for
+  standardized inputs (LeCun et al., "Efficient BackProp", 1998) at the pre-activation scale
+  the activation after it is held at (:func:`jinit.auto._theory.fixed_scale`, for the depth
+  :math:`L` of kernels off residual branches; 1 for most activations), whose real scale the
+  data pass then corrects. Any other takes :mod:`jinit.auto._theory`'s :math:`(\sigma_w^2,
   \sigma_b^2)` for the activation applied to its *input*: the ``after`` of the kernel the
   walk found before it; when its input is not one kernel's output through elementwise
   operations (a residual sum, a norm's output, an attention mix), the identity with unit
   second moment (what a norm gives; a sum's real scale is left to the data pass); when the
   kernel was not reached by the walk (inside a loop body), the activation after the kernel
-  itself, as in the mean-field stack of one activation (a guess, said so).
+  itself, as in the mean-field stack of one activation (a guess, said so). That choice holds
+  the input's :math:`q^*`; where the activation after the kernel is held at another
+  :math:`q^*` (a readout feeding no activation: 1), both variances are scaled by the ratio.
 * **Residual branch** without an internal normalization the stream's variance multiplies by
   :math:`(1 + v)` per block, :math:`2^L` with He's choice. Each of the :math:`m` kernels of a
   branch on a stream with :math:`L` branches is scaled by :math:`L^{-1/(2m)}` in standard
@@ -70,6 +74,7 @@ class Row:
     drawn: bool = True          # drawn by auto (else the framework's value is kept)
     data: bool = False          # set from the data (a mean correction): not a random law
     bias: str | None = None     # a kernel's bias path
+    q: float = 1.0              # a kernel's target pre-activation second moment q*
     init: object = None
 
     def as_dict(self) -> dict:
@@ -116,10 +121,12 @@ def plan(structure, layout) -> dict[str, Row]:
             members[branch(p)].append(p)
     rows: dict[str, Row] = {}
     bias_var: dict[str, float] = {}
+    depth = max(sum(1 for u in structure.values()
+                    if u.op in ("dot_general", "conv") and not u.residual), 1)
     for p, u in structure.items():
         if u.op not in ("dot_general", "conv"):
             continue
-        rows[p] = _kernel(p, u, structure, layout, biases.get(p), streams, members)
+        rows[p] = _kernel(p, u, structure, layout, biases.get(p), streams, members, depth)
         bias_var[p] = rows[p].sigma_b2 or 0.0
     for p, u in structure.items():
         if p in rows:
@@ -128,16 +135,19 @@ def plan(structure, layout) -> dict[str, Row]:
     return {p: rows[p] for p in structure}
 
 
-def _kernel(p, u, structure, layout, bias, streams, members) -> Row:
+def _kernel(p, u, structure, layout, bias, streams, members, depth) -> Row:
     has_bias = bias is not None
     res = "-"
     notes = []
     first = p in layout.first
+    q_out, why_q = _theory.fixed_scale(u.after, depth)
+    if q_out != 1.0:
+        notes.append(f"output feeds {u.after.name}: {why_q}")
     if first:
-        sw2, sb2, chi, inp = _theory.unit_input(0.0), 0.0, None, "data"
+        sw2, sb2, chi, inp = q_out * _theory.unit_input(0.0), 0.0, None, "data"
         scheme = "lecun (first layer)"
-        notes.append("first layer: its input is the data; sigma_w2=1 for a standardized input "
-                     "(the data pass corrects the real scale and mean)")
+        notes.append(f"first layer: its input is the data; sigma_w2={sw2:.4g} for a "
+                     "standardized input (the data pass corrects the real scale and mean)")
     else:
         if p in layout.before:
             src = layout.before[p]
@@ -152,13 +162,17 @@ def _kernel(p, u, structure, layout, bias, streams, members) -> Row:
             inp = after.name
             notes.append("not reached by the walk (inside a loop?): input activation guessed "
                          "as the activation after this kernel")
-        c = _theory.choose(after, has_bias)
-        sw2, sb2, chi = c.sigma_w2, c.sigma_b2, c.chi1
+        q_in = _theory.fixed_scale(after, depth)[0]
+        c = _theory.choose(after, has_bias, q_in)
+        sw2, sb2, chi = c.sigma_w2 * q_out / q_in, c.sigma_b2 * q_out / q_in, c.chi1
+        if q_out != q_in:
+            notes.append(f"sigma_w2 and sigma_b2 x {q_out / q_in:.4g}: from the input's "
+                         f"q*={q_in:.3g} to the output's {q_out:.3g}")
         scheme = "edge of chaos" if c.understood and abs(c.chi1 - 1) < 1e-6 and sb2 > 0 else \
             "he" if c.understood and abs(sw2 - 2.0) < 1e-3 else \
             "lecun" if c.understood and abs(sw2 - 1.0) < 1e-9 else \
             "unit fixed point" if c.understood else "lecun (default)"
-        notes.append(f"input {inp}: {c.note}; q*=1 is {c.verdict}")
+        notes.append(f"input {inp}: {c.note}; q*={q_in:.3g} is {c.verdict}")
     std = math.sqrt(sw2 / u.fan_in) if u.fan_in else None
     if u.residual:
         n_branches = len(streams[u.stream])
@@ -183,7 +197,7 @@ def _kernel(p, u, structure, layout, bias, streams, members) -> Row:
                    None, "no fan-in read: framework default kept", inp, drawn=False)
     return Row(p, u.shape, u.op, u.fan_in, u.fan_out, u.after.name, res, scheme, std,
                "; ".join(notes), inp, sw2, sb2, chi, first, init=_basic.normal(std),
-               bias=bias)
+               bias=bias, q=q_out)
 
 
 def _other(p, u, kernel, bias_var) -> Row:
@@ -211,7 +225,7 @@ def _other(p, u, kernel, bias_var) -> Row:
             sb2 = bias_var.get(kernel, 0.0)
             if sb2 > 0:
                 return row("normal(sigma_b)", math.sqrt(sb2), f"bias of {kernel}: sigma_b2="
-                           f"{sb2:.3g} from the theory (q*=1, chi1=1)",
+                           f"{sb2:.3g} from the theory (its kernel's critical point)",
                            _basic.normal(math.sqrt(sb2)))
             return row("zeros", 0.0, f"bias of {kernel}: sigma_b2=0 from the theory",
                        _constant.zeros)
