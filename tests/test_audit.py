@@ -69,8 +69,14 @@ def _correct(seed=0):
     return draw(shapes, rules, seed), rules
 
 
-def test_correct_tree_passes_at_a_fixed_seed():
-    params, rules = _correct(0)
+@pytest.fixture(scope="module")
+def correct():
+    """The correct tree at seed 0 and its rules, drawn once (jax arrays: read only)."""
+    return _correct(0)
+
+
+def test_correct_tree_passes_at_a_fixed_seed(correct):
+    params, rules = correct
     report = audit.check(params, rules)
     assert report.ok, str(report)
     methods = {leaf.path: leaf.method for leaf in report.leaves}
@@ -183,10 +189,11 @@ def test_undeclared_initializer_compared_with_a_fresh_draw():
 
 def test_detectable_error_follows_the_leaf_size():
     params = draw({"bias": s(64), "big": s(768, 768)}, {".": jinit.normal(0.02)})
-    leaves = {leaf.path: leaf for leaf in audit.check(params, {".": jinit.normal(0.02)}).leaves}
+    report = audit.check(params, {".": jinit.normal(0.02)})
+    leaves = {leaf.path: leaf for leaf in report.leaves}
     assert leaves["bias"].detectable > 0.5          # a 64-value leaf proves little
     assert leaves["big"].detectable < 0.01          # a 768 x 768 kernel: under 1%
-    assert "(weak)" in audit.check(params, {".": jinit.normal(0.02)}).table()
+    assert "(weak)" in report.table()
 
 
 def test_detectable_error_is_flagged_at_its_stated_power():
@@ -253,10 +260,10 @@ def test_undeclared_leaf_is_reported_not_passed():
     assert audit.check(params, {"^w$": jinit.normal(0.1)}, default=jinit.normal(0.1)).ok
 
 
-def test_only_and_json_and_rows():
+def test_only_and_json_and_rows(correct):
     import json
 
-    params, rules = _correct()
+    params, rules = correct
     report = audit.check(params, rules, only="^dense/")
     assert [leaf.path for leaf in report.leaves] == ["dense/bias", "dense/kernel"]
     data = json.loads(report.to_json())

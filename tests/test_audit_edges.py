@@ -88,12 +88,18 @@ def _flax_model():
     return Model(), jnp.zeros((2, 8), jnp.int32)
 
 
-def test_flax_defaults_are_named_and_checked_against_their_declared_law():
+@pytest.fixture(scope="module")
+def flax_defaults():
+    """The model's variables at key 0 and the rules read from it, shared by the tests below
+    (read only: a test that plants an error copies the tree first)."""
     import jinit
 
     model, x = _flax_model()
-    variables = model.init(jax.random.key(0), x)
-    rules = jinit.tree.rules_from(model, x)
+    return model.init(jax.random.key(0), x), jinit.tree.rules_from(model, x)
+
+
+def test_flax_defaults_are_named_and_checked_against_their_declared_law(flax_defaults):
+    variables, rules = flax_defaults
     report = audit.check(variables, rules)
     assert report.ok, str(report)
     by_path = {leaf.path: leaf for leaf in report.leaves}
@@ -137,12 +143,9 @@ def test_a_users_wrapper_of_a_jax_initializer_is_not_read_as_jax():
 @pytest.mark.parametrize("path", [("Embed_0", "embedding"), ("Block_1", "Dense_1", "kernel"),
                                   ("Block_0", "MultiHeadDotProductAttention_0", "out",
                                    "kernel")])
-def test_flax_defaults_planted_scale_error_is_flagged(path):
-    import jinit
-
-    model, x = _flax_model()
-    variables = jax.tree.map(lambda v: v, model.init(jax.random.key(0), x))
-    rules = jinit.tree.rules_from(model, x)
+def test_flax_defaults_planted_scale_error_is_flagged(flax_defaults, path):
+    shared, rules = flax_defaults
+    variables = jax.tree.map(lambda v: v, shared)  # a new tree: the shared one is not changed
     node = variables["params"]
     for part in path[:-1]:
         node = node[part]
@@ -171,13 +174,18 @@ def _eqx_rules():
             r"bias$": jinit.zeros}
 
 
-def test_equinox_module_drawn_by_jinit_equinox_passes():
+@pytest.fixture(scope="module")
+def eqx_drawn():
+    """The module drawn by jinit.equinox.init at key 1 (immutable: tree_at returns a copy)."""
     eqx = pytest.importorskip("equinox")
-    import jinit
     import jinit.equinox
 
+    return eqx, jinit.equinox.init(_eqx_model(eqx), _eqx_rules(), jax.random.key(1))
+
+
+def test_equinox_module_drawn_by_jinit_equinox_passes(eqx_drawn):
+    eqx, model = eqx_drawn
     rules = _eqx_rules()
-    model = jinit.equinox.init(_eqx_model(eqx), rules, jax.random.key(1))
     report = audit.check(model, rules)
     assert report.ok, str(report)
     by_path = {leaf.path: leaf for leaf in report.leaves}
@@ -193,12 +201,9 @@ def test_equinox_module_drawn_by_jinit_equinox_passes():
 
 @pytest.mark.parametrize("path, factor", [("0/weight", 1.1), ("1/layers/1/weight", 0.9),
                                           ("3/weight", 1.1)])
-def test_equinox_planted_scale_error_is_flagged(path, factor):
-    eqx = pytest.importorskip("equinox")
-    import jinit.equinox
-
+def test_equinox_planted_scale_error_is_flagged(eqx_drawn, path, factor):
+    eqx, model = eqx_drawn
     rules = _eqx_rules()
-    model = jinit.equinox.init(_eqx_model(eqx), rules, jax.random.key(1))
     where = {"0/weight": lambda m: m[0].weight, "1/layers/1/weight": lambda m: m[1].layers[1].weight,
              "3/weight": lambda m: m[3].weight}[path]
     model = eqx.tree_at(where, model, where(model) * factor)

@@ -1,8 +1,10 @@
 """The ``jinit`` console command, run as a user runs it: every message and exit status pinned.
 
 Exit status: 0 every check passed, 1 a check failed or nothing was checked, 2 a usage error,
-which is one line on stderr, found before any work. The tests run the installed console
-command (``jinit`` next to this interpreter; ``python -m jinit`` when it is not installed).
+which is one line on stderr, found before any work. Most usage errors are checked in this
+process through ``jinit._cli.main(argv)``, the function the console command calls; a few of
+each kind, the help, the runs and a fuzz sample run the installed console command (``jinit``
+next to this interpreter; ``python -m jinit`` when it is not installed).
 """
 
 import json
@@ -23,8 +25,10 @@ from jinit.verify import _report, _suite  # noqa: F401
 
 _SCRIPT = shutil.which("jinit", path=os.path.dirname(sys.executable))
 COMMAND = [_SCRIPT] if _SCRIPT else [sys.executable, "-m", "jinit"]
+# Small and float32 only (the dtypes are the verify suite's own tests): two schemes' moments and
+# signal propagation, through the console command, in a few seconds.
 SMALL = ["--only", "he_normal,presets.torch_linear_kernel", "--samples", "4096", "--depth", "4",
-         "--width", "16", "-q"]
+         "--width", "16", "--dtype", "float32", "-q"]
 
 
 def jinit(*args, columns=None, timeout=300):
@@ -46,28 +50,41 @@ def usage_error(*args):
     return lines[0]
 
 
+def usage_error_here(capsys, *args):
+    """The same usage error through ``main(argv)`` in this process: exit 2, exactly one line on
+    stderr, nothing on stdout, no traceback."""
+    capsys.readouterr()
+    assert _cli.main(list(args)) == 2
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err and out.out == "", out
+    lines = out.err.splitlines()
+    assert len(lines) == 1 and out.err.endswith("\n"), out.err
+    return lines[0]
+
+
 HELP = " (see 'jinit verify --help')"
 
 
 # ----------------------------------------------------------------------- usage errors
 
 
-def test_output_targets_are_checked_before_any_work(tmp_path):
+def test_output_targets_are_checked_before_any_work(tmp_path, capsys):
+    """The first case through the console command, the rest through ``main`` in process."""
     missing = tmp_path / "nonexistent" / "dir"
     assert usage_error("verify", "--json", f"{missing}/x.json") == (
         f"jinit verify: error: argument --json: '{missing}/x.json': directory '{missing}' "
         f"does not exist{HELP}")
-    assert usage_error("verify", "--plot", f"{missing}/x.png") == (
+    assert usage_error_here(capsys, "verify", "--plot", f"{missing}/x.png") == (
         f"jinit verify: error: argument --plot: '{missing}/x.png': directory '{missing}' "
         f"does not exist{HELP}")
-    assert usage_error("verify", "--json", str(tmp_path)) == (
+    assert usage_error_here(capsys, "verify", "--json", str(tmp_path)) == (
         f"jinit verify: error: argument --json: '{tmp_path}' is a directory; expected a JSON "
         f"file name{HELP}")
     (tmp_path / "d.png").mkdir()
-    assert usage_error("verify", "--plot", str(tmp_path / "d.png")) == (
+    assert usage_error_here(capsys, "verify", "--plot", str(tmp_path / "d.png")) == (
         f"jinit verify: error: argument --plot: '{tmp_path / 'd.png'}' is a directory; "
         f"expected a .png file name{HELP}")
-    assert usage_error("verify", "--plot", "out.pdf") == (
+    assert usage_error_here(capsys, "verify", "--plot", "out.pdf") == (
         f"jinit verify: error: argument --plot: 'out.pdf' is not a .png file name{HELP}")
 
 
@@ -96,24 +113,26 @@ def test_unwritable_target_is_refused_in_process(tmp_path, monkeypatch, capsys):
         f"'{tmp_path}' is not writable{HELP}\n")
 
 
-def test_flags_and_values():
-    assert usage_error("verify", "--bogus") == (
-        f"jinit verify: error: unrecognized arguments: --bogus{HELP}")
+def test_flags_and_values(capsys):
+    """One error of the subcommand's parser and one of jinit's own through the console
+    command; the rest through ``main`` in process."""
     assert usage_error("verify", "--samples", "zero") == (
         "jinit verify: error: argument --samples: 'zero' is not an int; expected an int in "
         f"[2, 2**31) (the variance divides by n - 1; values are counted in int32){HELP}")
-    assert usage_error("verify", "--depth", "-3") == (
+    assert usage_error() == ("jinit: error: a command is required; expected 'verify', "
+                             "'audit', 'compare' or 'auto' (see 'jinit --help')")
+    assert usage_error_here(capsys, "verify", "--bogus") == (
+        f"jinit verify: error: unrecognized arguments: --bogus{HELP}")
+    assert usage_error_here(capsys, "verify", "--depth", "-3") == (
         f"jinit verify: error: argument --depth: '-3' is out of range; expected an int >= 1{HELP}")
-    assert usage_error("verify", "--dtype", "float12") == (
+    assert usage_error_here(capsys, "verify", "--dtype", "float12") == (
         "jinit verify: error: argument --dtype: invalid choice: 'float12' (choose from "
         f"float32, bfloat16, float16, complex64, float8_e4m3fn, float8_e5m2){HELP}")
-    assert usage_error("verify", "--only", "he_normall") == (
+    assert usage_error_here(capsys, "verify", "--only", "he_normall") == (
         "jinit verify: error: argument --only: 'he_normall' is not a public initializer; did "
         "you mean he_normal, normal? (names as after 'jinit.': he_normal, "
         f"presets.torch_linear_kernel, residual.fixup){HELP}")
-    assert usage_error() == ("jinit: error: a command is required; expected 'verify', "
-                             "'audit', 'compare' or 'auto' (see 'jinit --help')")
-    assert usage_error("frobnicate") == (
+    assert usage_error_here(capsys, "frobnicate") == (
         "jinit: error: argument COMMAND: invalid choice: 'frobnicate' (choose from 'verify', "
         "'audit', 'compare', 'auto') (see 'jinit --help')")
 
@@ -145,15 +164,16 @@ def test_numbers_out_of_range(capsys, flag, value, problem, expected):
         f"jinit verify: error: argument {flag}: {value!r} {problem}; {expected}{HELP}")
 
 
-def test_a_run_that_cannot_fit_in_memory_is_refused_first():
-    """--width 10**7 / --depth 10**9 ran out of memory after a minute; now refused at once."""
-    line = usage_error("verify", "--width", str(10 ** 7))
+def test_a_run_that_cannot_fit_in_memory_is_refused_first(capsys):
+    """--width 10**7 / --depth 10**9 ran out of memory after a minute; now refused at once,
+    against this machine's memory (``main`` in process, the console command's code)."""
+    line = usage_error_here(capsys, "verify", "--width", str(10 ** 7))
     assert re.fullmatch(
         r"jinit verify: error: argument --width: 10000000 at --depth 32 needs about [\d.]+ PiB "
         r"of memory for signal propagation \(estimate\), more than the [\d.]+ [GTM]iB (this "
         r"machine has|the container \(cgroup\) allows); expected --width <= \d+ at --depth 32, "
         r"or --no-signal \(see 'jinit verify --help'\)", line), line
-    line = usage_error("verify", "--depth", str(10 ** 9))
+    line = usage_error_here(capsys, "verify", "--depth", str(10 ** 9))
     assert "argument --depth: 1000000000 at --width 256 needs about" in line, line
     assert "expected --depth <= " in line and "at --width 256, or --no-signal" in line
 
@@ -228,15 +248,16 @@ def test_ctrl_c_on_the_console_command():
     assert "Traceback" not in err and err.rstrip().endswith("jinit verify: interrupted"), err
 
 
-def test_plot_that_would_draw_nothing_is_refused():
+def test_plot_that_would_draw_nothing_is_refused(capsys):
+    """The first case through the console command, the rest through ``main`` in process."""
     assert usage_error("verify", "--no-signal", "--plot", "x.png") == (
         "jinit verify: error: --plot draws signal propagation, which --no-signal turns off; "
         f"drop one of them{HELP}")
-    assert usage_error("verify", "--only", "zeros", "--plot", "x.png") == (
+    assert usage_error_here(capsys, "verify", "--only", "zeros", "--plot", "x.png") == (
         "jinit verify: error: --plot draws signal propagation, but --only selects none of the "
         "schemes it covers (lecun_normal, lecun_uniform, glorot_normal, glorot_uniform, "
         f"he_normal, he_uniform, orthogonal, for_activation, presets.torch_linear_kernel){HELP}")
-    assert usage_error("verify", "--dtype", "bfloat16", "--plot", "x.png") == (
+    assert usage_error_here(capsys, "verify", "--dtype", "bfloat16", "--plot", "x.png") == (
         "jinit verify: error: --plot draws signal propagation, but --dtype leaves out float32, "
         f"the dtype signal propagation runs in{HELP}")
 
@@ -251,17 +272,21 @@ def test_python_dash_m_is_the_same_command():
 # ------------------------------------------------------------------------------ help
 
 
-def test_help_lists_every_command_and_every_default():
+def test_help_lists_every_command_and_every_default(capsys, monkeypatch):
+    """``jinit --help`` through the console command; ``jinit verify --help`` through ``main``
+    in process, at 200 columns."""
     top = jinit("--help")
     assert top.returncode == 0
     for command in ("verify", "audit", "compare", "auto"):  # each with where its help is
         assert f"(see 'jinit {command} --help')" in top.stdout, top.stdout
-    sub = jinit("verify", "--help", columns=200)
-    assert sub.returncode == 0
+    monkeypatch.setenv("COLUMNS", "200")
+    capsys.readouterr()
+    assert _cli.main(["verify", "--help"]) == 0
+    sub = capsys.readouterr().out
     for text in ("--depth L", "(default: 32)", "(default: 256)", "(default: 1048576 = 2**20)",
                  "(default: 0)", "an int in [2, 2**31)", "an int in [0, 2**32)",
                  "depth, an int >= 1", "width, an int >= 1", "130 interrupted"):
-        assert text in sub.stdout, text
+        assert text in sub, text
     actions = [a for a in verify_cli.build_parser()._actions
                if a.dest not in ("help", "parser")]
     assert all("(default: " in a.help for a in actions), [a.dest for a in actions

@@ -47,11 +47,24 @@ def passes(samples, variance, law):
 
 
 def draws(layer, rules, get, n=N_DRAWS):
-    """The leaf ``get(layer)`` after init, for enough keys that it holds >= n draws."""
-    size = get(layer).size
+    """The leaf ``get(layer)`` after init, for enough keys that it holds >= n draws.
+
+    ``layer`` is a layer, or a function of no arguments that builds one (it is then built
+    inside the compiled program: eager, an Equinox constructor compiles each of its ops on
+    its own). The vmapped ``je.init`` runs as one compiled program; optimization level 0
+    cuts the compile time, and the draws are the same law (the same keys and initializers;
+    jit matches eager is tested below).
+    """
+    make = layer if callable(layer) and not isinstance(layer, eqx.Module) else (lambda: layer)
+    size = get(eqx.filter_eval_shape(make)).size
     keys = jax.random.split(jax.random.key(1234), max(2, -(-n // size)))
-    batched = eqx.filter_vmap(lambda k: je.init(layer, rules, k))(keys)
-    return np.asarray(get(batched), np.float64)
+
+    def program(k):
+        built = make()
+        return get(eqx.filter_vmap(lambda kk: je.init(built, rules, kk))(k))
+
+    compiled = jax.jit(program, compiler_options={"xla_backend_optimization_level": 0})
+    return np.asarray(compiled(keys), np.float64)
 
 
 def assert_promised(samples, variance, law):
@@ -90,8 +103,7 @@ LAYERS = {
 @pytest.mark.parametrize("name", list(LAYERS))
 def test_plain_he_normal_gets_equinox_fans(name):
     make, get, fan_in = LAYERS[name]
-    layer = make()
-    assert_promised(draws(layer, HE, get), 2.0 / fan_in, "truncated_normal")
+    assert_promised(draws(make, HE, get), 2.0 / fan_in, "truncated_normal")
 
 
 def test_uniform_scheme_on_conv_and_its_bias_shape():

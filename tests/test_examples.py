@@ -118,16 +118,21 @@ def test_normal_1_diverges_in_deep_relu(deep_relu):
     assert np.all(np.isfinite(r.final_loss[:2]))  # control: He and Glorot stay finite
 
 
-def _init_stats(train, act: str, scheme: str, depth: int = 30, width: int = 64,
-                layer: int = -1):
+def _init_activations(train, act: str, scheme: str, depth: int = 30, width: int = 64):
+    """Every hidden layer at init: (scheme, seed, layer, n, width)."""
     cfg = train.Config(activations=(act,), depths=(depth,), schemes=(scheme,), seeds=4,
                        width=width, samples=512)
     data = train.load_data(cfg)
     params = train.initial_params(act, depth, cfg, data)
     f = train.ACTIVATIONS[act]
     h = jax.vmap(jax.vmap(lambda p: train.hidden_activations(p, jnp.asarray(data[0]), f)))(params)
+    return np.asarray(h, np.float64)
+
+
+def _init_stats(train, act: str, scheme: str, depth: int = 30, width: int = 64,
+                layer: int = -1):
     # one hidden layer (default the last): (scheme, seed, n, width)
-    return np.asarray(h[:, :, layer], np.float64)
+    return _init_activations(train, act, scheme, depth, width)[:, :, layer]
 
 
 # He through 29 ReLU layers of width n = 64: for one input, each layer multiplies the second
@@ -141,9 +146,10 @@ HE_BOUND = 5.3 * math.sqrt(HE_LAYERS * 5 / HE_WIDTH / HE_SEEDS)
 
 
 def _he_log_ratio(train, scheme: str) -> np.ndarray:
-    """Per seed: log of the last hidden layer's second moment over the first's."""
-    first = _init_stats(train, "relu", scheme, layer=0)
-    last = _init_stats(train, "relu", scheme)
+    """Per seed: log of the last hidden layer's second moment over the first's (both layers
+    of the same network at init, computed once)."""
+    h = _init_activations(train, "relu", scheme)
+    first, last = h[:, :, 0], h[:, :, -1]
     return np.log(np.mean(last ** 2, axis=(-2, -1)) / np.mean(first ** 2, axis=(-2, -1)))[0]
 
 

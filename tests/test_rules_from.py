@@ -64,8 +64,8 @@ def draws():
     shapes = jax.eval_shape(model.init, jax.random.key(0), *X)
     rules = rules_from(model, *X)
     keys = jax.random.split(jax.random.key(5), KEYS)
-    ours = flat(jax.vmap(lambda k: init_tree(k, shapes, rules))(keys))
-    theirs = flat(jax.vmap(lambda k: model.init(k, *X))(keys))
+    ours = flat(jax.jit(jax.vmap(lambda k: init_tree(k, shapes, rules)))(keys))
+    theirs = flat(jax.jit(jax.vmap(lambda k: model.init(k, *X)))(keys))
     return model, shapes, rules, ours, theirs
 
 

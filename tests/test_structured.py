@@ -6,6 +6,7 @@ positions) with tolerances derived from the sample size at alpha = 1e-6 per chec
 with a negative control that must be rejected.
 """
 
+import functools
 import math
 
 import jax
@@ -45,6 +46,7 @@ def _variance_ok(values, variance, kurtosis=3.0):
     return abs(measured - variance) <= Z * variance * math.sqrt((kurtosis - 1) / v.size)
 
 
+@functools.cache
 def _chi2_quantile(p, dof, upper=False):
     """The chi-square quantile with tail mass ``p`` (lower, or ``upper``), by bisection.
 
@@ -125,24 +127,51 @@ def test_identity_errors():
 # --------------------------------------------------------------------------------- dirac
 
 
-@pytest.mark.parametrize("kernel", [(1,), (3,), (5,), (3, 3), (1, 5), (3, 3, 3), (5, 1, 3)])
+DIRAC_KERNELS = [(1,), (3,), (5,), (3, 3), (1, 5), (3, 3, 3), (5, 1, 3)]
+DIRAC_GROUPS = [2, 3, 6]
+
+
+@functools.cache
+def _dirac_convolutions():
+    """``(x, conv(x, w))`` for every case of the two tests below, from one jitted program.
+
+    One compile instead of one program per op and shape; every case is still its own kernel
+    and convolution (the identity is exact whatever the program: each output sums one
+    ``x * 1`` with zeros).
+    """
+    c = 6
+
+    def run(key, key_x):
+        same = []
+        for kernel in DIRAC_KERNELS:
+            w = jinit.dirac()(key, kernel + (c, c))
+            x = jax.random.normal(key_x, (2,) + (7,) * len(kernel) + (c,))
+            same.append((x, _conv(x, w)))
+        grouped = []
+        for groups in DIRAC_GROUPS:
+            w = jinit.dirac(groups=groups)(key, (3, 3, c // groups, c))
+            wrong = jinit.dirac()(key, (3, 3, c // groups, c))
+            x = jax.random.normal(key_x, (2, 6, 6, c))
+            grouped.append((x, _conv(x, w, groups=groups), _conv(x, wrong, groups=groups)))
+        return same, grouped
+
+    return jax.tree.map(np.asarray, jax.jit(run)(KEY, jax.random.key(1)))
+
+
+@pytest.mark.parametrize("kernel", DIRAC_KERNELS)
 def test_dirac_same_convolution_returns_the_input_exactly(kernel):
-    c = 6
-    w = jinit.dirac()(KEY, kernel + (c, c))
-    x = jax.random.normal(jax.random.key(1), (2,) + (7,) * len(kernel) + (c,))
-    assert np.array_equal(np.asarray(_conv(x, w)), np.asarray(x))
+    x, y = _dirac_convolutions()[0][DIRAC_KERNELS.index(kernel)]
+    assert x.shape == (2,) + (7,) * len(kernel) + (6,)
+    assert np.array_equal(y, x)
 
 
-@pytest.mark.parametrize("groups", [2, 3, 6])
+@pytest.mark.parametrize("groups", DIRAC_GROUPS)
 def test_dirac_with_groups_is_the_identity_of_a_grouped_convolution(groups):
-    c = 6
-    w = jinit.dirac(groups=groups)(KEY, (3, 3, c // groups, c))
-    x = jax.random.normal(jax.random.key(1), (2, 6, 6, c))
-    assert np.array_equal(np.asarray(_conv(x, w, groups=groups)), np.asarray(x))
+    x, y, y_wrong = _dirac_convolutions()[1][DIRAC_GROUPS.index(groups)]
+    assert np.array_equal(y, x)
     # Negative control: the groups=1 kernel has the wrong shape for a grouped conv, and the
     # groups=1 layout on a (3, 3, c/groups, c) kernel does not give the identity.
-    wrong = jinit.dirac()(KEY, (3, 3, c // groups, c))
-    assert not np.array_equal(np.asarray(_conv(x, wrong, groups=groups)), np.asarray(x))
+    assert not np.array_equal(y_wrong, x)
 
 
 def test_dirac_scale_and_channel_mismatch():
@@ -257,10 +286,29 @@ def test_hadamard_identity_errors():
 # -------------------------------------------------------------------------------- sparse
 
 
-@pytest.mark.parametrize("sparsity,shape", [(0.25, (64, 40)), (0.07, (20, 100)), (0.0, (5, 7)),
-                                            (0.99, (3, 50)), (0.5, (1, 1))])
+SPARSE_OUTGOING_CASES = [(0.25, (64, 40)), (0.07, (20, 100)), (0.0, (5, 7)), (0.99, (3, 50)),
+                         (0.5, (1, 1))]
+SPARSE_INCOMING_CASES = [(15, (100, 30)), (1, (4, 4)), (6, (3, 3, 2, 5)), (8, (8, 3))]
+
+
+@functools.cache
+def _sparse_counts():
+    """Every case of the two exact-count tests, drawn at ``KEY`` by one jitted program.
+
+    One compile instead of one program per op and shape (the zero pattern under jit is the
+    eager one: ``test_eager_jit_vmap_eval_shape_agree``).
+    """
+    def run(key):
+        return ([jinit.sparse_outgoing(s)(key, shape) for s, shape in SPARSE_OUTGOING_CASES],
+                [jinit.sparse_incoming(k)(key, shape) for k, shape in SPARSE_INCOMING_CASES])
+
+    return jax.tree.map(np.asarray, jax.jit(run)(KEY))
+
+
+@pytest.mark.parametrize("sparsity,shape", SPARSE_OUTGOING_CASES)
 def test_sparse_outgoing_exact_zero_count_per_input_row(sparsity, shape):
-    w = np.asarray(jinit.sparse_outgoing(sparsity)(KEY, shape))
+    w = _sparse_counts()[0][SPARSE_OUTGOING_CASES.index((sparsity, shape))]
+    assert w.shape == shape
     n_zeros = math.ceil(sparsity * shape[1])  # 0.07 * 100 = 7.000000000000001 -> 8, as PyTorch
     assert np.all(np.sum(w == 0, axis=1) == n_zeros)
     if (sparsity, shape[1]) == (0.07, 100):
@@ -296,13 +344,16 @@ def test_sparse_outgoing_zero_positions_are_uniform_and_rows_independent():
     var = m * (m / n) * ((n - m) / n) * ((n - m) / (n - 1))
     assert abs(both.mean() - m * m / n) <= Z * math.sqrt(var / trials)
     # Negative control: positions drawn with a slight bias towards the first column fail.
+    # Successive sampling without replacement with weights w (numpy's choice(..., p=w/sum w))
+    # is, in law, the m largest of u^(1/w), u uniform (Efraimidis & Spirakis 2006): all rows
+    # and trials at once.
     rng = np.random.default_rng(0)
     weights = np.ones(shape[1])
     weights[0] = 1.25
-    biased = np.zeros(shape)
-    for _ in range(trials):
-        for r in range(shape[0]):
-            biased[r, rng.choice(shape[1], n_zeros, replace=False, p=weights / weights.sum())] += 1
+    scores = np.log(rng.random((trials,) + shape)) / weights
+    picked = np.argsort(-scores, axis=-1)[..., :n_zeros]
+    biased = np.stack([np.bincount(picked[:, r].ravel(), minlength=shape[1])
+                       for r in range(shape[0])])
     assert not _subset_chi2(biased, trials, n_zeros)
 
 
@@ -362,9 +413,10 @@ def test_sparse_outgoing_errors():
         jinit.sparse_outgoing(0.5)(KEY, (3, 3, 4))
 
 
-@pytest.mark.parametrize("k,shape", [(15, (100, 30)), (1, (4, 4)), (6, (3, 3, 2, 5)), (8, (8, 3))])
+@pytest.mark.parametrize("k,shape", SPARSE_INCOMING_CASES)
 def test_sparse_incoming_exact_nonzero_count_per_unit(k, shape):
-    w = np.asarray(jinit.sparse_incoming(k)(KEY, shape))
+    w = _sparse_counts()[1][SPARSE_INCOMING_CASES.index((k, shape))]
+    assert w.shape == shape
     per_unit = np.sum(w.reshape(-1, shape[-1]) != 0, axis=0)
     assert np.all(per_unit == k)
 
@@ -437,9 +489,21 @@ def test_conv_orthogonal_is_paraunitary_and_spread_over_taps(x64):
     assert np.sum(w[1, 1] ** 2) < 6.0 - 0.1                          # not a delta kernel
 
 
+N_BATCH = 1000  # vmapped keys: test_conv_orthogonal_moments_over_keys's sample size
+
+
+@functools.cache
+def _conv_orthogonal_batch():
+    """``jinit.conv_orthogonal()`` at (3, 3, 4, 8), vmapped over ``_keys(N_BATCH)``; shared by
+    the moments test and the vmap check of ``test_eager_jit_vmap_eval_shape_agree`` (one
+    compile of the batched QR program, not two)."""
+    return _draw(jinit.conv_orthogonal(), (3, 3, 4, 8), N_BATCH)
+
+
 def test_conv_orthogonal_moments_over_keys():
-    shape, n = (3, 3, 4, 8), 1000
-    w = _draw(jinit.conv_orthogonal(), shape, n)
+    shape, n = (3, 3, 4, 8), N_BATCH
+    w = _conv_orthogonal_batch()
+    assert w.shape == (n,) + shape
     # E[w] = 0 (symmetric law); average second moment exactly 1 / (c_out * prod k).
     per_draw = w.reshape(n, -1).astype(np.float64)
     assert np.allclose(np.sum(per_draw ** 2, axis=1), 4.0, rtol=1e-5)
@@ -497,9 +561,15 @@ ALL = [
 @pytest.mark.parametrize("name,make,shape", ALL)
 def test_eager_jit_vmap_eval_shape_agree(name, make, shape):
     init = make()
-    eager = init(KEY, shape)
-    jitted = jax.jit(init, static_argnums=(1, 2))(KEY, shape, jnp.float32)
-    batch = jax.vmap(lambda k: init(k, shape))(jnp.stack([KEY, jax.random.key(3)]))
+    keys = _keys(N_BATCH)
+    eager = init(keys[0], shape)
+    jitted = jax.jit(init, static_argnums=(1, 2))(keys[0], shape, jnp.float32)
+    if name == "conv_orthogonal":  # the same vmapped program as the moments test
+        assert (repr(init), shape) == (repr(jinit.conv_orthogonal()), (3, 3, 4, 8))
+        batch = _conv_orthogonal_batch()
+    else:
+        batch = _draw(init, shape, N_BATCH)
+    assert batch.shape == (N_BATCH,) + shape
     for other in (jitted, batch[0]):
         # Zero patterns agree exactly; values to an ulp (XLA may fuse the scaling of a normal
         # draw differently under jit, as it does for jax.random.normal(...) * std itself).
