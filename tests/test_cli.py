@@ -137,14 +137,6 @@ def test_flags_and_values(capsys):
         "'audit', 'compare', 'auto') (see 'jinit --help')")
 
 
-def _in_process(capsys, *argv):
-    """``main(argv)`` in this process: exit 2 and the one line on stderr."""
-    assert _cli.main(list(argv)) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    return err.rstrip("\n")
-
-
 SAMPLES = "expected an int in [2, 2**31) (the variance divides by n - 1; values are counted in int32)"
 SEED = "expected an int in [0, 2**32) (a seed's low 32 bits are all JAX keeps)"
 
@@ -160,7 +152,7 @@ SEED = "expected an int in [0, 2**32) (a seed's low 32 bits are all JAX keeps)"
     ("--width", "x", "is not an int", "expected an int >= 1"),
 ])
 def test_numbers_out_of_range(capsys, flag, value, problem, expected):
-    assert _in_process(capsys, "verify", flag, value) == (
+    assert usage_error_here(capsys, "verify", flag, value) == (
         f"jinit verify: error: argument {flag}: {value!r} {problem}; {expected}{HELP}")
 
 
@@ -184,18 +176,18 @@ def test_memory_estimate_against_a_small_machine(capsys, monkeypatch):
     from jinit import _console
 
     monkeypatch.setattr(_console, "memory", lambda: (8 * 2 ** 30, "this machine has"))
-    line = _in_process(capsys, "verify", "--samples", str(2 ** 30), "--no-signal")
+    line = usage_error_here(capsys, "verify", "--samples", str(2 ** 30), "--no-signal")
     drawn = max(t.arrays * math.prod(t.shape) for t in _suite.plan(None, samples=2 ** 30))
     assert 2 ** 30 <= drawn < 2 ** 30 + 2 ** 20  # whole arrays of the largest case shape
     assert line == (
         "jinit verify: error: argument --samples: 1073741824 needs about 80.5 GiB of memory "
         f"(estimate: {drawn} values drawn at once, 80 bytes each), more than the 8 GiB this "
         f"machine has; expected --samples <= 2**26{HELP}")
-    line = _in_process(capsys, "verify", "--width", "8192", "--depth", "8")
+    line = usage_error_here(capsys, "verify", "--width", "8192", "--depth", "8")
     fit = int(re.search(r"expected --width <= (\d+) at --depth 8", line).group(1))
     room = 8 * 2 ** 30 - verify_cli._RUNTIME
     assert verify_cli.signal_bytes(8, fit) <= room < verify_cli.signal_bytes(8, fit + 1)
-    line = _in_process(capsys, "verify", "--depth", "40000", "--width", "64")
+    line = usage_error_here(capsys, "verify", "--depth", "40000", "--width", "64")
     assert "argument --depth: 40000 at --width 64 needs about" in line
     # the default run is estimated well inside 8 GiB: kernels 4 x 32 x 256 x 256 float32
     # (32 MiB) five times over, activations 4 x 33 x 64 x 256 float32 (8.25 MiB) eight times
@@ -218,7 +210,7 @@ def test_an_accelerators_memory_is_the_limit_when_smaller(capsys, monkeypatch):
 
     monkeypatch.setattr(_console, "memory", lambda: (64 * 2 ** 30, "this machine has"))
     monkeypatch.setattr(jax, "devices", lambda: [Device()])
-    line = _in_process(capsys, "verify", "--width", "8192", "--depth", "8")
+    line = usage_error_here(capsys, "verify", "--width", "8192", "--depth", "8")
     assert "more than the 4 GiB the GPU (Fake GPU) has; expected --width <= " in line, line
 
 
