@@ -76,11 +76,10 @@ class Choice:
     understood: bool = True
 
 
-def _moments(activation: object, q: float) -> tuple[float, float]:
-    """``(E phi(x)^2, E phi'(x)^2)``, :math:`x \\sim \\mathcal{N}(0, q)`, from jinit.theory."""
-    m2 = theory.variance_map(activation, q, sigma_w2=1.0)
-    d2 = theory.chi1(activation, sigma_w2=1.0, q_star=q)
-    return m2, d2
+def _moments(act: _activations.Activation, q: float) -> tuple[float, float, float]:
+    """``(E phi(x)^2, E phi'(x)^2, d/dq E phi(x)^2)``, :math:`x \\sim \\mathcal{N}(0, q)`:
+    jinit.theory's V(q) and chi1 at sigma_w2 = 1, and the slope V'(q) / sigma_w2."""
+    return _meanfield.m2(act, q), _meanfield.d2(act, q), _meanfield.dm2_dq(act, q)
 
 
 def _theory_arg(after: object) -> object:
@@ -100,19 +99,15 @@ def _arg_key(after: object) -> tuple[object, object]:
     return (arg if isinstance(arg, str) else after), arg
 
 
-def _edge(act, q: float) -> tuple[float, float, float, float] | None:
-    """On the critical line at ``q``: ``(sigma_w2, sigma_b2, V'(q), spread)``, or ``None``
-    where the edge needs a negative bias variance or the moments vanish."""
-    m2, d2 = _meanfield.m2(act, q), _meanfield.d2(act, q)
-    if not (m2 > 0 and d2 > 0):
-        return None
-    sw2 = 1.0 / d2
-    sb2 = q - sw2 * m2
-    if sb2 < -_ZERO * q:
+def _edge(act: _activations.Activation, q: float) -> tuple[float, float] | None:
+    """On the critical line at ``q`` (sigma_w2 = 1/E[phi'^2]): ``(V'(q), spread)``, or
+    ``None`` where the edge needs a negative bias variance or the moments vanish."""
+    m2, d2, dm2 = _moments(act, q)
+    if not (m2 > 0 and d2 > 0) or q - m2 / d2 < -_ZERO * q:
         return None
     d4 = _quadrature.expect(lambda x: act.df(x) ** 4, q, act.points) \
         if act.pieces is None else (act.pieces[0] ** 4 + act.pieces[1] ** 4) / 2
-    return sw2, max(sb2, 0.0), sw2 * _meanfield.dm2_dq(act, q), d4 / (d2 * d2) - 1.0
+    return dm2 / d2, d4 / (d2 * d2) - 1.0
 
 
 @functools.lru_cache(maxsize=256)
@@ -125,9 +120,9 @@ def _scale(key: object, arg: object, depth: int) -> tuple[float, str]:
 
     def ok(q):
         e = _edge(act, q)
-        return e is not None and e[2] <= 1.0 + _ZERO and depth * e[3] <= 1.0
+        return e is not None and e[0] <= 1.0 + _ZERO and depth * e[1] <= 1.0
 
-    if at_one is None or at_one[2] > 1.0 + _ZERO or ok(1.0):
+    if at_one is None or at_one[0] > 1.0 + _ZERO or ok(1.0):
         return 1.0, "q*=1"
     hi, lo = 1.0, None
     for k in range(1, 41):                       # q = 2^(-k/2), down to 1e-6
@@ -138,12 +133,12 @@ def _scale(key: object, arg: object, depth: int) -> tuple[float, str]:
         hi = q
     if lo is None:
         return 1.0, (f"q*=1: the activation's Jacobian spread E[phi'^4]/E[phi'^2]^2-1="
-                     f"{at_one[3]:.3g} per layer stays above 1/L on the stable critical line")
+                     f"{at_one[1]:.3g} per layer stays above 1/L on the stable critical line")
     for _ in range(40):                          # the largest q with L * spread <= 1
         mid = math.sqrt(lo * hi)
         lo, hi = (mid, hi) if ok(mid) else (lo, mid)
     return lo, (f"q*={lo:.3g}, the largest on the critical line with L*(E[phi'^4]/E[phi'^2]^2"
-                f"-1) <= 1 for L={depth} layers (at q*=1 it is {depth * at_one[3]:.3g})")
+                f"-1) <= 1 for L={depth} layers (at q*=1 it is {depth * at_one[1]:.3g})")
 
 
 def fixed_scale(after: object, depth: int) -> tuple[float, str]:
@@ -172,7 +167,7 @@ def fixed_scale(after: object, depth: int) -> tuple[float, str]:
 def _cached(key: object, arg: object, bias: bool, q: float) -> Choice:
     label = key if isinstance(key, str) else getattr(arg, "name", repr(arg))
     try:
-        m2, d2 = _moments(arg, q)
+        m2, d2, dm2 = _moments(_activations.resolve(_FN, arg), q)
     except (ValueError, TypeError, ArithmeticError) as e:
         return Choice(label, 1.0, 0.0, float("nan"), "unknown",
                       f"activation {label!r} not understood by jinit.theory ({e}); "
@@ -183,7 +178,6 @@ def _cached(key: object, arg: object, bias: bool, q: float) -> Choice:
                       "unit fixed point; LeCun's sigma_w2 = 1 stated as the default",
                       understood=False)
     # V'(q) = sigma_w2 * dm2/dq(q); q* = q is stable while sigma_w2 <= 1 / dm2/dq(q).
-    dm2 = _meanfield.dm2_dq(_activations.resolve(_FN, arg), q)
     stable_max = 1.0 / dm2 if dm2 > 0 else float("inf")
     edge = 1.0 / d2
     at = f"q*={q:.3g}"
