@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
+from test_golden import PLATFORM_DEPENDENT
 
 import jinit
 from jinit.tree import init_tree
@@ -72,9 +73,10 @@ def _assert_shards(sharded, full, sharding, shape):
 
 CASES = [(name, jnp.float32) for name in SCHEMES] + [
     (name, jnp.bfloat16) for name in ("normal", "he_uniform", "truncated_normal", "orthogonal")]
-# Schemes with a QR: each keeps its own programs (a QR's last bits may depend on the program
-# around it on some CPUs). Every other case is drawn by one program per placement.
-QR = ("orthogonal", "delta_orthogonal", "conv_orthogonal")
+# Schemes with a QR (tests/test_golden.py's list): each keeps its own programs (a QR's last
+# bits may depend on the program around it on some CPUs). Every other case is drawn by one
+# program per placement.
+QR = PLATFORM_DEPENDENT
 JOINT = [(name, dtype) for name, dtype in CASES if name not in QR]
 
 

@@ -37,6 +37,7 @@ import numpy as np
 import pytest
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
+from test_golden import PLATFORM_DEPENDENT
 
 import jinit
 from jinit import mup, presets, residual
@@ -145,7 +146,7 @@ def _same(a, b) -> bool:
     return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
 
 
-QR_LABELS = ("orthogonal", "delta_orthogonal", "conv_orthogonal", "presets.torch_orthogonal")
+QR_LABELS = PLATFORM_DEPENDENT  # the schemes that take a QR (tests/test_golden.py)
 JOINT = [entry for entry in CATALOG if entry[0] not in QR_LABELS]
 
 
