@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _compile import law_jit
 
 import jinit
 from jinit.tree import UnmatchedRuleWarning, leaf_key
@@ -63,7 +64,7 @@ def draws(layer, rules, get, n=N_DRAWS):
         built = make()
         return get(eqx.filter_vmap(lambda kk: je.init(built, rules, kk))(k))
 
-    compiled = jax.jit(program, compiler_options={"xla_backend_optimization_level": 0})
+    compiled = law_jit(program)
     return np.asarray(compiled(keys), np.float64)
 
 

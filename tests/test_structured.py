@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _compile import law_jit
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -30,6 +31,11 @@ def _keys(n, seed=0):
 
 def _draw(init, shape, n, dtype=jnp.float32, seed=0):
     return np.asarray(jax.vmap(lambda k: init(k, shape, dtype))(_keys(n, seed)))
+
+
+def _law_draw(init, shape, n, dtype=jnp.float32, seed=0):
+    """:func:`_draw` as one program compiled for a law check (``law_jit``: not for bits)."""
+    return np.asarray(law_jit(jax.vmap(lambda k: init(k, shape, dtype)))(_keys(n, seed)))
 
 
 def _conv(x, w, padding="SAME", groups=1):
@@ -155,7 +161,7 @@ def _dirac_convolutions():
             grouped.append((x, _conv(x, w, groups=groups), _conv(x, wrong, groups=groups)))
         return same, grouped
 
-    return jax.tree.map(np.asarray, jax.jit(run)(KEY, jax.random.key(1)))
+    return jax.tree.map(np.asarray, law_jit(run)(KEY, jax.random.key(1)))
 
 
 @pytest.mark.parametrize("kernel", DIRAC_KERNELS)
@@ -302,7 +308,7 @@ def _sparse_counts():
         return ([jinit.sparse_outgoing(s)(key, shape) for s, shape in SPARSE_OUTGOING_CASES],
                 [jinit.sparse_incoming(k)(key, shape) for k, shape in SPARSE_INCOMING_CASES])
 
-    return jax.tree.map(np.asarray, jax.jit(run)(KEY))
+    return jax.tree.map(np.asarray, law_jit(run)(KEY))
 
 
 @pytest.mark.parametrize("sparsity,shape", SPARSE_OUTGOING_CASES)
@@ -317,7 +323,7 @@ def test_sparse_outgoing_exact_zero_count_per_input_row(sparsity, shape):
 
 def test_sparse_outgoing_values_are_normal_with_std():
     std, n_zeros = 0.03, 10
-    w = _draw(jinit.sparse_outgoing(0.25, std), (64, 40), 200)
+    w = _law_draw(jinit.sparse_outgoing(0.25, std), (64, 40), 200)
     nonzero = w[w != 0]
     assert nonzero.size == 200 * 64 * (40 - n_zeros)
     assert _variance_ok(nonzero, std ** 2)
@@ -333,7 +339,7 @@ def test_sparse_outgoing_values_are_normal_with_std():
 
 def test_sparse_outgoing_zero_positions_are_uniform_and_rows_independent():
     trials, shape, n_zeros = 4000, (6, 10), 3
-    w = _draw(jinit.sparse_outgoing(0.3, 1.0), shape, trials)
+    w = _law_draw(jinit.sparse_outgoing(0.3, 1.0), shape, trials)
     zero = w == 0
     assert np.all(zero.sum(axis=2) == n_zeros)
     assert _subset_chi2(zero.sum(axis=0), trials, n_zeros)
@@ -389,7 +395,7 @@ def test_sparse_outgoing_values_match_torch_with_its_default_std():
     g = torch.Generator().manual_seed(0)
     theirs = np.concatenate([torch.nn.init.sparse_(torch.empty(100, 50), 0.3, generator=g).numpy()
                              .ravel() for _ in range(120)]).astype(np.float64)
-    ours = _draw(jinit.sparse_outgoing(0.3), (50, 100), 120).astype(np.float64).ravel()
+    ours = _law_draw(jinit.sparse_outgoing(0.3), (50, 100), 120).astype(np.float64).ravel()
     assert np.sum(theirs == 0) == np.sum(ours == 0) == 120 * 50 * 30
     theirs, ours = theirs[theirs != 0], ours[ours != 0]
     at = np.linspace(-0.04, 0.04, 161)
@@ -423,7 +429,7 @@ def test_sparse_incoming_exact_nonzero_count_per_unit(k, shape):
 
 def test_sparse_incoming_values_and_positions():
     k, scale, shape, trials = 4, 2.0, (12, 5), 4000
-    w = _draw(jinit.sparse_incoming(k, scale), shape, trials)
+    w = _law_draw(jinit.sparse_incoming(k, scale), shape, trials)
     nonzero = w[w != 0]
     assert nonzero.size == trials * k * shape[1]
     assert _variance_ok(nonzero, scale ** 2)
@@ -461,21 +467,20 @@ def _circular(x, w):
 @pytest.mark.parametrize("shape", [(3, 8, 8), (4, 5, 12), (3, 3, 8, 16), (3, 5, 6, 6), (2, 3, 2, 3, 7)])
 def test_conv_orthogonal_circular_convolution_preserves_the_norm(shape, x64):
     scale = 1.7
-    w = jinit.conv_orthogonal(scale)(KEY, shape, jnp.float64)
-    x = jax.random.normal(jax.random.key(1), (3,) + (7,) * (len(shape) - 2) + (shape[-2],),
-                          jnp.float64)
-    y = _circular(x, w)
-    norms_x = np.linalg.norm(np.asarray(x).reshape(3, -1), axis=1)
-    norms_y = np.linalg.norm(np.asarray(y).reshape(3, -1), axis=1)
-    assert np.allclose(norms_y, scale * norms_x, rtol=1e-12, atol=0)
-    # Negative controls: a He-normal kernel, and the kernel with one tap perturbed, do not.
-    he = jinit.he_normal()(KEY, shape, jnp.float64)
-    he_y = np.linalg.norm(np.asarray(_circular(x, he)).reshape(3, -1), axis=1)
-    assert not np.allclose(he_y, scale * norms_x, rtol=1e-3)
-    bad = np.asarray(w).copy()
-    bad.reshape(-1)[0] += 1e-3
-    bad_y = np.linalg.norm(np.asarray(_circular(x, jnp.asarray(bad))).reshape(3, -1), axis=1)
-    assert not np.allclose(bad_y, scale * norms_x, rtol=1e-9, atol=0)
+
+    def run(key, key_x):  # one program: a law (a norm), not bits
+        w = jinit.conv_orthogonal(scale)(key, shape, jnp.float64)
+        x = jax.random.normal(key_x, (3,) + (7,) * (len(shape) - 2) + (shape[-2],), jnp.float64)
+        # Negative controls: a He-normal kernel, and the kernel with one tap perturbed.
+        he = jinit.he_normal()(key, shape, jnp.float64)
+        bad = w.reshape(-1).at[0].add(1e-3).reshape(shape)
+        return x, _circular(x, w), _circular(x, he), _circular(x, bad)
+
+    x, y, he_y, bad_y = (np.linalg.norm(np.asarray(a).reshape(3, -1), axis=1)
+                         for a in law_jit(run)(KEY, jax.random.key(1)))
+    assert np.allclose(y, scale * x, rtol=1e-12, atol=0)
+    assert not np.allclose(he_y, scale * x, rtol=1e-3)
+    assert not np.allclose(bad_y, scale * x, rtol=1e-9, atol=0)
 
 
 def test_conv_orthogonal_is_paraunitary_and_spread_over_taps(x64):
@@ -517,21 +522,26 @@ def test_conv_orthogonal_size_one_kernel_is_an_orthogonal_matrix():
     assert np.allclose(w[0, 0] @ w[0, 0].T, np.eye(16), atol=1e-5)
 
 
+LOW = (jnp.bfloat16, jnp.float16, jnp.float8_e4m3fn)
+
+
 def test_conv_orthogonal_complex_and_low_precision():
-    x = jax.random.normal(jax.random.key(1), (2, 8, 8, 4), jnp.complex64)
-    w = jinit.conv_orthogonal()(KEY, (3, 3, 4, 6), jnp.complex64)
+    def run(key, key_x):  # one program: norms and bounds, not bits
+        x = jax.random.normal(key_x, (2, 8, 8, 4), jnp.complex64)
+        w = jinit.conv_orthogonal()(key, (3, 3, 4, 6), jnp.complex64)
+        low = [jinit.conv_orthogonal(2.0)(key, (3, 3, 4, 6), dt) for dt in LOW]
+        wb = jinit.conv_orthogonal()(key, (3, 3, 4, 6), jnp.bfloat16).astype(jnp.float32)
+        xr = jax.random.normal(key_x, (2, 8, 8, 4))
+        return x, w, _circular(x, w), low, xr, _circular(xr, wb)
+
+    x, w, y, low, xr, yr = law_jit(run)(KEY, jax.random.key(1))
     assert w.dtype == jnp.complex64
-    assert np.allclose(np.linalg.norm(np.asarray(_circular(x, w))), np.linalg.norm(np.asarray(x)),
-                       rtol=1e-5)
-    for dt in (jnp.bfloat16, jnp.float16, jnp.float8_e4m3fn):
-        w = jinit.conv_orthogonal(2.0)(KEY, (3, 3, 4, 6), dt)
+    assert np.allclose(np.linalg.norm(np.asarray(y)), np.linalg.norm(np.asarray(x)), rtol=1e-5)
+    for dt, w in zip(LOW, low, strict=True):
         assert w.dtype == dt
         w32 = np.asarray(w.astype(jnp.float32))
         assert np.all(np.isfinite(w32)) and np.abs(w32).max() <= 2.0
-    w = jinit.conv_orthogonal()(KEY, (3, 3, 4, 6), jnp.bfloat16).astype(jnp.float32)
-    xr = jax.random.normal(jax.random.key(1), (2, 8, 8, 4))
-    assert np.allclose(np.linalg.norm(np.asarray(_circular(xr, w))), np.linalg.norm(np.asarray(xr)),
-                       rtol=2e-2)
+    assert np.allclose(np.linalg.norm(np.asarray(yr)), np.linalg.norm(np.asarray(xr)), rtol=2e-2)
 
 
 def test_conv_orthogonal_errors():
