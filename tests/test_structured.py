@@ -522,14 +522,13 @@ def test_conv_orthogonal_size_one_kernel_is_an_orthogonal_matrix():
     assert np.allclose(w[0, 0] @ w[0, 0].T, np.eye(16), atol=1e-5)
 
 
-LOW = (jnp.bfloat16, jnp.float16, jnp.float8_e4m3fn)
-
-
 def test_conv_orthogonal_complex_and_low_precision():
+    lows = (jnp.bfloat16, jnp.float16, jnp.float8_e4m3fn)
+
     def run(key, key_x):  # one program: norms and bounds, not bits
         x = jax.random.normal(key_x, (2, 8, 8, 4), jnp.complex64)
         w = jinit.conv_orthogonal()(key, (3, 3, 4, 6), jnp.complex64)
-        low = [jinit.conv_orthogonal(2.0)(key, (3, 3, 4, 6), dt) for dt in LOW]
+        low = [jinit.conv_orthogonal(2.0)(key, (3, 3, 4, 6), dt) for dt in lows]
         wb = jinit.conv_orthogonal()(key, (3, 3, 4, 6), jnp.bfloat16).astype(jnp.float32)
         xr = jax.random.normal(key_x, (2, 8, 8, 4))
         return x, w, _circular(x, w), low, xr, _circular(xr, wb)
@@ -537,7 +536,7 @@ def test_conv_orthogonal_complex_and_low_precision():
     x, w, y, low, xr, yr = law_jit(run)(KEY, jax.random.key(1))
     assert w.dtype == jnp.complex64
     assert np.allclose(np.linalg.norm(np.asarray(y)), np.linalg.norm(np.asarray(x)), rtol=1e-5)
-    for dt, w in zip(LOW, low, strict=True):
+    for dt, w in zip(lows, low, strict=True):
         assert w.dtype == dt
         w32 = np.asarray(w.astype(jnp.float32))
         assert np.all(np.isfinite(w32)) and np.abs(w32).max() <= 2.0
