@@ -156,6 +156,46 @@ class Init:
         object.__setattr__(self, name, value)
 
 
+class Pieces(Init):
+    """An initializer made of per-slice initializers: a scanned stack or a fused projection.
+
+    ``pieces`` is ``(axis, initializers, mode)``: with ``mode="stack"`` slice ``i`` along
+    ``axis`` is drawn by ``initializers[i]`` (layer ``i``); with ``mode="split"`` the axis is
+    cut into equal consecutive parts. Each piece is drawn with the key ``fold_in(key, i)``.
+    """
+
+    __slots__ = ("pieces",)
+
+    def __init__(self, name: str, body: Callable[..., Array], params: dict[str, object],
+                 axis: int, inits: tuple[Callable[..., Array], ...], mode: str):
+        object.__setattr__(self, "pieces", (axis, inits, mode))
+        super().__init__(name, body, params, None)
+
+    def parts(self, shape: tuple[int, ...]
+              ) -> list[tuple[tuple[object, ...], tuple[int, ...], Callable[..., Array]]] | None:
+        """Where each piece goes in a leaf of ``shape``: ``(index, piece_shape, init)`` per
+        piece, in key order (piece ``i`` is drawn by ``init(fold_in(key, i), piece_shape,
+        dtype)`` and written at ``out[index]``), or ``None`` where ``shape`` does not fit
+        (a stack whose axis is not one slice per initializer, an axis that does not split
+        into equal parts: calling the initializer says so)."""
+        axis, inits, mode = self.pieces
+        if not -len(shape) <= axis < len(shape):
+            return None
+        axis %= len(shape)
+        head = (slice(None),) * axis
+        if mode == "stack":
+            if shape[axis] != len(inits):
+                return None
+            part = shape[:axis] + shape[axis + 1:]
+            return [(head + (i,), part, init) for i, init in enumerate(inits)]
+        if shape[axis] % len(inits):
+            return None
+        width = shape[axis] // len(inits)
+        part = shape[:axis] + (width,) + shape[axis + 1:]
+        return [(head + (slice(i * width, (i + 1) * width),), part, init)
+                for i, init in enumerate(inits)]
+
+
 def _called_as_initializer(args: tuple) -> bool:
     """Whether ``args`` are an initializer's ``(key, shape, ...)``, never a factory's arguments.
 

@@ -88,7 +88,11 @@ def init_tree(key: KeyArray, shapes: object, rules: Rules | None, *,
     draw bit for bit; a 12-block GPT-2 compiles one program, and a tree of 48 shapes as
     few. On a CPU the packed leaves are views of one buffer per law (no copy; the buffer is
     freed with the last of them); elsewhere one more program per law cuts it into the
-    leaves. Constant leaves (``zeros``, ``ones``, ``constant``) are filled on the host. Every
+    leaves. Constant leaves (``zeros``, ``ones``, ``constant``) are filled on the host. A
+    recipe's scanned stack or fused projection (:class:`jinit.recipes.Pieces`: piece
+    :math:`i` drawn under ``fold_in(k_p, i)``) whose pieces are each a constant or such a
+    draw joins the packed programs piece by piece on a CPU and is assembled on the host
+    (one copy); elsewhere it takes the route below. Every
     other leaf (orthogonal and other shape-structured schemes, initializers that are not
     jinit's, non-threefry keys, leaves sharded over several devices) gets one program per
     distinct (initializer, shape, dtype, sharding),
@@ -237,8 +241,21 @@ class _Leaf:
     init: Callable[..., Array]
     label: str
     sharding: object
-    program: int = -1  # index into the call's list of programs (-1: a host fill), by _group
+    program: int = -1  # index into the call's list of programs (-1: a host fill, -2: pieces)
     draw: _sampling.Leaf | None = None  # the leaf as one sampler call, where it is one
+    pieces: list[tuple[tuple[object, ...], tuple[int, ...], _sampling.Leaf]] | None = None
+    # where a Pieces leaf is assembled on the host: each piece's index, shape and draw
+
+
+@dataclasses.dataclass(frozen=True)
+class _Part:
+    """One member of a packed draw: a whole leaf (``piece`` -1), or piece ``piece`` of a
+    :class:`jinit.recipes.Pieces` leaf, drawn under ``fold_in(leaf key, piece)``."""
+
+    leaf: int
+    piece: int
+    shape: tuple[int, ...]
+    draw: _sampling.Leaf
 
 
 def _assign(fn: str, compiled: _rules.Rules, default: Callable[..., Array] | None,
@@ -273,7 +290,7 @@ class _Program:
     cache_key: object
     compiled: object = None  # from the process-wide cache, or compiled for this call
     traced: object = None  # traced for this call, compiled by _materialize
-    layout: list[tuple[int, int]] = dataclasses.field(default_factory=list)  # (leaf, start)
+    layout: list[tuple[_Part, int]] = dataclasses.field(default_factory=list)  # (part, start)
     args: tuple = ()  # a packed draw's block arrays: offset, scale, lo, hi, blocks per leaf
     size: int = 0  # elements the program writes (for ordering the compiles)
 
@@ -288,6 +305,11 @@ def _group(fn: str, key: KeyArray, plan: list[_Leaf]) -> list[_Program]:
       :func:`jinit._sampling.law_of`), placed on one device, under a threefry key, joins
       the *packed* draw of its law: one program per (law, dtype) for the whole tree,
       whatever the leaves' shapes (:func:`_pack`).
+    * A scanned stack or fused projection (:class:`jinit.recipes.Pieces`) whose pieces are
+      each a constant or such a draw, on one device, where the host can view the packed
+      buffers (a CPU): each drawn piece joins its law's packed draw of pieces (kept apart
+      from whole leaves, so its buffer is freed once the leaves are assembled) and the
+      leaf is assembled on the host (:func:`_materialize`).
     * Every other leaf (orthogonal and other shape-structured schemes, initializers that
       are not jinit's, leaves sharded over several devices, which are written where they
       live) gets the program of its (initializer, shape, dtype, sharding), traced once,
@@ -303,16 +325,25 @@ def _group(fn: str, key: KeyArray, plan: list[_Leaf]) -> list[_Program]:
                 and _fastbits.host_key_data(key) is not None)
     programs: list[_Program] = []
     index: dict[object, int] = {}
-    packs: dict[_sampling.Law, list[int]] = {}
+    packs: dict[tuple[_sampling.Law, bool], list[_Part]] = {}
     for i, leaf in enumerate(plan):
-        leaf.draw = None if transformed else _law_of(leaf, key)
+        if packable and _one_device(leaf.sharding) and _host_views():
+            leaf.pieces = _pieces_of(leaf, key)
+            if leaf.pieces is not None:
+                leaf.program = -2
+                for j, (_, shape, draw) in enumerate(leaf.pieces):
+                    if draw.law.kind != "full":
+                        packs.setdefault((draw.law, True), []).append(_Part(i, j, shape, draw))
+                continue
+        leaf.draw = None if transformed else _law_of(leaf.init, leaf.shape, leaf.dtype, key)
         if leaf.draw is not None:
             if leaf.draw.law.kind == "full":
                 if _host_fill_ok(leaf):
                     leaf.program = -1
                     continue
             elif packable and _one_device(leaf.sharding):
-                packs.setdefault(leaf.draw.law, []).append(i)
+                packs.setdefault((leaf.draw.law, False), []).append(
+                    _Part(i, -1, leaf.shape, leaf.draw))
                 continue
             leaf.draw = None
         ckey = None if transformed else _programs.cache_key(leaf.init, leaf.shape, leaf.dtype,
@@ -330,20 +361,41 @@ def _group(fn: str, key: KeyArray, plan: list[_Leaf]) -> list[_Program]:
                 program.compiled, program.traced = jitted, None
         leaf.program = index[slot] = len(programs)
         programs.append(program)
-    for law, members in packs.items():
-        for i in members:
-            plan[i].program = len(programs)
-        programs.append(_pack(law, plan, members))
+    for (law, _), parts in packs.items():
+        for part in parts:
+            if part.piece < 0:
+                plan[part.leaf].program = len(programs)
+        programs.append(_pack(law, parts))
     return programs
 
 
-def _law_of(leaf: _Leaf, key: KeyArray) -> _sampling.Leaf | None:
-    """The leaf as one sampler call, or ``None``. Only jinit's own initializers are asked
-    (any other callable would be traced twice)."""
-    if math.prod(leaf.shape) == 0 or not (isinstance(leaf.init, _base.Init) or any(
-            leaf.init is f for f in (_constant.zeros, _constant.ones))):
+def _law_of(init: Callable[..., Array], shape: tuple[int, ...], dtype: np.dtype,
+            key: KeyArray) -> _sampling.Leaf | None:
+    """``init`` at ``(shape, dtype)`` as one sampler call, or ``None``. Only jinit's own
+    initializers are asked (any other callable would be traced twice)."""
+    if math.prod(shape) == 0 or not (isinstance(init, _base.Init) or any(
+            init is f for f in (_constant.zeros, _constant.ones))):
         return None
-    return _programs.law(leaf.init, leaf.shape, leaf.dtype, key)
+    return _programs.law(init, shape, dtype, key)
+
+
+def _pieces_of(leaf: _Leaf, key: KeyArray
+               ) -> list[tuple[tuple[object, ...], tuple[int, ...], _sampling.Leaf]] | None:
+    """A :class:`jinit.recipes.Pieces` leaf as its pieces' indices, shapes and draws, or
+    ``None`` (not such a leaf, a shape its pieces do not fit, a piece that is not one
+    sampler call)."""
+    if not isinstance(leaf.init, _base.Pieces) or math.prod(leaf.shape) == 0:
+        return None
+    parts = leaf.init.parts(leaf.shape)
+    if parts is None:
+        return None
+    out = []
+    for where, shape, init in parts:
+        draw = _law_of(init, shape, leaf.dtype, key)
+        if draw is None:
+            return None
+        out.append((where, shape, draw))
+    return out
 
 
 def _one_device(sharding: object) -> bool:
@@ -368,50 +420,70 @@ def _host_fill(leaf: _Leaf) -> Array:
     return jax.device_put(np.full(leaf.shape, leaf.draw.scale, leaf.dtype), leaf.sharding)
 
 
-def _pack(law: _sampling.Law, plan: list[_Leaf], members: list[int]) -> _Program:
-    """The packed draw of the leaves ``members`` of ``plan`` (all of law ``law``).
+def _pack(law: _sampling.Law, parts: list[_Part]) -> _Program:
+    """The packed draw of ``parts`` (all of law ``law``).
 
-    Each leaf takes ``ceil(size / BLOCK)`` consecutive blocks; block ``j`` of a leaf draws
-    the leaf's elements ``j * BLOCK ..`` under the leaf's key, scale and clip, so the leaf
+    Each part takes ``ceil(size / BLOCK)`` consecutive blocks; block ``j`` of a part draws
+    the part's elements ``j * BLOCK ..`` under the part's key, scale and clip, so the part
     is the first ``size`` elements of its blocks, in its shape (:func:`_unpack`). The
     program depends on the law and the number of blocks alone.
     """
     block = _programs.BLOCK
-    counts = [-(-math.prod(plan[i].shape) // block) for i in members]
-    clips = any(plan[i].draw.bounds is not None for i in members)
+    counts = [-(-math.prod(p.shape) // block) for p in parts]
+    clips = any(p.draw.bounds is not None for p in parts)
     ckey, compiled, traced = _programs.packed(law, clips, sum(counts))
     starts = np.cumsum([0] + counts[:-1]) * block
     program = _Program(ckey, compiled=compiled, traced=traced, size=sum(counts) * block,
-                       layout=[(i, int(s)) for i, s in zip(members, starts, strict=True)])
+                       layout=[(p, int(s)) for p, s in zip(parts, starts, strict=True)])
     sdt = _sampling.sampling_dtype(law.dtype)
-    bounds = [plan[i].draw.bounds or (-np.inf, np.inf) for i in members]
+    bounds = [p.draw.bounds or (-np.inf, np.inf) for p in parts]
 
     def per_block(values: list[object]) -> np.ndarray:
         return np.repeat(np.asarray(values, sdt), counts)
 
     offset = np.concatenate([np.arange(n, dtype=np.uint32) for n in counts]) * np.uint32(block)
-    program.args = (offset, per_block([plan[i].draw.scale for i in members]),
+    program.args = (offset, per_block([p.draw.scale for p in parts]),
                     per_block([b[0] for b in bounds]), per_block([b[1] for b in bounds]),
                     np.asarray(counts))
     return program
 
 
-def _unpack(plan: list[_Leaf], program: _Program, flat: Array) -> list[tuple[int, Array]]:
-    """The leaves of a packed draw. On a CPU each is a view of the packed buffer placed with
-    ``jax.device_put`` (the host buffer is kept: no copy); elsewhere one program cuts the
-    buffer into the leaves (``jinit._programs.split``)."""
+def _host_views() -> bool:
+    """Whether packed draws are read back as host views (on a CPU, unless set)."""
     views = _programs.HOST_VIEWS
-    if views if views is not None else jax.default_backend() == "cpu":
+    return views if views is not None else jax.default_backend() == "cpu"
+
+
+def _part_keys(data: np.ndarray, parts: list[_Part]) -> np.ndarray:
+    """Each part's key data: its leaf's, folded with the piece's index for a piece."""
+    rows = data[[p.leaf for p in parts]]
+    piece = np.asarray([p.piece for p in parts])
+    sub = piece >= 0
+    if sub.any():
+        rows[sub] = _fastbits.fold_in_host(rows[sub], piece[sub].astype(np.uint32))
+    return rows
+
+
+def _unpack(plan: list[_Leaf], program: _Program, flat: Array) -> list[tuple[_Part, object]]:
+    """The parts of a packed draw. On a CPU each is a view of the packed buffer: a whole
+    leaf's placed with ``jax.device_put`` (the host buffer is kept: no copy), a piece's as it
+    is, for :func:`_materialize` to assemble. Elsewhere (whole leaves only) one program cuts
+    the buffer into the leaves (``jinit._programs.split``)."""
+    if _host_views():
         host = np.asarray(flat)
-        return [(i, jax.device_put(host[s:s + math.prod(plan[i].shape)].reshape(plan[i].shape),
-                                   plan[i].sharding)) for i, s in program.layout]
-    layout = tuple((s, plan[i].shape) for i, s in program.layout)
+        out: list[tuple[_Part, object]] = []
+        for p, s in program.layout:
+            view = host[s:s + math.prod(p.shape)].reshape(p.shape)
+            out.append((p, view if p.piece >= 0 else
+                        jax.device_put(view, plan[p.leaf].sharding)))
+        return out
+    layout = tuple((s, p.shape) for p, s in program.layout)
     ckey, compiled, traced = _programs.split(flat.dtype, flat.size, layout)
     if compiled is None:
         compiled = next(iter(_programs.compile_all([(ckey, traced)])))[1]
-    parts = compiled(flat)
-    return [(i, part if plan[i].sharding is None else jax.device_put(part, plan[i].sharding))
-            for (i, _), part in zip(program.layout, parts, strict=True)]
+    cut = compiled(flat)
+    return [(p, a if plan[p.leaf].sharding is None else jax.device_put(a, plan[p.leaf].sharding))
+            for (p, _), a in zip(program.layout, cut, strict=True)]
 
 
 def _trace(fn: str, key: KeyArray, leaf: _Leaf) -> tuple[Callable[..., Array], jax.stages.Traced]:
@@ -434,7 +506,7 @@ def _trace(fn: str, key: KeyArray, leaf: _Leaf) -> tuple[Callable[..., Array], j
 def _materialize(fn: str, key: KeyArray, plan: list[_Leaf], programs: list[_Program]
                  ) -> list[Array]:
     """Runs each program, writing each leaf into its own buffer (a packed draw: views of
-    one buffer per law).
+    one buffer per law; a leaf of pieces: a host buffer its pieces are copied into).
 
     New programs start compiling first (concurrently, largest first); meanwhile the leaf
     keys are derived, constants filled and cached programs run, and each new program runs
@@ -457,17 +529,27 @@ def _materialize(fn: str, key: KeyArray, plan: list[_Leaf], programs: list[_Prog
                 arrays[i] = compiled(keys[i] if keys is not None else _wrap(key, data[i]))
             return
         offset, scale, lo, hi, counts = program.args
-        rows = np.repeat(data[[i for i, _ in program.layout]], counts, axis=0)
+        rows = np.repeat(_part_keys(data, [p for p, _ in program.layout]), counts, axis=0)
         flat = compiled(np.ascontiguousarray(rows[:, 0]), np.ascontiguousarray(rows[:, 1]),
                         offset, scale, lo, hi)
-        for i, array in _unpack(plan, program, flat):
-            arrays[i] = array
+        for part, array in _unpack(plan, program, flat):
+            if part.piece < 0:
+                arrays[part.leaf] = array
+            else:
+                assembled[part.leaf][plan[part.leaf].pieces[part.piece][0]] = array
 
     for i in members.pop(-1, []):
         arrays[i] = _host_fill(plan[i])
+    assembled = {i: np.empty(plan[i].shape, plan[i].dtype) for i in members.pop(-2, [])}
+    for i, out in assembled.items():
+        for where, shape, draw in plan[i].pieces:
+            if draw.law.kind == "full":
+                out[where] = np.full(shape, draw.scale, plan[i].dtype)
     for p, program in enumerate(programs):
         if program.compiled is not None:
             run(program, program.compiled, p)
     for j, compiled in ready:
         run(programs[pending[j]], compiled, pending[j])
+    for i, out in assembled.items():
+        arrays[i] = jax.device_put(out, plan[i].sharding)
     return arrays

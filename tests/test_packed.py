@@ -8,8 +8,8 @@ from jax.sharding import NamedSharding, SingleDeviceSharding
 from jax.sharding import PartitionSpec as P
 
 import jinit
-from jinit import _programs
-from jinit.tree import init_tree, leaf_key
+from jinit import _programs, _rules
+from jinit.tree import init_tree, leaf_key, path_str
 
 # Every scheme family the recipes use, each a single sampler call (so it is packed).
 FAMILIES = {
@@ -163,6 +163,61 @@ def test_sharded_leaves_keep_their_programs_and_equal_the_packed_values():
     assert {sh.data.shape for sh in out["b"].addressable_shards} == {(16, 5)}
     assert out["d"].devices() == {device}
     assert out["e"].sharding.is_equivalent_to(shardings["e"], 1)
+
+
+def _pieces_tree(dtype):
+    """Scanned stacks (layer axis first and second) and a fused projection whose parts are
+    two laws and a constant: every piece of each is a packed law or a constant."""
+    from jinit import recipes
+    from jinit.recipes._recipe import split
+
+    s = jax.ShapeDtypeStruct
+    stacked = {"h": {"attn": {"c_proj": {"kernel": s((4, 48, 40), dtype),
+                                         "bias": s((4, 40), dtype)},
+                              "c_attn": {"kernel": s((4, 40, 120), dtype)}},
+                     "ln_1": {"scale": s((4, 40), dtype)}}}
+    moved = {"layers": {"attention": {"wo": {"kernel": s((64, 4, 48), dtype)}}}}
+    fused = split("fused", -1, [jinit.normal(0.02), jinit.he_normal(), jinit.zeros])
+    return [(stacked, recipes.gpt2(4, scan_axis=0)),
+            (moved, recipes.maxtext(4, 48, 12, 96, scan_axis=1)),
+            ({"qkv": s((40, 3 * 24), dtype)}, {"qkv": fused})]
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+def test_scanned_and_fused_leaves_join_the_packed_draws(dtype):
+    # Each piece i of a jinit.recipes.Pieces leaf is drawn under fold_in(leaf key, i) by
+    # its law's packed program and the leaf assembled on the host: the leaf equals its own
+    # jitted draw (the Pieces initializer's), and no leaf has a program of its own.
+    key = jax.random.key(17)
+    for shapes, rules in _pieces_tree(dtype):
+        _programs.clear()
+        out = init_tree(key, shapes, rules)
+        assert _programs.stats["compiled"] <= 2  # normal and truncated normal at most
+        paths = [path_str(p) for p, _ in jax.tree_util.tree_leaves_with_path(shapes)]
+        compiled = _rules.compile_rules("test", rules)
+        for path, s, got in zip(paths, jax.tree.leaves(shapes), jax.tree.leaves(out),
+                                strict=True):
+            init = compiled.match(path, s.shape, np.dtype(s.dtype))[1]
+            assert isinstance(init, jinit.recipes.Pieces), path
+            want = per_leaf(init, key, path, s.shape, s.dtype)
+            assert got.dtype == want.dtype and got.shape == want.shape, path
+            assert np.array_equal(bits(got), bits(want)), path
+    # negative control: the pieces are not one draw repeated (each has its own key)
+    kernel = init_tree(key, *_pieces_tree(dtype)[0])["h"]["attn"]["c_proj"]["kernel"]
+    assert not np.array_equal(bits(kernel[0]), bits(kernel[1]))
+
+
+def test_pieces_that_are_not_packed_laws_keep_their_programs():
+    # a fused leaf with an orthogonal part is drawn by its own program, the same values
+    from jinit.recipes._recipe import split
+
+    fused = split("fused", 0, [jinit.orthogonal(), jinit.normal(0.5)])
+    shapes = {"w": jax.ShapeDtypeStruct((32, 16), jnp.float32)}
+    key = jax.random.key(18)
+    _programs.clear()
+    out = init_tree(key, shapes, {"w": fused})
+    assert _programs.stats["compiled"] == 1
+    assert np.array_equal(bits(out["w"]), bits(per_leaf(fused, key, "w", (32, 16), jnp.float32)))
 
 
 def test_leaves_that_are_not_one_sampler_call_keep_per_shape_programs():

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks
-from .._base import Init, public_name
+from .._base import Init, Pieces, public_name
 from .._typing import Array, KeyArray, OutSharding
 from ..structure import DEFAULT_LAYER, DEFAULT_ROLES, DEFAULT_STACK
 
@@ -433,19 +433,3 @@ def split(name: str, axis: int, inits: Sequence[Callable[..., Array]]) -> Init:
                                 for i, init in enumerate(inits)], axis=ax)
 
     return Pieces(name, body, {"parts": len(inits), "axis": axis}, axis, inits, "split")
-
-
-class Pieces(Init):
-    """An initializer made of per-slice initializers: a scanned stack or a fused projection.
-
-    ``pieces`` is ``(axis, initializers, mode)``: with ``mode="stack"`` slice ``i`` along
-    ``axis`` is drawn by ``initializers[i]`` (layer ``i``); with ``mode="split"`` the axis is
-    cut into equal consecutive parts. Each piece is drawn with the key ``fold_in(key, i)``.
-    """
-
-    __slots__ = ("pieces",)
-
-    def __init__(self, name: str, body: Callable[..., Array], params: dict[str, object],
-                 axis: int, inits: tuple[Callable[..., Array], ...], mode: str):
-        object.__setattr__(self, "pieces", (axis, inits, mode))
-        super().__init__(name, body, params, None)
