@@ -106,6 +106,26 @@ def gpt2_rules():
             r"scale$": jinit.ones}
 
 
+def gpt2_scanned(shapes, layers: int):
+    """GPT-2's abstract params with blocks ``h_0 .. h_{L-1}`` stacked into one ``h`` whose
+    leaves have the layer axis first (the tree ``nn.scan`` over the blocks gives)."""
+    import jax
+
+    params = dict(shapes["params"])
+    blocks = [params.pop(f"h_{i}") for i in range(layers)]
+    params["h"] = jax.tree.map(
+        lambda *xs: jax.ShapeDtypeStruct((len(xs), *xs[0].shape), xs[0].dtype), *blocks)
+    return {"params": params}
+
+
+def gpt2_scanned_recipe(layers: int):
+    """``recipes.gpt2`` for :func:`gpt2_scanned` (this model's MLP output is ``mlp_proj``)."""
+    from jinit import recipes
+
+    return recipes.gpt2(layers, scan_axis=0, roles={
+        r"h/c_proj/(kernel|bias)$": "attn_out", r"mlp_proj/(kernel|bias)$": "mlp_out"})
+
+
 def llama_flax(cfg, axis: str | None = "model"):
     """Llama-2 in Flax linen, bfloat16 parameters, every matrix ``nn.with_partitioning``
     over mesh axis ``axis`` (its output axis for q/k/v/gate/up and the embeddings, its

@@ -17,8 +17,9 @@ memory it adds, as a multiple of the parameter bytes. Modes:
   depth at GPT-2 small's width;
 * ``--programs``: compile count, XLA compile seconds, and the first (cold) and second call
   against the sampling floor (one jitted ``jinit.normal`` over a flat array of the same
-  number of values, timed in the same process), for GPT-2 small, medium and a tree of 48
-  kernels of 48 distinct shapes (``shapes48``); methods: ``jinit`` (packed draws, leaves as
+  number of values, timed in the same process), for GPT-2 small, medium, a tree of 48
+  kernels of 48 distinct shapes (``shapes48``) and GPT-2 small with its blocks stacked as
+  ``nn.scan`` stacks them, under ``recipes.gpt2(scan_axis=0)`` (``scan_small``); methods: ``jinit`` (packed draws, leaves as
   host views on a CPU), ``jinit_split`` (packed, leaves cut by one split program, the route
   accelerators take), ``per_shape`` (one program per (initializer, shape), as before
   packing). Paired rounds of fresh processes; ratios are per process, then the median;
@@ -136,6 +137,9 @@ def measure(method: str, config: str, second: bool = False) -> dict:
         model, rules = _models.llama_flax(cfg), _models.llama_rules()
     elif config.startswith("shapes"):
         model, rules = None, {r"kernel$": jinit.he_normal(), r"bias$": jinit.zeros}
+    elif config.startswith("scan_"):
+        cfg = _models.gpt2_config(config.removeprefix("scan_"))
+        model, rules = _models.gpt2_flax(cfg), _models.gpt2_scanned_recipe(cfg[3])
     else:
         model = _models.gpt2_flax(_models.gpt2_config(config))
         rules = _models.gpt2_rules()
@@ -154,6 +158,8 @@ def measure(method: str, config: str, second: bool = False) -> dict:
             shapes = many_shapes(int(config.removeprefix("shapes")))
         else:
             shapes = jax.eval_shape(model.init, key, tokens)
+        if config.startswith("scan_"):
+            shapes = _models.gpt2_scanned(shapes, _models.gpt2_config(config[5:])[3])
         t_shapes = time.perf_counter() - t0
         params = jax.block_until_ready(jinit.tree.init_tree(key, shapes, rules, shardings=mesh))
     wall = time.perf_counter() - t0
@@ -386,8 +392,8 @@ def run_programs(args) -> dict:
     if args.configs:
         configs = args.configs.split(",")
     else:
-        configs = (["tiny", "shapes8"] if args.tiny else ["small", "shapes48"] if args.quick
-                   else ["small", "medium", "shapes48"])
+        configs = (["tiny", "shapes8", "scan_tiny"] if args.tiny else ["small", "shapes48"] if args.quick
+                   else ["small", "medium", "shapes48", "scan_small"])
     repeats = args.repeats or (1 if args.tiny else 3)
     methods = ["jinit", "jinit_split", "per_shape"]
     rows = []

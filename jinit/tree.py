@@ -91,8 +91,9 @@ def init_tree(key: KeyArray, shapes: object, rules: Rules | None, *,
     leaves. Constant leaves (``zeros``, ``ones``, ``constant``) are filled on the host. A
     recipe's scanned stack or fused projection (:class:`jinit.recipes.Pieces`: piece
     :math:`i` drawn under ``fold_in(k_p, i)``) whose pieces are each a constant or such a
-    draw joins the packed programs piece by piece on a CPU and is assembled on the host
-    (one copy); elsewhere it takes the route below. Every
+    draw joins the packed programs piece by piece on a CPU: one view of the packed buffer
+    where its pieces are whole blocks cut along its first axis, else its pieces copied into
+    it on the host; elsewhere it takes the route below. Every
     other leaf (orthogonal and other shape-structured schemes, initializers that are not
     jinit's, non-threefry keys, leaves sharded over several devices) gets one program per
     distinct (initializer, shape, dtype, sharding),
@@ -241,7 +242,8 @@ class _Leaf:
     init: Callable[..., Array]
     label: str
     sharding: object
-    program: int = -1  # index into the call's list of programs (-1: a host fill, -2: pieces)
+    program: int = -1  # index into the call's list of programs (-1: a host fill, -2: pieces
+    # copied into a host buffer)
     draw: _sampling.Leaf | None = None  # the leaf as one sampler call, where it is one
     pieces: list[tuple[tuple[object, ...], tuple[int, ...], _sampling.Leaf]] | None = None
     # where a Pieces leaf is assembled on the host: each piece's index, shape and draw
@@ -250,12 +252,16 @@ class _Leaf:
 @dataclasses.dataclass(frozen=True)
 class _Part:
     """One member of a packed draw: a whole leaf (``piece`` -1), or piece ``piece`` of a
-    :class:`jinit.recipes.Pieces` leaf, drawn under ``fold_in(leaf key, piece)``."""
+    :class:`jinit.recipes.Pieces` leaf, drawn under ``fold_in(leaf key, piece)``. ``view``
+    is the shape read back from where the part starts: the leaf's for a whole leaf and for
+    the first piece of a leaf whose pieces lie end to end, the piece's for a piece to be
+    copied into its leaf, ``None`` for the later pieces of a leaf read whole."""
 
     leaf: int
     piece: int
     shape: tuple[int, ...]
     draw: _sampling.Leaf
+    view: tuple[int, ...] | None
 
 
 def _assign(fn: str, compiled: _rules.Rules, default: Callable[..., Array] | None,
@@ -307,9 +313,12 @@ def _group(fn: str, key: KeyArray, plan: list[_Leaf]) -> list[_Program]:
       whatever the leaves' shapes (:func:`_pack`).
     * A scanned stack or fused projection (:class:`jinit.recipes.Pieces`) whose pieces are
       each a constant or such a draw, on one device, where the host can view the packed
-      buffers (a CPU): each drawn piece joins its law's packed draw of pieces (kept apart
-      from whole leaves, so its buffer is freed once the leaves are assembled) and the
-      leaf is assembled on the host (:func:`_materialize`).
+      buffers (a CPU): if its pieces are of one law, cut along the first axis and whole
+      blocks each (:func:`_end_to_end`), they join that law's packed draw one after
+      another and the leaf is read back whole, like a packed leaf; otherwise each drawn
+      piece joins its law's packed draw of pieces (kept apart from whole leaves, so its
+      buffer is freed once the leaves are assembled) and the leaf is assembled on the host
+      (:func:`_materialize`).
     * Every other leaf (orthogonal and other shape-structured schemes, initializers that
       are not jinit's, leaves sharded over several devices, which are written where they
       live) gets the program of its (initializer, shape, dtype, sharding), traced once,
@@ -328,12 +337,21 @@ def _group(fn: str, key: KeyArray, plan: list[_Leaf]) -> list[_Program]:
     packs: dict[tuple[_sampling.Law, bool], list[_Part]] = {}
     for i, leaf in enumerate(plan):
         if packable and _one_device(leaf.sharding) and _host_views():
-            leaf.pieces = _pieces_of(leaf, key)
+            pieces = _pieces_of(leaf, key)
+            if pieces is not None and _end_to_end(pieces):
+                # one law, pieces along the first axis, whole blocks each: the pieces' blocks
+                # follow each other, so the leaf is read back whole, as a packed leaf is
+                parts = packs.setdefault((pieces[0][2].law, False), [])
+                for j, (_, shape, draw) in enumerate(pieces):
+                    parts.append(_Part(i, j, shape, draw, None if j else leaf.shape))
+                continue
+            leaf.pieces = pieces
             if leaf.pieces is not None:
                 leaf.program = -2
                 for j, (_, shape, draw) in enumerate(leaf.pieces):
                     if draw.law.kind != "full":
-                        packs.setdefault((draw.law, True), []).append(_Part(i, j, shape, draw))
+                        packs.setdefault((draw.law, True), []).append(
+                            _Part(i, j, shape, draw, shape))
                 continue
         leaf.draw = None if transformed else _law_of(leaf.init, leaf.shape, leaf.dtype, key)
         if leaf.draw is not None:
@@ -343,7 +361,7 @@ def _group(fn: str, key: KeyArray, plan: list[_Leaf]) -> list[_Program]:
                     continue
             elif packable and _one_device(leaf.sharding):
                 packs.setdefault((leaf.draw.law, False), []).append(
-                    _Part(i, -1, leaf.shape, leaf.draw))
+                    _Part(i, -1, leaf.shape, leaf.draw, leaf.shape))
                 continue
             leaf.draw = None
         ckey = None if transformed else _programs.cache_key(leaf.init, leaf.shape, leaf.dtype,
@@ -363,7 +381,7 @@ def _group(fn: str, key: KeyArray, plan: list[_Leaf]) -> list[_Program]:
         programs.append(program)
     for (law, _), parts in packs.items():
         for part in parts:
-            if part.piece < 0:
+            if plan[part.leaf].pieces is None:
                 plan[part.leaf].program = len(programs)
         programs.append(_pack(law, parts))
     return programs
@@ -377,6 +395,16 @@ def _law_of(init: Callable[..., Array], shape: tuple[int, ...], dtype: np.dtype,
             init is f for f in (_constant.zeros, _constant.ones))):
         return None
     return _programs.law(init, shape, dtype, key)
+
+
+def _end_to_end(pieces: list[tuple[tuple[object, ...], tuple[int, ...], _sampling.Leaf]]
+                ) -> bool:
+    """Whether a leaf's pieces, packed one after another, are the leaf in C order: cut along
+    its first axis, all of one drawn law, each a whole number of blocks."""
+    law = pieces[0][2].law
+    return law.kind != "full" and all(
+        len(where) == 1 and draw.law == law and math.prod(shape) % _programs.BLOCK == 0
+        for where, shape, draw in pieces)
 
 
 def _pieces_of(leaf: _Leaf, key: KeyArray
@@ -473,11 +501,12 @@ def _unpack(plan: list[_Leaf], program: _Program, flat: Array) -> list[tuple[_Pa
         host = np.asarray(flat)
         out: list[tuple[_Part, object]] = []
         for p, s in program.layout:
-            view = host[s:s + math.prod(p.shape)].reshape(p.shape)
-            out.append((p, view if p.piece >= 0 else
-                        jax.device_put(view, plan[p.leaf].sharding)))
+            if p.view is not None:
+                view = host[s:s + math.prod(p.view)].reshape(p.view)
+                out.append((p, view if plan[p.leaf].pieces is not None else
+                            jax.device_put(view, plan[p.leaf].sharding)))
         return out
-    layout = tuple((s, p.shape) for p, s in program.layout)
+    layout = tuple((s, p.view) for p, s in program.layout)
     ckey, compiled, traced = _programs.split(flat.dtype, flat.size, layout)
     if compiled is None:
         compiled = next(iter(_programs.compile_all([(ckey, traced)])))[1]
@@ -533,7 +562,7 @@ def _materialize(fn: str, key: KeyArray, plan: list[_Leaf], programs: list[_Prog
         flat = compiled(np.ascontiguousarray(rows[:, 0]), np.ascontiguousarray(rows[:, 1]),
                         offset, scale, lo, hi)
         for part, array in _unpack(plan, program, flat):
-            if part.piece < 0:
+            if plan[part.leaf].pieces is None:
                 arrays[part.leaf] = array
             else:
                 assembled[part.leaf][plan[part.leaf].pieces[part.piece][0]] = array

@@ -167,7 +167,9 @@ def test_sharded_leaves_keep_their_programs_and_equal_the_packed_values():
 
 def _pieces_tree(dtype):
     """Scanned stacks (layer axis first and second) and a fused projection whose parts are
-    two laws and a constant: every piece of each is a packed law or a constant."""
+    two laws and a constant: every piece of each is a packed law or a constant. The stacked
+    ``c_fc`` kernel's pieces are whole blocks (read back as one view), the others' are not
+    (copied into their leaf)."""
     from jinit import recipes
     from jinit.recipes._recipe import split
 
@@ -175,6 +177,7 @@ def _pieces_tree(dtype):
     stacked = {"h": {"attn": {"c_proj": {"kernel": s((4, 48, 40), dtype),
                                          "bias": s((4, 40), dtype)},
                               "c_attn": {"kernel": s((4, 40, 120), dtype)}},
+                     "mlp": {"c_fc": {"kernel": s((4, 64, 128), dtype)}},  # whole blocks
                      "ln_1": {"scale": s((4, 40), dtype)}}}
     moved = {"layers": {"attention": {"wo": {"kernel": s((64, 4, 48), dtype)}}}}
     fused = split("fused", -1, [jinit.normal(0.02), jinit.he_normal(), jinit.zeros])
@@ -203,8 +206,9 @@ def test_scanned_and_fused_leaves_join_the_packed_draws(dtype):
             assert got.dtype == want.dtype and got.shape == want.shape, path
             assert np.array_equal(bits(got), bits(want)), path
     # negative control: the pieces are not one draw repeated (each has its own key)
-    kernel = init_tree(key, *_pieces_tree(dtype)[0])["h"]["attn"]["c_proj"]["kernel"]
-    assert not np.array_equal(bits(kernel[0]), bits(kernel[1]))
+    h = init_tree(key, *_pieces_tree(dtype)[0])["h"]
+    for kernel in (h["attn"]["c_proj"]["kernel"], h["mlp"]["c_fc"]["kernel"]):
+        assert not np.array_equal(bits(kernel[0]), bits(kernel[1]))
 
 
 def test_pieces_that_are_not_packed_laws_keep_their_programs():
