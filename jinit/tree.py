@@ -91,9 +91,9 @@ def init_tree(key: KeyArray, shapes: object, rules: Rules | None, *,
     leaves. Constant leaves (``zeros``, ``ones``, ``constant``) are filled on the host. A
     recipe's scanned stack or fused projection (:class:`jinit.recipes.Pieces`: piece
     :math:`i` drawn under ``fold_in(k_p, i)``) whose pieces are each a constant or such a
-    draw joins the packed programs piece by piece on a CPU: one view of the packed buffer
-    where its pieces are whole blocks cut along its first axis, else its pieces copied into
-    it on the host; elsewhere it takes the route below. Every
+    draw joins the packed programs piece by piece: where its pieces are whole blocks cut
+    along its first axis it is read back like a packed leaf; otherwise, on a CPU, its
+    pieces are copied into it on the host, and elsewhere it takes the route below. Every
     other leaf (orthogonal and other shape-structured schemes, initializers that are not
     jinit's, non-threefry keys, leaves sharded over several devices) gets one program per
     distinct (initializer, shape, dtype, sharding),
@@ -312,10 +312,10 @@ def _group(fn: str, key: KeyArray, plan: list[_Leaf]) -> list[_Program]:
       the *packed* draw of its law: one program per (law, dtype) for the whole tree,
       whatever the leaves' shapes (:func:`_pack`).
     * A scanned stack or fused projection (:class:`jinit.recipes.Pieces`) whose pieces are
-      each a constant or such a draw, on one device, where the host can view the packed
-      buffers (a CPU): if its pieces are of one law, cut along the first axis and whole
-      blocks each (:func:`_end_to_end`), they join that law's packed draw one after
-      another and the leaf is read back whole, like a packed leaf; otherwise each drawn
+      each a constant or such a draw, on one device: if its pieces are of one law, cut
+      along the first axis and whole blocks each (:func:`_end_to_end`), they join that
+      law's packed draw one after another and the leaf is read back whole, like a packed
+      leaf. Otherwise, where the host can view the packed buffers (a CPU), each drawn
       piece joins its law's packed draw of pieces (kept apart from whole leaves, so its
       buffer is freed once the leaves are assembled) and the leaf is assembled on the host
       (:func:`_materialize`).
@@ -336,8 +336,14 @@ def _group(fn: str, key: KeyArray, plan: list[_Leaf]) -> list[_Program]:
     index: dict[object, int] = {}
     packs: dict[tuple[_sampling.Law, bool], list[_Part]] = {}
     for i, leaf in enumerate(plan):
-        if packable and _one_device(leaf.sharding) and _host_views():
+        if packable and _one_device(leaf.sharding):
             pieces = _pieces_of(leaf, key)
+            if pieces is not None and _one_fill(pieces):  # a stack of zeros: one fill
+                leaf.draw = pieces[0][2]
+                if _host_fill_ok(leaf):
+                    leaf.program = -1
+                    continue
+                leaf.draw = None
             if pieces is not None and _end_to_end(pieces):
                 # one law, pieces along the first axis, whole blocks each: the pieces' blocks
                 # follow each other, so the leaf is read back whole, as a packed leaf is
@@ -345,7 +351,7 @@ def _group(fn: str, key: KeyArray, plan: list[_Leaf]) -> list[_Program]:
                 for j, (_, shape, draw) in enumerate(pieces):
                     parts.append(_Part(i, j, shape, draw, None if j else leaf.shape))
                 continue
-            leaf.pieces = pieces
+            leaf.pieces = pieces if _host_views() else None
             if leaf.pieces is not None:
                 leaf.program = -2
                 for j, (_, shape, draw) in enumerate(leaf.pieces):
@@ -395,6 +401,14 @@ def _law_of(init: Callable[..., Array], shape: tuple[int, ...], dtype: np.dtype,
             init is f for f in (_constant.zeros, _constant.ones))):
         return None
     return _programs.law(init, shape, dtype, key)
+
+
+def _one_fill(pieces: list[tuple[tuple[object, ...], tuple[int, ...], _sampling.Leaf]]) -> bool:
+    """Whether every piece is the same constant (the leaf is one fill)."""
+    first = pieces[0][2]
+    return first.law.kind == "full" and all(
+        draw.law == first.law and np.array_equal(draw.scale, first.scale)
+        for _, _, draw in pieces)
 
 
 def _end_to_end(pieces: list[tuple[tuple[object, ...], tuple[int, ...], _sampling.Leaf]]
@@ -495,8 +509,9 @@ def _part_keys(data: np.ndarray, parts: list[_Part]) -> np.ndarray:
 def _unpack(plan: list[_Leaf], program: _Program, flat: Array) -> list[tuple[_Part, object]]:
     """The parts of a packed draw. On a CPU each is a view of the packed buffer: a whole
     leaf's placed with ``jax.device_put`` (the host buffer is kept: no copy), a piece's as it
-    is, for :func:`_materialize` to assemble. Elsewhere (whole leaves only) one program cuts
-    the buffer into the leaves (``jinit._programs.split``)."""
+    is, for :func:`_materialize` to assemble. Elsewhere (whole leaves, and leaves whose
+    pieces lie end to end) one program cuts the buffer into the leaves
+    (``jinit._programs.split``)."""
     if _host_views():
         host = np.asarray(flat)
         out: list[tuple[_Part, object]] = []
@@ -506,13 +521,14 @@ def _unpack(plan: list[_Leaf], program: _Program, flat: Array) -> list[tuple[_Pa
                 out.append((p, view if plan[p.leaf].pieces is not None else
                             jax.device_put(view, plan[p.leaf].sharding)))
         return out
-    layout = tuple((s, p.view) for p, s in program.layout)
-    ckey, compiled, traced = _programs.split(flat.dtype, flat.size, layout)
+    read = [(p, s) for p, s in program.layout if p.view is not None]
+    ckey, compiled, traced = _programs.split(flat.dtype, flat.size,
+                                             tuple((s, p.view) for p, s in read))
     if compiled is None:
         compiled = next(iter(_programs.compile_all([(ckey, traced)])))[1]
     cut = compiled(flat)
     return [(p, a if plan[p.leaf].sharding is None else jax.device_put(a, plan[p.leaf].sharding))
-            for (p, _), a in zip(program.layout, cut, strict=True)]
+            for (p, _), a in zip(read, cut, strict=True)]
 
 
 def _trace(fn: str, key: KeyArray, leaf: _Leaf) -> tuple[Callable[..., Array], jax.stages.Traced]:
