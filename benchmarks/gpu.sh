@@ -7,7 +7,8 @@
 #      each in a fresh process, first call (compile included);
 #   3. whole-model init's programs (whole_model.py --programs): compile count, XLA compile
 #      seconds, first and second call against the sampling floor, GPT-2 small/medium and a
-#      48-shape tree, packed (split program, the accelerator route) against per-shape programs;
+#      48-shape tree and GPT-2 small with stacked blocks, packed (split program, the
+#      accelerator route) against per-shape programs;
 #   4. jinit verify --dtype bfloat16,float16 on the GPU (bf16/f16 correctness checks).
 # Results go to $OUT (default benchmarks/gpu-results/): one JSON document and one log per step.
 #
@@ -31,10 +32,10 @@ PY="${PYTHON:-python}"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
 if [ "$QUICK" = 1 ]; then  # a smoke run of every step at toy sizes
-  SIZES="14"; SCHEMES=(--schemes normal,he_normal); MODELS="llamatiny"; PROGRAMS="tiny,shapes8"
+  SIZES="14"; SCHEMES=(--schemes normal,he_normal); MODELS="llamatiny"; PROGRAMS="tiny,shapes8,scan_tiny"
   VERIFY=(--only normal --samples 65536); LIMIT=600
 else
-  SIZES="26,28,30"; SCHEMES=(); MODELS="xl,llama7b"; PROGRAMS="small,medium,shapes48"
+  SIZES="26,28,30"; SCHEMES=(); MODELS="xl,llama7b"; PROGRAMS="small,medium,shapes48,scan_small"
   VERIFY=(); LIMIT=240
 fi
 
