@@ -156,6 +156,7 @@ class Init:
         object.__setattr__(self, name, value)
 
 
+@public("jinit.recipes")
 class Pieces(Init):
     """An initializer made of per-slice initializers: a scanned stack or a fused projection.
 

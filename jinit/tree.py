@@ -36,7 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 import jax
 import numpy as np
 
-from . import _base, _checks, _constant, _fastbits, _programs, _rules, _sampling
+from . import _checks, _fastbits, _packing, _programs, _rules, _sampling
 from . import structure as _structure
 from ._boxes import check_sharding as _check_sharding
 from ._boxes import is_box as _is_box
@@ -93,7 +93,9 @@ def init_tree(key: KeyArray, shapes: object, rules: Rules | None, *,
     :math:`i` drawn under ``fold_in(k_p, i)``) whose pieces are each a constant or such a
     draw joins the packed programs piece by piece: where its pieces are whole blocks cut
     along its first axis it is read back like a packed leaf; otherwise, on a CPU, its
-    pieces are copied into it on the host, and elsewhere it takes the route below. Every
+    pieces are copied into it on the host (such pieces are packed apart from whole leaves,
+    one more program and buffer per law, so their buffer is freed once they are copied),
+    and elsewhere it takes the route below. Every
     other leaf (orthogonal and other shape-structured schemes, initializers that are not
     jinit's, non-threefry keys, leaves sharded over several devices) gets one program per
     distinct (initializer, shape, dtype, sharding),
@@ -249,21 +251,6 @@ class _Leaf:
     # where a Pieces leaf is assembled on the host: each piece's index, shape and draw
 
 
-@dataclasses.dataclass(frozen=True)
-class _Part:
-    """One member of a packed draw: a whole leaf (``piece`` -1), or piece ``piece`` of a
-    :class:`jinit.recipes.Pieces` leaf, drawn under ``fold_in(leaf key, piece)``. ``view``
-    is the shape read back from where the part starts: the leaf's for a whole leaf and for
-    the first piece of a leaf whose pieces lie end to end, the piece's for a piece to be
-    copied into its leaf, ``None`` for the later pieces of a leaf read whole."""
-
-    leaf: int
-    piece: int
-    shape: tuple[int, ...]
-    draw: _sampling.Leaf
-    view: tuple[int, ...] | None
-
-
 def _assign(fn: str, compiled: _rules.Rules, default: Callable[..., Array] | None,
             override: np.dtype | None, path: str, leaf: object, sharding: object) -> _Leaf:
     """The initializer the first matching rule (or ``default``) gives one leaf."""
@@ -288,20 +275,7 @@ def _assign(fn: str, compiled: _rules.Rules, default: Callable[..., Array] | Non
     return _Leaf(path, shape, dt, init, label, sharding)
 
 
-@dataclasses.dataclass
-class _Program:
-    """One compiled draw: shared by every leaf with its (initializer, shape, dtype, sharding),
-    or (``layout`` set) the packed draw of every leaf of one law (:func:`_pack`)."""
-
-    cache_key: object
-    compiled: object = None  # from the process-wide cache, or compiled for this call
-    traced: object = None  # traced for this call, compiled by _materialize
-    layout: list[tuple[_Part, int]] = dataclasses.field(default_factory=list)  # (part, start)
-    args: tuple = ()  # a packed draw's block arrays: offset, scale, lo, hi, blocks per leaf
-    size: int = 0  # elements the program writes (for ordering the compiles)
-
-
-def _group(fn: str, key: KeyArray, plan: list[_Leaf]) -> list[_Program]:
+def _group(fn: str, key: KeyArray, plan: list[_Leaf]) -> list[_packing.Program]:
     """The programs a call runs, and how each leaf is made.
 
     * A leaf whose initializer is a constant fill (``zeros``, ``ones``, ``constant`` of a
@@ -310,10 +284,10 @@ def _group(fn: str, key: KeyArray, plan: list[_Leaf]) -> list[_Program]:
       known on the host (a scale from the leaf's fans included:
       :func:`jinit._sampling.law_of`), placed on one device, under a threefry key, joins
       the *packed* draw of its law: one program per (law, dtype) for the whole tree,
-      whatever the leaves' shapes (:func:`_pack`).
+      whatever the leaves' shapes (:func:`jinit._packing.pack`).
     * A scanned stack or fused projection (:class:`jinit.recipes.Pieces`) whose pieces are
       each a constant or such a draw, on one device: if its pieces are of one law, cut
-      along the first axis and whole blocks each (:func:`_end_to_end`), they join that
+      along the first axis and whole blocks each (:func:`jinit._packing.end_to_end`), they join that
       law's packed draw one after another and the leaf is read back whole, like a packed
       leaf. Otherwise, where the host can view the packed buffers (a CPU), each drawn
       piece joins its law's packed draw of pieces (kept apart from whole leaves, so its
@@ -332,34 +306,36 @@ def _group(fn: str, key: KeyArray, plan: list[_Leaf]) -> list[_Program]:
     transformed = isinstance(key, jax.core.Tracer)
     packable = (_programs.PACK and not transformed
                 and _fastbits.host_key_data(key) is not None)
-    programs: list[_Program] = []
+    programs: list[_packing.Program] = []
     index: dict[object, int] = {}
-    packs: dict[tuple[_sampling.Law, bool], list[_Part]] = {}
+    packs: dict[tuple[_sampling.Law, bool], list[_packing.Part]] = {}
     for i, leaf in enumerate(plan):
         if packable and _one_device(leaf.sharding):
-            pieces = _pieces_of(leaf, key)
-            if pieces is not None and _one_fill(pieces):  # a stack of zeros: one fill
+            pieces = _packing.pieces_of(leaf, key)
+            if pieces is not None and _packing.one_fill(pieces, leaf.dtype):
+                # e.g. a stack of zero biases: one fill
                 leaf.draw = pieces[0][2]
                 if _host_fill_ok(leaf):
                     leaf.program = -1
                     continue
                 leaf.draw = None
-            if pieces is not None and _end_to_end(pieces):
+            if pieces is not None and _packing.end_to_end(pieces):
                 # one law, pieces along the first axis, whole blocks each: the pieces' blocks
                 # follow each other, so the leaf is read back whole, as a packed leaf is
                 parts = packs.setdefault((pieces[0][2].law, False), [])
                 for j, (_, shape, draw) in enumerate(pieces):
-                    parts.append(_Part(i, j, shape, draw, None if j else leaf.shape))
+                    parts.append(_packing.Part(i, j, shape, draw, None if j else leaf.shape))
                 continue
-            leaf.pieces = pieces if _host_views() else None
+            leaf.pieces = pieces if _packing.host_views() else None
             if leaf.pieces is not None:
                 leaf.program = -2
                 for j, (_, shape, draw) in enumerate(leaf.pieces):
                     if draw.law.kind != "full":
                         packs.setdefault((draw.law, True), []).append(
-                            _Part(i, j, shape, draw, shape))
+                            _packing.Part(i, j, shape, draw, shape))
                 continue
-        leaf.draw = None if transformed else _law_of(leaf.init, leaf.shape, leaf.dtype, key)
+        leaf.draw = (None if transformed else
+                     _packing.law_of(leaf.init, leaf.shape, leaf.dtype, key))
         if leaf.draw is not None:
             if leaf.draw.law.kind == "full":
                 if _host_fill_ok(leaf):
@@ -367,7 +343,7 @@ def _group(fn: str, key: KeyArray, plan: list[_Leaf]) -> list[_Program]:
                     continue
             elif packable and _one_device(leaf.sharding):
                 packs.setdefault((leaf.draw.law, False), []).append(
-                    _Part(i, -1, leaf.shape, leaf.draw, leaf.shape))
+                    _packing.Part(i, -1, leaf.shape, leaf.draw, leaf.shape))
                 continue
             leaf.draw = None
         ckey = None if transformed else _programs.cache_key(leaf.init, leaf.shape, leaf.dtype,
@@ -378,7 +354,8 @@ def _group(fn: str, key: KeyArray, plan: list[_Leaf]) -> list[_Program]:
             leaf.program = index[slot]
             programs[leaf.program].size += math.prod(leaf.shape)
             continue
-        program = _Program(ckey, compiled=_programs.lookup(ckey), size=math.prod(leaf.shape))
+        program = _packing.Program(ckey, compiled=_programs.lookup(ckey),
+                                   size=math.prod(leaf.shape))
         if program.compiled is None:
             jitted, program.traced = _trace(fn, key, leaf)
             if transformed:
@@ -389,55 +366,8 @@ def _group(fn: str, key: KeyArray, plan: list[_Leaf]) -> list[_Program]:
         for part in parts:
             if plan[part.leaf].pieces is None:
                 plan[part.leaf].program = len(programs)
-        programs.append(_pack(law, parts))
+        programs.append(_packing.pack(law, parts))
     return programs
-
-
-def _law_of(init: Callable[..., Array], shape: tuple[int, ...], dtype: np.dtype,
-            key: KeyArray) -> _sampling.Leaf | None:
-    """``init`` at ``(shape, dtype)`` as one sampler call, or ``None``. Only jinit's own
-    initializers are asked (any other callable would be traced twice)."""
-    if math.prod(shape) == 0 or not (isinstance(init, _base.Init) or any(
-            init is f for f in (_constant.zeros, _constant.ones))):
-        return None
-    return _programs.law(init, shape, dtype, key)
-
-
-def _one_fill(pieces: list[tuple[tuple[object, ...], tuple[int, ...], _sampling.Leaf]]) -> bool:
-    """Whether every piece is the same constant (the leaf is one fill)."""
-    first = pieces[0][2]
-    return first.law.kind == "full" and all(
-        draw.law == first.law and np.array_equal(draw.scale, first.scale)
-        for _, _, draw in pieces)
-
-
-def _end_to_end(pieces: list[tuple[tuple[object, ...], tuple[int, ...], _sampling.Leaf]]
-                ) -> bool:
-    """Whether a leaf's pieces, packed one after another, are the leaf in C order: cut along
-    its first axis, all of one drawn law, each a whole number of blocks."""
-    law = pieces[0][2].law
-    return law.kind != "full" and all(
-        len(where) == 1 and draw.law == law and math.prod(shape) % _programs.BLOCK == 0
-        for where, shape, draw in pieces)
-
-
-def _pieces_of(leaf: _Leaf, key: KeyArray
-               ) -> list[tuple[tuple[object, ...], tuple[int, ...], _sampling.Leaf]] | None:
-    """A :class:`jinit.recipes.Pieces` leaf as its pieces' indices, shapes and draws, or
-    ``None`` (not such a leaf, a shape its pieces do not fit, a piece that is not one
-    sampler call)."""
-    if not isinstance(leaf.init, _base.Pieces) or math.prod(leaf.shape) == 0:
-        return None
-    parts = leaf.init.parts(leaf.shape)
-    if parts is None:
-        return None
-    out = []
-    for where, shape, init in parts:
-        draw = _law_of(init, shape, leaf.dtype, key)
-        if draw is None:
-            return None
-        out.append((where, shape, draw))
-    return out
 
 
 def _one_device(sharding: object) -> bool:
@@ -462,75 +392,6 @@ def _host_fill(leaf: _Leaf) -> Array:
     return jax.device_put(np.full(leaf.shape, leaf.draw.scale, leaf.dtype), leaf.sharding)
 
 
-def _pack(law: _sampling.Law, parts: list[_Part]) -> _Program:
-    """The packed draw of ``parts`` (all of law ``law``).
-
-    Each part takes ``ceil(size / BLOCK)`` consecutive blocks; block ``j`` of a part draws
-    the part's elements ``j * BLOCK ..`` under the part's key, scale and clip, so the part
-    is the first ``size`` elements of its blocks, in its shape (:func:`_unpack`). The
-    program depends on the law and the number of blocks alone.
-    """
-    block = _programs.BLOCK
-    counts = [-(-math.prod(p.shape) // block) for p in parts]
-    clips = any(p.draw.bounds is not None for p in parts)
-    ckey, compiled, traced = _programs.packed(law, clips, sum(counts))
-    starts = np.cumsum([0] + counts[:-1]) * block
-    program = _Program(ckey, compiled=compiled, traced=traced, size=sum(counts) * block,
-                       layout=[(p, int(s)) for p, s in zip(parts, starts, strict=True)])
-    sdt = _sampling.sampling_dtype(law.dtype)
-    bounds = [p.draw.bounds or (-np.inf, np.inf) for p in parts]
-
-    def per_block(values: list[object]) -> np.ndarray:
-        return np.repeat(np.asarray(values, sdt), counts)
-
-    offset = np.concatenate([np.arange(n, dtype=np.uint32) for n in counts]) * np.uint32(block)
-    program.args = (offset, per_block([p.draw.scale for p in parts]),
-                    per_block([b[0] for b in bounds]), per_block([b[1] for b in bounds]),
-                    np.asarray(counts))
-    return program
-
-
-def _host_views() -> bool:
-    """Whether packed draws are read back as host views (on a CPU, unless set)."""
-    views = _programs.HOST_VIEWS
-    return views if views is not None else jax.default_backend() == "cpu"
-
-
-def _part_keys(data: np.ndarray, parts: list[_Part]) -> np.ndarray:
-    """Each part's key data: its leaf's, folded with the piece's index for a piece."""
-    rows = data[[p.leaf for p in parts]]
-    piece = np.asarray([p.piece for p in parts])
-    sub = piece >= 0
-    if sub.any():
-        rows[sub] = _fastbits.fold_in_host(rows[sub], piece[sub].astype(np.uint32))
-    return rows
-
-
-def _unpack(plan: list[_Leaf], program: _Program, flat: Array) -> list[tuple[_Part, object]]:
-    """The parts of a packed draw. On a CPU each is a view of the packed buffer: a whole
-    leaf's placed with ``jax.device_put`` (the host buffer is kept: no copy), a piece's as it
-    is, for :func:`_materialize` to assemble. Elsewhere (whole leaves, and leaves whose
-    pieces lie end to end) one program cuts the buffer into the leaves
-    (``jinit._programs.split``)."""
-    if _host_views():
-        host = np.asarray(flat)
-        out: list[tuple[_Part, object]] = []
-        for p, s in program.layout:
-            if p.view is not None:
-                view = host[s:s + math.prod(p.view)].reshape(p.view)
-                out.append((p, view if plan[p.leaf].pieces is not None else
-                            jax.device_put(view, plan[p.leaf].sharding)))
-        return out
-    read = [(p, s) for p, s in program.layout if p.view is not None]
-    ckey, compiled, traced = _programs.split(flat.dtype, flat.size,
-                                             tuple((s, p.view) for p, s in read))
-    if compiled is None:
-        compiled = next(iter(_programs.compile_all([(ckey, traced)])))[1]
-    cut = compiled(flat)
-    return [(p, a if plan[p.leaf].sharding is None else jax.device_put(a, plan[p.leaf].sharding))
-            for (p, _), a in zip(read, cut, strict=True)]
-
-
 def _trace(fn: str, key: KeyArray, leaf: _Leaf) -> tuple[Callable[..., Array], jax.stages.Traced]:
     try:  # a leaf key has the root key's type, so the root key stands in for it
         jitted, traced = _programs.trace(leaf.init, leaf.shape, leaf.dtype, leaf.sharding, key)
@@ -548,7 +409,7 @@ def _trace(fn: str, key: KeyArray, leaf: _Leaf) -> tuple[Callable[..., Array], j
     return jitted, traced
 
 
-def _materialize(fn: str, key: KeyArray, plan: list[_Leaf], programs: list[_Program]
+def _materialize(fn: str, key: KeyArray, plan: list[_Leaf], programs: list[_packing.Program]
                  ) -> list[Array]:
     """Runs each program, writing each leaf into its own buffer (a packed draw: views of
     one buffer per law; a leaf of pieces: a host buffer its pieces are copied into).
@@ -568,16 +429,16 @@ def _materialize(fn: str, key: KeyArray, plan: list[_Leaf], programs: list[_Prog
         members.setdefault(leaf.program, []).append(i)
     arrays: list[Array | None] = [None] * len(plan)
 
-    def run(program: _Program, compiled: object, p: int) -> None:
+    def run(program: _packing.Program, compiled: object, p: int) -> None:
         if not program.layout:
             for i in members[p]:
                 arrays[i] = compiled(keys[i] if keys is not None else _wrap(key, data[i]))
             return
         offset, scale, lo, hi, counts = program.args
-        rows = np.repeat(_part_keys(data, [p for p, _ in program.layout]), counts, axis=0)
+        rows = np.repeat(_packing.part_keys(data, [p for p, _ in program.layout]), counts, axis=0)
         flat = compiled(np.ascontiguousarray(rows[:, 0]), np.ascontiguousarray(rows[:, 1]),
                         offset, scale, lo, hi)
-        for part, array in _unpack(plan, program, flat):
+        for part, array in _packing.unpack(plan, program, flat):
             if plan[part.leaf].pieces is None:
                 arrays[part.leaf] = array
             else:
@@ -595,6 +456,6 @@ def _materialize(fn: str, key: KeyArray, plan: list[_Leaf], programs: list[_Prog
             run(program, program.compiled, p)
     for j, compiled in ready:
         run(programs[pending[j]], compiled, pending[j])
-    for i, out in assembled.items():
-        arrays[i] = jax.device_put(out, plan[i].sharding)
+    for i in list(assembled):  # each host buffer dropped once placed
+        arrays[i] = jax.device_put(assembled.pop(i), plan[i].sharding)
     return arrays

@@ -200,7 +200,10 @@ def test_scanned_and_fused_leaves_join_the_packed_draws(dtype, views, monkeypatc
         _programs.clear()
         out = init_tree(key, shapes, rules)
         if views is None:
-            assert _programs.stats["compiled"] <= 2  # normal and truncated normal at most
+            # at most two packed programs: the stacked GPT-2's normal for the leaves read
+            # whole and for the pieces copied into their leaves; normal and truncated
+            # normal for the others
+            assert _programs.stats["compiled"] <= 2
         paths = [path_str(p) for p, _ in jax.tree_util.tree_leaves_with_path(shapes)]
         compiled = _rules.compile_rules("test", rules)
         for path, s, got in zip(paths, jax.tree.leaves(shapes), jax.tree.leaves(out),
@@ -214,6 +217,19 @@ def test_scanned_and_fused_leaves_join_the_packed_draws(dtype, views, monkeypatc
     h = init_tree(key, *_pieces_tree(dtype)[0])["h"]
     for kernel in (h["attn"]["c_proj"]["kernel"], h["mlp"]["c_fc"]["kernel"]):
         assert not np.array_equal(bits(kernel[0]), bits(kernel[1]))
+
+
+def test_a_stack_of_one_constant_is_one_fill_but_signed_zeros_are_not_one():
+    from jinit.recipes._recipe import split
+
+    key = jax.random.key(19)
+    shapes = {"w": jax.ShapeDtypeStruct((4, 3), jnp.float32)}
+    for parts in ([jinit.zeros, jinit.constant(0.0)], [jinit.zeros, jinit.constant(-0.0)],
+                  [jinit.constant(-0.0), jinit.zeros]):
+        fused = split("fused", 0, parts)
+        out = init_tree(key, shapes, {"w": fused})["w"]
+        assert np.array_equal(bits(out), bits(per_leaf(fused, key, "w", (4, 3), jnp.float32)))
+    assert np.signbit(np.asarray(out)[:2]).all() and not np.signbit(np.asarray(out)[2:]).any()
 
 
 def test_pieces_that_are_not_packed_laws_keep_their_programs():
