@@ -82,22 +82,23 @@ def end_to_end(pieces: list[tuple[tuple[object, ...], tuple[int, ...], _sampling
         for where, shape, draw in pieces)
 
 
-def pieces_of(leaf: Any, key: KeyArray
-               ) -> list[tuple[tuple[object, ...], tuple[int, ...], _sampling.Leaf]] | None:
-    """A :class:`jinit.recipes.Pieces` leaf as its pieces' indices, shapes and draws, or
-    ``None`` (not such a leaf, a shape its pieces do not fit, a piece that is not one
-    sampler call)."""
-    if not isinstance(leaf.init, _base.Pieces) or math.prod(leaf.shape) == 0:
+def pieces_of(init: Callable[..., Array], shape: tuple[int, ...], dtype: np.dtype,
+              key: KeyArray
+              ) -> list[tuple[tuple[object, ...], tuple[int, ...], _sampling.Leaf]] | None:
+    """A :class:`jinit.recipes.Pieces` ``init`` at ``(shape, dtype)`` as its pieces'
+    indices, shapes and draws, or ``None`` (not such an initializer, a shape its pieces do
+    not fit, a piece that is not one sampler call)."""
+    if not isinstance(init, _base.Pieces) or math.prod(shape) == 0:
         return None
-    parts = leaf.init.parts(leaf.shape)
+    parts = init.parts(shape)
     if parts is None:
         return None
     out = []
-    for where, shape, init in parts:
-        draw = law_of(init, shape, leaf.dtype, key)
+    for where, part, piece in parts:
+        draw = law_of(piece, part, dtype, key)
         if draw is None:
             return None
-        out.append((where, shape, draw))
+        out.append((where, part, draw))
     return out
 
 

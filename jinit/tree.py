@@ -286,13 +286,13 @@ def _group(fn: str, key: KeyArray, plan: list[_Leaf]) -> list[_packing.Program]:
       the *packed* draw of its law: one program per (law, dtype) for the whole tree,
       whatever the leaves' shapes (:func:`jinit._packing.pack`).
     * A scanned stack or fused projection (:class:`jinit.recipes.Pieces`) whose pieces are
-      each a constant or such a draw, on one device: if its pieces are of one law, cut
-      along the first axis and whole blocks each (:func:`jinit._packing.end_to_end`), they join that
-      law's packed draw one after another and the leaf is read back whole, like a packed
-      leaf. Otherwise, where the host can view the packed buffers (a CPU), each drawn
-      piece joins its law's packed draw of pieces (kept apart from whole leaves, so its
-      buffer is freed once the leaves are assembled) and the leaf is assembled on the host
-      (:func:`_materialize`).
+      each a constant or such a draw, on one device (:func:`_plan_pieces`): if its pieces
+      are of one law, cut along the first axis and whole blocks each
+      (:func:`jinit._packing.end_to_end`), they join that law's packed draw one after
+      another and the leaf is read back whole, like a packed leaf. Otherwise, where the
+      host can view the packed buffers (a CPU), each drawn piece joins its law's packed
+      draw of pieces (kept apart from whole leaves, so its buffer is freed once the leaves
+      are assembled) and the leaf is assembled on the host (:func:`_materialize`).
     * Every other leaf (orthogonal and other shape-structured schemes, initializers that
       are not jinit's, leaves sharded over several devices, which are written where they
       live) gets the program of its (initializer, shape, dtype, sharding), traced once,
@@ -310,30 +310,8 @@ def _group(fn: str, key: KeyArray, plan: list[_Leaf]) -> list[_packing.Program]:
     index: dict[object, int] = {}
     packs: dict[tuple[_sampling.Law, bool], list[_packing.Part]] = {}
     for i, leaf in enumerate(plan):
-        if packable and _one_device(leaf.sharding):
-            pieces = _packing.pieces_of(leaf, key)
-            if pieces is not None and _packing.one_fill(pieces, leaf.dtype):
-                # e.g. a stack of zero biases: one fill
-                leaf.draw = pieces[0][2]
-                if _host_fill_ok(leaf):
-                    leaf.program = -1
-                    continue
-                leaf.draw = None
-            if pieces is not None and _packing.end_to_end(pieces):
-                # one law, pieces along the first axis, whole blocks each: the pieces' blocks
-                # follow each other, so the leaf is read back whole, as a packed leaf is
-                parts = packs.setdefault((pieces[0][2].law, False), [])
-                for j, (_, shape, draw) in enumerate(pieces):
-                    parts.append(_packing.Part(i, j, shape, draw, None if j else leaf.shape))
-                continue
-            leaf.pieces = pieces if _packing.host_views() else None
-            if leaf.pieces is not None:
-                leaf.program = -2
-                for j, (_, shape, draw) in enumerate(leaf.pieces):
-                    if draw.law.kind != "full":
-                        packs.setdefault((draw.law, True), []).append(
-                            _packing.Part(i, j, shape, draw, shape))
-                continue
+        if packable and _one_device(leaf.sharding) and _plan_pieces(i, leaf, key, packs):
+            continue
         leaf.draw = (None if transformed else
                      _packing.law_of(leaf.init, leaf.shape, leaf.dtype, key))
         if leaf.draw is not None:
@@ -368,6 +346,35 @@ def _group(fn: str, key: KeyArray, plan: list[_Leaf]) -> list[_packing.Program]:
                 plan[part.leaf].program = len(programs)
         programs.append(_packing.pack(law, parts))
     return programs
+
+
+def _plan_pieces(i: int, leaf: _Leaf, key: KeyArray,
+                 packs: dict[tuple[_sampling.Law, bool], list[_packing.Part]]) -> bool:
+    """Plans leaf ``i`` piece by piece if it is a :class:`jinit.recipes.Pieces` whose pieces
+    are each one sampler call (see :func:`_group`); ``False``: it takes another route."""
+    pieces = _packing.pieces_of(leaf.init, leaf.shape, leaf.dtype, key)
+    if pieces is None:
+        return False
+    if _packing.one_fill(pieces, leaf.dtype):  # e.g. a stack of zero biases
+        leaf.draw = pieces[0][2]
+        if _host_fill_ok(leaf):
+            leaf.program = -1
+            return True
+        leaf.draw = None
+    if _packing.end_to_end(pieces):
+        # one law, pieces along the first axis, whole blocks each: the pieces' blocks follow
+        # each other, so the leaf is read back whole, as a packed leaf is
+        parts = packs.setdefault((pieces[0][2].law, False), [])
+        for j, (_, shape, draw) in enumerate(pieces):
+            parts.append(_packing.Part(i, j, shape, draw, None if j else leaf.shape))
+        return True
+    if not _packing.host_views():
+        return False
+    leaf.pieces, leaf.program = pieces, -2
+    for j, (_, shape, draw) in enumerate(pieces):
+        if draw.law.kind != "full":
+            packs.setdefault((draw.law, True), []).append(_packing.Part(i, j, shape, draw, shape))
+    return True
 
 
 def _one_device(sharding: object) -> bool:
@@ -448,9 +455,9 @@ def _materialize(fn: str, key: KeyArray, plan: list[_Leaf], programs: list[_pack
         arrays[i] = _host_fill(plan[i])
     assembled = {i: np.empty(plan[i].shape, plan[i].dtype) for i in members.pop(-2, [])}
     for i, out in assembled.items():
-        for where, shape, draw in plan[i].pieces:
+        for where, _, draw in plan[i].pieces:
             if draw.law.kind == "full":
-                out[where] = np.full(shape, draw.scale, plan[i].dtype)
+                out[where] = np.full((), draw.scale, plan[i].dtype)
     for p, program in enumerate(programs):
         if program.compiled is not None:
             run(program, program.compiled, p)
