@@ -20,6 +20,20 @@ import numpy as np
 from . import _base, _constant, _fastbits, _programs, _sampling
 from ._typing import Array, KeyArray
 
+# XLA's CPU client keeps (does not copy) a host buffer given to jax.device_put when its data
+# is this aligned; numpy's own allocations are 16-byte aligned, and would be copied.
+HOST_ALIGN = 64
+
+
+def host_buffer(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An uninitialized host array whose data is :data:`HOST_ALIGN`-byte aligned, so that on a
+    CPU ``jax.device_put`` places it without a copy (no second buffer of the leaf's size)."""
+    dtype = np.dtype(dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    raw = np.empty(nbytes + HOST_ALIGN, np.uint8)
+    start = -raw.ctypes.data % HOST_ALIGN
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
+
 
 @dataclasses.dataclass(frozen=True)
 class Part:

@@ -384,8 +384,9 @@ def _one_device(sharding: object) -> bool:
 
 # Constant leaves are filled with numpy and placed with jax.device_put: the values of
 # jnp.full (numpy and jax round a scalar to the dtype alike; the tests compare bits) and no
-# program. On a CPU, device_put keeps the host buffer, so any size on one device; elsewhere
-# it is a copy to the device, so large fills, and sharded ones, keep their program.
+# program. On a CPU, device_put keeps the host buffer (aligned: _packing.host_buffer), so any
+# size on one device; elsewhere it is a copy to the device, so large fills, and sharded ones,
+# keep their program.
 _HOST_FILL_MAX = 1 << 22
 
 
@@ -396,7 +397,9 @@ def _host_fill_ok(leaf: _Leaf) -> bool:
 
 
 def _host_fill(leaf: _Leaf) -> Array:
-    return jax.device_put(np.full(leaf.shape, leaf.draw.scale, leaf.dtype), leaf.sharding)
+    out = _packing.host_buffer(leaf.shape, leaf.dtype)
+    np.copyto(out, leaf.draw.scale, casting="unsafe")  # as np.full fills
+    return jax.device_put(out, leaf.sharding)
 
 
 def _trace(fn: str, key: KeyArray, leaf: _Leaf) -> tuple[Callable[..., Array], jax.stages.Traced]:
@@ -453,7 +456,8 @@ def _materialize(fn: str, key: KeyArray, plan: list[_Leaf], programs: list[_pack
 
     for i in members.pop(-1, []):
         arrays[i] = _host_fill(plan[i])
-    assembled = {i: np.empty(plan[i].shape, plan[i].dtype) for i in members.pop(-2, [])}
+    assembled = {i: _packing.host_buffer(plan[i].shape, plan[i].dtype)
+                 for i in members.pop(-2, [])}
     for i, out in assembled.items():
         for where, _, draw in plan[i].pieces:
             if draw.law.kind == "full":

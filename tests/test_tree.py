@@ -586,6 +586,37 @@ def test_audit_fresh_draws_use_keys_init_tree_never_draws_with():
     assert np.array_equal(same, leaf) and not np.any(np.asarray(other) == np.asarray(leaf))
 
 
+def test_host_buffers_are_placed_without_a_copy_on_a_cpu(monkeypatch):
+    """A constant leaf and a leaf assembled from pieces are numpy buffers handed to
+    jax.device_put; on a CPU it keeps them (one buffer of the leaf's size, not two) when they
+    are aligned, which numpy's own allocations are not."""
+    from jinit import _packing
+    from jinit.recipes._recipe import split
+
+    if jax.default_backend() != "cpu":
+        pytest.skip("device_put copies to an accelerator by design")
+    kept, put = [], jax.device_put
+
+    def spy(x, *args, **kwargs):
+        out = put(x, *args, **kwargs)
+        if isinstance(x, np.ndarray) and x.size:
+            kept.append(out.unsafe_buffer_pointer() == x.ctypes.data)
+        return out
+
+    monkeypatch.setattr(jax, "device_put", spy)
+    shapes = {"bias": jax.ShapeDtypeStruct((1000, 33), jnp.float32),
+              "w": jax.ShapeDtypeStruct((48, 3 * 40), jnp.bfloat16)}
+    rules = {"bias": jinit.ones, "w": split("w", 1, [jinit.normal(0.02)] * 3)}
+    out = init_tree(jax.random.key(3), shapes, rules)
+    assert np.all(np.asarray(out["bias"]) == 1)
+    # one fill and one assembled leaf, each kept (the packed leaves are views, also kept)
+    assert len(kept) >= 2 and all(kept), kept
+    # negative control: a buffer 16 bytes off the alignment is copied, so the spy can fail
+    unaligned = _packing.host_buffer((1004,), np.float32)[4:]
+    assert unaligned.ctypes.data % _packing.HOST_ALIGN == 16
+    assert put(unaligned).unsafe_buffer_pointer() != unaligned.ctypes.data
+
+
 def test_host_fills_equal_the_initializers_in_every_dtype():
     shapes = {f"b{i}": jax.ShapeDtypeStruct((7, 3), dt) for i, dt in enumerate(
         (jnp.float32, jnp.bfloat16, jnp.float16, jnp.complex64, jnp.float8_e4m3fn))}
