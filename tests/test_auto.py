@@ -236,6 +236,31 @@ def test_conv_stack_linen():
     assert audit.check(variables, rep.rules).ok
 
 
+def test_a_flag_argument_is_passed_to_the_model_as_it_is():
+    """``auto.init(model, key, x, False)``: a Python value among the example arguments (a
+    ``train`` flag) reaches the model as itself, as in ``model.apply(variables, x, False)``;
+    it was traced as an array, and a model branching on it failed."""
+    nn = pytest.importorskip("flax.linen")
+
+    class Net(nn.Module):
+        @nn.compact
+        def __call__(self, x, train):
+            x = nn.relu(nn.Dense(32)(x))
+            x = nn.Dropout(0.5, deterministic=not train)(x)
+            if train:  # a Python branch on the flag
+                x = x * 2.0
+            return nn.Dense(4)(x)
+
+    x = jax.random.normal(jax.random.key(0), (16, 8))
+    variables, rep = jinit.auto.init(Net(), jax.random.key(1), x, False, signal=False)
+    rows = {r["path"]: r for r in rep.rows}
+    assert (rows["params/Dense_0/kernel"]["input"], rows["params/Dense_1/kernel"]["fan_in"]) \
+        == ("data", 32)
+    assert rows["params/Dense_0/kernel"]["activation"] == "relu"
+    assert audit.check(variables, rep.rules).ok
+    assert Net().apply(variables, x, False).shape == (16, 4)
+
+
 def test_equinox_mlp():
     eqx = pytest.importorskip("equinox")
     model = eqx.nn.MLP(16, 4, 64, 6, activation=jnp.tanh, key=jax.random.key(0))

@@ -38,6 +38,27 @@ def test_resnet18_convolutions_dense_head_and_identity_shortcuts():
     assert s["params/BatchNorm_0/scale"].after.name == "relu"
 
 
+@pytest.mark.slow
+def test_resnet18_auto_init_in_eval_mode():
+    """jinit.auto on flaxmodels' ResNet-18 called as ``model.apply(v, x, False)``: every
+    convolution's fans from the computation, the stem set from the data, the identity
+    shortcuts' branches kept at their depth scaling, and the result passes the audit."""
+    model = fm.ResNet18(pretrained=None, num_classes=10, output="logits")
+    x = jax.random.normal(jax.random.key(0), (4, 32, 32, 3))
+    with jax.numpy_dtype_promotion("standard"):
+        variables, rep = jinit.auto.init(model, jax.random.key(1), x, False, signal=False)
+        logits = model.apply(variables, x, False)
+    rows = {r["path"]: r for r in rep.rows}
+    stem = rows["params/Conv_0/kernel"]
+    assert (stem["fan_in"], stem["input"]) == (7 * 7 * 3, "data")
+    proj = rows["params/BasicBlock_2/Conv_2/kernel"]  # the 1x1 projection shortcut
+    assert (proj["fan_in"], proj["fan_out"]) == (64, 128)
+    assert rows["params/BasicBlock_0/Conv_0/kernel"]["residual"].startswith("stream")
+    assert rows["params/Dense_0/kernel"]["fan_in"] == 512
+    assert bool(jnp.all(jnp.isfinite(logits))) and logits.shape == (4, 10)
+    assert jinit.audit.check(variables, rep.rules).ok
+
+
 def test_gpt2_block_fused_qkv_mlp_and_residual_branches():
     d, heads = 64, 4
     cfg = types.SimpleNamespace(

@@ -114,7 +114,9 @@ def init(model: object, key: jax.Array, *args: object, use_data: bool = True,
         ``fn(params, *args)`` (then ``params=`` is required).
       key: a PRNG key; each leaf's draw uses :func:`jinit.tree.leaf_key` of its path.
       *args: the model's example inputs (with a batch axis; an Equinox model is traced on
-        the first example and run with ``jax.vmap``).
+        the first example and run with ``jax.vmap``). Values that are not arrays, such as
+        a ``train`` flag, are passed to the model as they are: ``auto.init(model, key, x,
+        False)`` runs ``model.apply(variables, x, False)``.
       use_data: run the data pass on ``args``.
       params: a function model's parameters (or a linen model's variables): their shapes
         and dtypes, and the values kept for leaves auto does not understand.

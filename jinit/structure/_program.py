@@ -171,14 +171,21 @@ class Program:
     def __init__(self, call: Callable, params: object, args: tuple):
         self.paths, leaves, self.treedef = flat_params(params)
         arg_leaves, self.arg_def = jax.tree.flatten(args)
+        # Arrays are the program's inputs; other values (a ``train`` flag, say) are passed
+        # to the model as they are, as a plain call would: ``dynamic`` says which is which.
+        self.dynamic = [hasattr(x, "dtype") for x in arg_leaves]
+        fixed = [None if d else x for x, d in zip(arg_leaves, self.dynamic, strict=True)]
 
-        def plain(p_leaves, a_leaves):
+        def plain(p_leaves, a_inputs):
+            given = iter(a_inputs)
+            a_leaves = [next(given) if d else x for x, d in zip(fixed, self.dynamic,
+                                                                strict=True)]
             return call(jax.tree.unflatten(self.treedef, p_leaves),
                         *jax.tree.unflatten(self.arg_def, a_leaves))
 
         abstract = [jax.ShapeDtypeStruct(jnp.shape(x), x.dtype) for x in leaves]
-        abstract_args = [jax.ShapeDtypeStruct(jnp.shape(x), x.dtype)
-                         if hasattr(x, "dtype") else x for x in arg_leaves]
+        abstract_args = [jax.ShapeDtypeStruct(jnp.shape(x), x.dtype) for x, d in
+                         zip(arg_leaves, self.dynamic, strict=True) if d]
         self.closed, out_shape = jax.make_jaxpr(plain, return_shape=True)(abstract,
                                                                           abstract_args)
         self.out_def = jax.tree.structure(out_shape)
@@ -191,7 +198,8 @@ def tapped(program: Program, hook: Callable | None, layout: Layout | None = None
 
     def f(params, args):
         leaves = jax.tree.leaves(params)
-        arg_leaves = jax.tree.leaves(args)
+        arg_leaves = [x for x, d in zip(jax.tree.leaves(args), program.dynamic, strict=True)
+                      if d]
         outs = _Walk(program.paths, program.n_params, hook, layout).run(
             program.closed, [*leaves, *arg_leaves])
         return jax.tree.unflatten(program.out_def, outs)
