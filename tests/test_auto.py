@@ -239,26 +239,30 @@ def test_conv_stack_linen():
 def test_a_flag_argument_is_passed_to_the_model_as_it_is():
     """``auto.init(model, key, x, False)``: a Python value among the example arguments (a
     ``train`` flag) reaches the model as itself, as in ``model.apply(variables, x, False)``;
-    it was traced as an array, and a model branching on it failed."""
+    it was traced as an array, and a model branching on it failed. In training mode the
+    BatchNorm's running statistics are updated, which the call allows and ignores."""
     nn = pytest.importorskip("flax.linen")
 
     class Net(nn.Module):
         @nn.compact
         def __call__(self, x, train):
             x = nn.relu(nn.Dense(32)(x))
-            x = nn.Dropout(0.5, deterministic=not train)(x)
+            x = nn.BatchNorm(use_running_average=not train)(x)
             if train:  # a Python branch on the flag
                 x = x * 2.0
             return nn.Dense(4)(x)
 
     x = jax.random.normal(jax.random.key(0), (16, 8))
-    variables, rep = jinit.auto.init(Net(), jax.random.key(1), x, False, signal=False)
-    rows = {r["path"]: r for r in rep.rows}
-    assert (rows["params/Dense_0/kernel"]["input"], rows["params/Dense_1/kernel"]["fan_in"]) \
-        == ("data", 32)
-    assert rows["params/Dense_0/kernel"]["activation"] == "relu"
-    assert audit.check(variables, rep.rules).ok
-    assert Net().apply(variables, x, False).shape == (16, 4)
+    for train in (False, True):
+        variables, rep = jinit.auto.init(Net(), jax.random.key(1), x, train, signal=False)
+        rows = {r["path"]: r for r in rep.rows}
+        assert (rows["params/Dense_0/kernel"]["input"],
+                rows["params/Dense_1/kernel"]["fan_in"]) == ("data", 32)
+        if not train:  # training mode: the batch variance squares relu's output as well
+            assert rows["params/Dense_0/kernel"]["activation"] == "relu"
+        assert audit.check(variables, rep.rules).ok
+        assert set(variables) == {"params", "batch_stats"}
+        assert Net().apply(variables, x, False).shape == (16, 4)
 
 
 def test_equinox_mlp():

@@ -38,8 +38,8 @@ def _prepare(kind: str, model: object, key, args: tuple, params: object):
     if kind == "linen":
         tree = model.init(key, *args) if params is None else params
 
-        def call(t, *a):
-            return model.apply(t, *a)
+        def call(t, *a):  # updates of mutable collections (batch_stats) are not outputs
+            return model.apply(t, *a, mutable=True)[0]
 
         return call, tree, lambda t: t, args
     if kind == "nnx":
