@@ -398,7 +398,7 @@ def _host_fill_ok(leaf: _Leaf) -> bool:
 
 def _host_fill(leaf: _Leaf) -> Array:
     out = _packing.host_buffer(leaf.shape, leaf.dtype)
-    np.copyto(out, leaf.draw.scale, casting="unsafe")  # as np.full fills
+    out[...] = np.full((), leaf.draw.scale, leaf.dtype)
     return jax.device_put(out, leaf.sharding)
 
 

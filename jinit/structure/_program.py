@@ -22,6 +22,7 @@ import jax.numpy as jnp
 from jax.extend import core as jcore
 
 from .._rules import path_str
+from ._trace import _is_array, _split_dynamic
 
 _CALLS = ("jaxpr", "call_jaxpr", "fun_jaxpr")
 _CONTRACT = ("dot_general", "conv_general_dilated")
@@ -170,22 +171,16 @@ class Program:
 
     def __init__(self, call: Callable, params: object, args: tuple):
         self.paths, leaves, self.treedef = flat_params(params)
-        arg_leaves, self.arg_def = jax.tree.flatten(args)
         # Arrays are the program's inputs; other values (a ``train`` flag, say) are passed
-        # to the model as they are, as a plain call would: ``dynamic`` says which is which.
-        self.dynamic = [hasattr(x, "dtype") for x in arg_leaves]
-        fixed = [None if d else x for x, d in zip(arg_leaves, self.dynamic, strict=True)]
+        # to the model as they are, as jinit.structure.trace passes them: ``dynamic`` says
+        # which leaves of ``args`` are inputs.
+        self.dynamic = [_is_array(x) for x in jax.tree.leaves(args)]
+        abstract_args, rebuild = _split_dynamic(args)
 
         def plain(p_leaves, a_inputs):
-            given = iter(a_inputs)
-            a_leaves = [next(given) if d else x for x, d in zip(fixed, self.dynamic,
-                                                                strict=True)]
-            return call(jax.tree.unflatten(self.treedef, p_leaves),
-                        *jax.tree.unflatten(self.arg_def, a_leaves))
+            return call(jax.tree.unflatten(self.treedef, p_leaves), *rebuild(a_inputs))
 
         abstract = [jax.ShapeDtypeStruct(jnp.shape(x), x.dtype) for x in leaves]
-        abstract_args = [jax.ShapeDtypeStruct(jnp.shape(x), x.dtype) for x, d in
-                         zip(arg_leaves, self.dynamic, strict=True) if d]
         self.closed, out_shape = jax.make_jaxpr(plain, return_shape=True)(abstract,
                                                                           abstract_args)
         self.out_def = jax.tree.structure(out_shape)
